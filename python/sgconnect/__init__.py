@@ -1,0 +1,176 @@
+"""sgconnect: the one place pipeline code gets an authenticated ShotGrid connection.
+
+.. code-block:: python
+
+    import sgconnect
+
+    sg = sgconnect.connect("asset-report")          # a shotgun_api3 connection
+    sg.find("Project", [], ["name"])
+
+    rest = sgconnect.rest_session("asset-report")   # a REST API session
+    rest.get("/entity/projects")
+
+    sgconnect.current_user()                        # who, where, how: never a secret
+
+Who the connection acts as is decided by the credential chain (``sgconnect.chain``) through the
+connection hook (``sgconnect.base_hooks.ConnectionHook``): the current sgtk user, a user handed
+down by SG Desktop or a launcher, the saved session, an interactive login through tk-core, or
+service mode. Tools never see a password, session token or script key.
+
+Importing this package installs the log redaction filter (``sgconnect.redaction``).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import TYPE_CHECKING, Any, Optional
+
+from . import redaction
+from .errors import (
+    InvalidPurposeError,
+    InvalidSiteError,
+    LoginCancelledError,
+    LoginFailedError,
+    LoginRequiredError,
+    RestError,
+    ServiceKeyError,
+    SgConnectError,
+    SiteForbiddenError,
+    SiteResponseError,
+    SiteUnreachableError,
+)
+
+if TYPE_CHECKING:
+    from .handouts import Broker
+    from .credentials import UserInfo
+
+__version__ = "0.1.0"
+
+redaction.install()
+
+#: The environment variable naming a standalone process's hook files (joined with os.pathsep),
+#: most derived last, like the ``hook_connection`` setting.
+HOOK_VARIABLE = "SGCONNECT_HOOK"
+
+_standalone_lock = threading.Lock()
+_standalone_broker: Optional[Broker] = None
+
+
+def connect(purpose: str, site: Optional[str] = None, interactive: Optional[bool] = None) -> Any:
+    """Return this thread's shotgun_api3 connection for ``purpose``.
+
+    :param purpose: A short label of the tool asking ("maya publish"), written to the audit log.
+    :param site: The site URL; ``None`` for the default site (the current user's, ``SGCONNECT_SITE``,
+        or the last site logged in to).
+    :param interactive: May a login prompt be shown? ``None`` decides from the process: a
+        QApplication or a terminal allows it, ``SGCONNECT_NON_INTERACTIVE=1`` forbids it.
+    :raises LoginRequiredError: A login is needed and the process may not prompt.
+    """
+    return broker().connection(purpose, site, interactive)
+
+
+def rest_session(purpose: str, site: Optional[str] = None, interactive: Optional[bool] = None) -> Any:
+    """Return this thread's REST API session (:class:`sgconnect.rest.RestSession`) for ``purpose``."""
+    return broker().rest_session(purpose, site, interactive)
+
+
+def current_user(site: Optional[str] = None, interactive: Optional[bool] = False) -> UserInfo:
+    """Who connections to ``site`` act as: login, name, site, method, source. No secret.
+
+    Does not prompt unless ``interactive=True``.
+    """
+    return broker().current_user(site, interactive)
+
+
+def login(site: Optional[str] = None, method: str = "auto") -> UserInfo:
+    """Run tk-core's interactive login now, save the session, and use it from now on."""
+    from . import interactive as interactive_login
+    from .credentials import Credential
+    from .sites import normalize_site
+
+    user = interactive_login.login(normalize_site(site) if site else None, method)
+    credential = Credential.for_tk_user(user, source="fresh")
+    active = broker()
+    active.forget()
+    active._credentials[credential.site] = credential
+    return credential.info()
+
+
+def logout(site: Optional[str] = None) -> list[str]:
+    """Forget the saved session of ``site``'s current user (tk-core's cache); return what went."""
+    from .interactive import logout as forget_saved_session
+    from .sites import normalize_site
+
+    removed = forget_saved_session(normalize_site(site) if site else None)
+    broker().forget()
+    return removed
+
+
+def broker() -> Broker:
+    """The broker serving this process: the engine app's when one is running, else standalone."""
+    from . import tk
+
+    engine = tk.current_engine()
+    if engine is not None:
+        for app in engine.apps.values():
+            app_broker = getattr(app, "sgconnect_broker", None)
+            if app_broker is not None:
+                return app_broker
+    return _standalone()
+
+
+def _standalone() -> Broker:
+    global _standalone_broker
+    if _standalone_broker is None:
+        with _standalone_lock:
+            if _standalone_broker is None:
+                _standalone_broker = _make_standalone_broker()
+    return _standalone_broker
+
+
+def _make_standalone_broker() -> Broker:
+    from .base_hooks.connection import StandaloneConnectionHook, StandaloneParent
+    from .handouts import Broker
+    from .settings import Settings
+
+    parent = StandaloneParent(Settings.from_environment())
+    hook_paths = [path for path in os.environ.get(HOOK_VARIABLE, "").split(os.pathsep) if path]
+    if not hook_paths:
+        return Broker(StandaloneConnectionHook(parent))
+    from . import tk
+    from .base_hooks.connection import tk_connection_hook_class
+
+    hook = tk.tank().hook.create_hook_instance(
+        hook_paths, parent, base_class=tk_connection_hook_class()
+    )
+    return Broker(hook)
+
+
+def reset() -> None:
+    """Forget the standalone broker (its credentials and hand-outs). For tests and user switches."""
+    global _standalone_broker
+    with _standalone_lock:
+        _standalone_broker = None
+
+
+__all__ = [
+    "connect",
+    "rest_session",
+    "current_user",
+    "login",
+    "logout",
+    "broker",
+    "reset",
+    "SgConnectError",
+    "InvalidSiteError",
+    "InvalidPurposeError",
+    "SiteForbiddenError",
+    "SiteUnreachableError",
+    "SiteResponseError",
+    "LoginRequiredError",
+    "LoginCancelledError",
+    "LoginFailedError",
+    "ServiceKeyError",
+    "RestError",
+]

@@ -1,0 +1,250 @@
+"""The connection hook: the one place a studio decides who connects, and how.
+
+Every hand-out (``sgconnect.connect()``, ``app.get_connection()``, ``rest_session()``...) goes
+through the three methods of :class:`ConnectionHook`:
+
+1. :meth:`ConnectionHook.resolve_user`: who acts, on which site (the credential chain);
+2. :meth:`ConnectionHook.create_connection` / :meth:`ConnectionHook.create_rest_session`: the
+   connection made for that user and a tool's purpose;
+3. :meth:`ConnectionHook.audit`: the record of each hand-out.
+
+The app's ``hook_connection`` setting names the hook (default ``{self}/connection.py``). A studio
+overrides it by inheritance from its configuration::
+
+    # env/includes/settings/tk-multi-sgconnect.yml
+    hook_connection: "{self}/connection.py:{config}/studio_connection.py"
+
+.. code-block:: python
+
+    # <config>/hooks/studio_connection.py
+    import sgtk
+
+    HookBaseClass = sgtk.get_hook_baseclass()
+
+
+    class StudioConnection(HookBaseClass):
+        def resolve_user(self, site, interactive):
+            if site and "staging" in site:
+                errors = self.parent.sgconnect.errors
+                raise errors.SiteForbiddenError(f"{site} is not for production tools", site)
+            return super().resolve_user(site, interactive)
+
+        def create_connection(self, credential, purpose):
+            sg = super().create_connection(credential, purpose)
+            sg.add_user_agent("studio-pipeline/4.2")
+            return sg
+
+See ``docs/hook.md`` for the worked example and its test.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from ..settings import Settings
+
+
+@dataclass(frozen=True)
+class HandOut:
+    """The audit record of one hand-out. It never holds a secret.
+
+    :ivar purpose: The tool's label, as given to ``connect(purpose)`` (validated: no control
+        characters, so it cannot forge log lines).
+    :ivar kind: ``"api3"`` for a shotgun_api3 connection, ``"rest"`` for a REST session.
+    :ivar site: The site URL.
+    :ivar login: The person the connection acts as (the sudo login in service mode).
+    :ivar auth_method: ``session``, ``web``, ``sso`` or ``script``.
+    :ivar source: Where the credential came from: ``current_user``, ``handed_down``, ``saved``,
+        ``fresh`` or ``service``.
+    :ivar acting_as: In service mode, the script that acts; else ``None``.
+    :ivar reused: ``True`` when this thread already had the connection (no new object).
+    :ivar thread: The name of the thread it was handed to.
+    """
+
+    purpose: str
+    kind: str
+    site: str
+    login: str
+    auth_method: str
+    source: str
+    acting_as: Optional[str]
+    reused: bool
+    thread: str
+
+    def message(self) -> str:
+        """One log line: ``hand-out api3 purpose='publish' login=alice site=... via session (saved)``."""
+        script = f" script={self.acting_as}" if self.acting_as else ""
+        reused = " reused" if self.reused else ""
+        return (
+            f"hand-out {self.kind}{reused} purpose={self.purpose!r} login={self.login}{script} "
+            f"site={self.site} via {self.auth_method} ({self.source}) thread={self.thread}"
+        )
+
+
+class ConnectionHook:
+    """Resolves the user, makes the connections and audits the hand-outs.
+
+    The default behaviour is documented on each method. Override any of them in a hook that
+    inherits from this class (see the module documentation); call ``super()`` to keep the default
+    around your change.
+
+    Inside an engine, ``self.parent`` is the app (``self.parent.get_setting(...)``) and
+    ``self.logger`` the app's hook logger. In a standalone process ``self.parent`` is a small object
+    with the same ``get_setting()``, reading ``SGCONNECT_<NAME>`` environment variables. In both,
+    ``self.parent.sgconnect`` is the ``sgconnect`` package (for its ``errors``, ``chain``...).
+    """
+
+    @property
+    def settings(self) -> Settings:
+        """The app's settings (see ``info.yml``)."""
+        cached = getattr(self, "_sgc_settings", None)
+        if cached is None:
+            cached = Settings.from_app(self.parent)  # type: ignore[attr-defined]
+            self._sgc_settings = cached
+        return cached
+
+    def resolve_user(self, site: Optional[str], interactive: bool) -> Any:
+        """Return the credential connections to ``site`` act as.
+
+        The default runs the credential chain (:func:`sgconnect.chain.resolve_credential`): the
+        current sgtk user, a user handed down by a launcher, the saved session, then an interactive
+        login or service mode.
+
+        :param site: The normalised site URL, or ``None`` for the default site.
+        :param interactive: Whether a login prompt may be shown.
+        :returns: A :class:`sgconnect.credentials.Credential`.
+        :raises sgconnect.errors.LoginRequiredError: Non-interactive and no session.
+        :raises sgconnect.errors.SiteForbiddenError: (in a studio override) the site is refused.
+
+        Example: only one site, whatever the tool asks::
+
+            def resolve_user(self, site, interactive):
+                return super().resolve_user("https://mystudio.shotgrid.autodesk.com", interactive)
+        """
+        from ..chain import resolve_credential
+
+        return resolve_credential(site, interactive=interactive, settings=self.settings)
+
+    def create_connection(self, credential: Any, purpose: str) -> Any:
+        """Return a new shotgun_api3 connection acting as ``credential`` for ``purpose``.
+
+        Called once per thread, site and purpose: the result is cached for that thread, so what
+        this method sets on the connection stays with that tool. The default makes a
+        :class:`sgconnect.connection.SessionConnection` (renewed through tk-core on expiry) or,
+        for a script credential, a :class:`sgconnect.connection.ScriptConnection`, with the
+        ``timeout_secs`` and ``http_proxy`` settings.
+
+        Example: tag every request with the studio's user agent::
+
+            def create_connection(self, credential, purpose):
+                sg = super().create_connection(credential, purpose)
+                sg.add_user_agent("studio-pipeline/4.2")
+                return sg
+        """
+        from ..chain import is_interactive
+        from ..connection import create_connection
+
+        settings = self.settings
+        return create_connection(
+            credential,
+            interactive=is_interactive(None, settings),
+            http_proxy=settings.http_proxy or None,
+            timeout_secs=settings.timeout_secs or None,
+        )
+
+    def create_rest_session(self, credential: Any, purpose: str) -> Any:
+        """Return a new REST API session acting as ``credential`` for ``purpose``.
+
+        The default makes a :class:`sgconnect.rest.RestSession`, which mints its Bearer token
+        from the session (or from the script key in service mode) and keeps it private.
+        """
+        from ..chain import is_interactive
+        from ..rest import RestSession
+
+        settings = self.settings
+        return RestSession(
+            credential,
+            interactive=is_interactive(None, settings),
+            http_proxy=settings.http_proxy or None,
+            timeout_secs=settings.timeout_secs or None,
+        )
+
+    def audit(self, record: HandOut) -> None:
+        """Record one hand-out. The default logs :meth:`HandOut.message` at INFO.
+
+        Example: also send it to the studio's audit service (keep it fast: this runs on every
+        call, including cached hand-outs)::
+
+            def audit(self, record):
+                super().audit(record)
+                if not record.reused:
+                    studio_audit.send(dataclasses.asdict(record))
+        """
+        logger = self.logger  # type: ignore[attr-defined]
+        if logger.isEnabledFor(logging.INFO):
+            logger.info(record.message())
+
+
+class StandaloneParent:
+    """What a hook's ``self.parent`` is outside an engine: settings, and a logger."""
+
+    def __init__(self, settings: Settings):
+        from .. import __name__ as package_name
+
+        self.settings = settings
+        self.logger = logging.getLogger("sgconnect")
+        self.sgconnect = sys.modules[package_name]
+
+    def get_setting(self, name: str, default: Any = None) -> Any:
+        return getattr(self.settings, name, default)
+
+
+class _StandaloneHookRoot:
+    """The part of tk-core's ``Hook`` a connection hook uses, for processes without tk-core."""
+
+    def __init__(self, parent: Any):
+        self.__parent = parent
+        self.__logger = logging.getLogger("sgconnect.hook")
+
+    @property
+    def parent(self) -> Any:
+        return self.__parent
+
+    @property
+    def logger(self) -> logging.Logger:
+        return self.__logger
+
+
+class StandaloneConnectionHook(ConnectionHook, _StandaloneHookRoot):
+    """The default hook of a process without an engine (``hooks/connection.py`` adds nothing)."""
+
+
+_tk_base_lock = threading.Lock()
+_tk_base_classes: dict[Any, type] = {}
+
+
+def tk_connection_hook_class() -> type:
+    """:class:`ConnectionHook` on top of tk-core's ``Hook``, for tk-core's hook loader.
+
+    tk-core requires hook base classes to derive from its ``Hook``; this class is made on first
+    need (it imports tk-core) and kept, so that tk-core's hook cache sees one stable class.
+    """
+    tank = sys.modules.get("tank")
+    if tank is None:
+        from .. import tk
+
+        tank = tk.tank()
+    with _tk_base_lock:
+        cls = _tk_base_classes.get(tank.Hook)
+        if cls is None:
+            cls = type(
+                "ConnectionHook",
+                (ConnectionHook, tank.Hook),
+                {"__doc__": ConnectionHook.__doc__, "__module__": __name__},
+            )
+            _tk_base_classes[tank.Hook] = cls
+        return cls

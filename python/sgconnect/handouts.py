@@ -1,0 +1,122 @@
+"""Hand-outs: one connection per thread, site and purpose, through the hook, audited.
+
+shotgun_api3 connections are not thread-safe, so each thread gets its own. A tool asking again on
+the same thread gets the same object back (cheap: a dict lookup and the audit record), and two
+tools (two purposes) never share one, so what one sets on its connection never bleeds into the
+other's. Credentials are shared process-wide per site, so a renewal on one thread serves all.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Callable, Optional
+
+from .base_hooks.connection import HandOut
+from .chain import is_interactive
+from .credentials import Credential, UserInfo
+from .sites import normalize_site, validate_purpose
+
+
+class Broker:
+    """Hands out connections made by one hook instance.
+
+    :param hook: A :class:`~sgconnect.base_hooks.ConnectionHook` instance.
+    """
+
+    def __init__(self, hook: Any):
+        self.hook = hook
+        self._lock = threading.Lock()
+        self._credentials: dict[Optional[str], Credential] = {}
+        self._resolving: dict[Optional[str], threading.Lock] = {}
+        self._generation = 0
+        self._local = threading.local()
+
+    # -- hand-outs --------------------------------------------------------------------------------
+
+    def connection(
+        self, purpose: str, site: Optional[str] = None, interactive: Optional[bool] = None
+    ) -> Any:
+        """This thread's shotgun_api3 connection for ``purpose`` on ``site``."""
+        return self._hand_out("api3", self.hook.create_connection, purpose, site, interactive)
+
+    def rest_session(
+        self, purpose: str, site: Optional[str] = None, interactive: Optional[bool] = None
+    ) -> Any:
+        """This thread's REST session for ``purpose`` on ``site``."""
+        return self._hand_out("rest", self.hook.create_rest_session, purpose, site, interactive)
+
+    def _hand_out(
+        self,
+        kind: str,
+        create: Callable[[Credential, str], Any],
+        purpose: str,
+        site: Optional[str],
+        interactive: Optional[bool],
+    ) -> Any:
+        purpose = validate_purpose(purpose)
+        cache = self._thread_cache()
+        key = (kind, site, purpose)
+        entry = cache.get(key)
+        reused = entry is not None and entry[0] == self._generation
+        if reused:
+            credential, handed = entry[1], entry[2]
+        else:
+            credential = self.credential(site, interactive)
+            handed = create(credential, purpose)
+            cache[key] = (self._generation, credential, handed)
+        self.hook.audit(
+            HandOut(
+                purpose=purpose,
+                kind=kind,
+                site=credential.site,
+                login=credential.sudo_as_login or credential.login,
+                auth_method=credential.auth_method,
+                source=credential.source,
+                acting_as=credential.login if credential.is_script else None,
+                reused=reused,
+                thread=threading.current_thread().name,
+            )
+        )
+        return handed
+
+    def _thread_cache(self) -> dict:
+        try:
+            return self._local.handed
+        except AttributeError:
+            self._local.handed = {}
+            return self._local.handed
+
+    # -- credentials ----------------------------------------------------------------------------
+
+    def credential(self, site: Optional[str] = None, interactive: Optional[bool] = None) -> Credential:
+        """The credential for ``site``, resolved once per process (single flight)."""
+        key = normalize_site(site) if site else None
+        credential = self._credentials.get(key)
+        if credential is not None:
+            return credential
+        with self._lock:
+            resolving = self._resolving.setdefault(key, threading.Lock())
+        with resolving:
+            credential = self._credentials.get(key)
+            if credential is None:
+                credential = self.hook.resolve_user(
+                    key, is_interactive(interactive, self.hook.settings)
+                )
+                with self._lock:
+                    self._credentials[key] = credential
+                    self._credentials.setdefault(credential.site, credential)
+        return credential
+
+    def current_user(self, site: Optional[str] = None, interactive: Optional[bool] = None) -> UserInfo:
+        """Who connections to ``site`` act as (resolving the credential if needed)."""
+        return self.credential(site, interactive).info()
+
+    def forget(self) -> None:
+        """Drop every credential and hand-out (after a logout or a user switch).
+
+        Connections already handed out keep working with the credential they have; the next
+        hand-out on any thread resolves the user again.
+        """
+        with self._lock:
+            self._credentials.clear()
+            self._generation += 1

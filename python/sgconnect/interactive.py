@@ -1,0 +1,230 @@
+"""tk-core's interactive authentication, and the headless browser login.
+
+Every method here ends in tk-core: its Qt login dialog (password, 2FA, SSO / Autodesk Identity web
+login, browser login), its console prompts, or its app session launcher. What sgconnect adds:
+
+- ``url``: the headless browser login. tk-core's app session launcher is started with a callback
+  that *prints* the approval URL instead of opening a browser, so a person can approve from any
+  browser (a laptop, a phone) while an SSH session, a container or a farm node waits, with a
+  progress line.
+- the choice of a method that can work in this environment (``auto``);
+- the session is saved in tk-core's cache and made the current one, where SG Desktop and the next
+  process find it, only once the login succeeded: a cancelled login leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import time
+import webbrowser
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, Optional, TextIO
+
+from . import tk
+from .errors import LoginCancelledError, LoginFailedError, SgConnectError
+
+METHODS = ("auto", "qt", "browser", "web", "password", "url")
+
+#: How long tk-core's app session launcher waits for an approval (its own constant).
+APPROVAL_TIMEOUT_SECS = 180
+
+
+def has_display() -> bool:
+    """True when a graphical session is reachable (always on Windows and macOS)."""
+    if sys.platform in ("win32", "darwin"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def has_local_browser() -> bool:
+    """True when ``webbrowser`` would open something a person can see."""
+    if not has_display():
+        # Text browsers (lynx, w3m) cannot run an SSO login.
+        return False
+    try:
+        webbrowser.get()
+    except webbrowser.Error:
+        return False
+    return True
+
+
+def pick_method(method: str) -> str:
+    """Resolve ``auto`` to the method that can work here."""
+    if method not in METHODS:
+        raise SgConnectError(f"Unknown login method {method!r}: use one of {', '.join(METHODS)}.")
+    if method != "auto":
+        return method
+    if tk.qapplication_exists():
+        return "qt"
+    if not has_local_browser():
+        return "url"
+    return "password"
+
+
+def login(
+    site: Optional[str],
+    method: str = "auto",
+    *,
+    login_hint: Optional[str] = None,
+    out: Optional[TextIO] = None,
+) -> Any:
+    """Log in interactively and return tk-core's ``ShotgunUser``, saved in tk-core's cache.
+
+    :param site: The site; ``None`` lets the person type it (Qt dialog and console only).
+    :param method: One of :data:`METHODS`.
+    :param login_hint: A login to pre-fill.
+    :param out: Where the headless login prints its URL and progress (default: stderr).
+    :raises LoginCancelledError: The person cancelled (Ctrl-C, or the dialog closed).
+    :raises LoginFailedError: The site refused the login, or the approval was denied or expired.
+    """
+    chosen = pick_method(method)
+    authentication = tk.authentication()
+    if chosen in ("browser", "url"):
+        if site is None:
+            raise SgConnectError(f"The {chosen} login needs a site: pass --site URL.")
+        opener = _open_local_browser if chosen == "browser" else _print_url(out or sys.stderr)
+        user = _app_session_login(site, opener, out or sys.stderr)
+    else:
+        user = _tk_prompt(site, login_hint, chosen)
+    _make_current(user)
+    return user
+
+
+def _tk_prompt(site: Optional[str], login_hint: Optional[str], method: str) -> Any:
+    """tk-core's own prompt: the Qt dialog with a QApplication, the console without one."""
+    authentication = tk.authentication()
+    if method == "web":
+        authentication.set_shotgun_authenticator_support_web_login(True)
+    forced = {
+        "web": {"SGTK_DEFAULT_AUTH_METHOD": "qt_web_login"},
+        "password": {"SGTK_FORCE_STANDARD_LOGIN_DIALOG": "1"},
+    }.get(method, {})
+    authenticator = authentication.ShotgunAuthenticator(
+        authentication.DefaultsManager(fixed_host=site)
+    )
+    with _environ(forced), _tk_errors(site):
+        return authenticator.get_user_from_prompt(host=site, login=login_hint)
+
+
+def _app_session_login(site: str, open_url: Callable[[str], bool], out: TextIO) -> Any:
+    """tk-core's app session launcher, then a session user saved in tk-core's cache."""
+    authentication = tk.authentication()
+    from tank.authentication import app_session_launcher  # noqa: PLC0415 - tk-core is loaded
+
+    started = time.monotonic()
+
+    def keep_waiting() -> bool:
+        elapsed = time.monotonic() - started
+        remaining = max(0, APPROVAL_TIMEOUT_SECS - elapsed)
+        if out.isatty():
+            out.write(f"\r  waiting for approval: {elapsed:4.0f} s elapsed, {remaining:3.0f} s left ")
+        else:
+            out.write(f"  waiting for approval: {elapsed:.0f} s elapsed, {remaining:.0f} s left\n")
+        out.flush()
+        return True
+
+    with _tk_errors(site):
+        try:
+            host, login_name, token, metadata = app_session_launcher.process(
+                site, browser_open_callback=open_url, keep_waiting_callback=keep_waiting
+            )
+        finally:
+            if out.isatty():
+                out.write("\n")
+        authenticator = authentication.ShotgunAuthenticator(
+            authentication.DefaultsManager(fixed_host=host)
+        )
+        return authenticator.create_session_user(
+            login_name, session_token=token, host=host, session_metadata=metadata
+        )
+
+
+def _open_local_browser(url: str) -> bool:
+    return webbrowser.open(url)
+
+
+def _print_url(out: TextIO) -> Callable[[str], bool]:
+    def show(url: str) -> bool:
+        width = min(shutil.get_terminal_size((80, 20)).columns, 100)
+        out.write(
+            "\nTo log in, open this URL in any browser where you can sign in to ShotGrid\n"
+            "(this machine needs none), then approve the request:\n\n"
+            f"  {url}\n\n"
+            "Ctrl-C cancels.\n" + "-" * width + "\n"
+        )
+        out.flush()
+        return True
+
+    return show
+
+
+def _make_current(user: Any) -> None:
+    """Make the user the current host and login, as SG Desktop does, for the next process."""
+    authentication = tk.authentication()
+    defaults = authentication.DefaultsManager()
+    defaults.set_host(user.host)
+    defaults.set_login(user.login)
+
+
+@contextmanager
+def _environ(values: dict[str, str]) -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@contextmanager
+def _tk_errors(site: Optional[str]) -> Iterator[None]:
+    """Turn tk-core's login errors into sgconnect's typed, secret-free ones."""
+    authentication = tk.authentication()
+    where = site or "the site"
+    try:
+        yield
+    except KeyboardInterrupt:
+        raise LoginCancelledError(f"Login to {where} cancelled (Ctrl-C); nothing was saved.", site) from None
+    except authentication.AuthenticationCancelled:
+        raise LoginCancelledError(f"Login to {where} cancelled; nothing was saved.", site) from None
+    except authentication.ConsoleLoginNotSupportedError:
+        raise LoginFailedError(
+            f"{where} only accepts a browser login (SSO / Autodesk Identity) and its app session "
+            "launcher is off, so a console cannot log in. Run `sgconnect login` where Qt with "
+            "QtWebEngine is available, or log in with SG Desktop.",
+            site,
+        ) from None
+    except authentication.AuthenticationError as exc:
+        raise LoginFailedError(f"Login to {where} failed: {_describe(exc)}", site) from None
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc) or exc.__class__.__name__
+    formatter = getattr(exc, "format", None)
+    if callable(formatter):
+        try:
+            text = formatter()
+        except Exception:  # noqa: BLE001 - keep the plain text
+            pass
+    return text
+
+
+def logout(site: Optional[str]) -> list[str]:
+    """Forget the saved session of ``site``'s current user in tk-core's cache.
+
+    :param site: The site; ``None`` for tk-core's current host.
+    :returns: What was removed, as ``"login on site"`` lines (empty: nothing was saved).
+    """
+    authentication = tk.authentication()
+    defaults = authentication.DefaultsManager(fixed_host=site) if site else authentication.DefaultsManager()
+    host = defaults.get_host()
+    if not host:
+        return []
+    user = authentication.ShotgunAuthenticator(defaults).clear_default_user()
+    return [f"{user.login} on {user.host}"] if user is not None else []

@@ -1,0 +1,247 @@
+"""Fast, read-only reader of tk-core's session cache (the ``authentication.yml`` files).
+
+The cached path must not import tk-core (``import tank.authentication`` alone costs ~0.3 s),
+yet it must read exactly what tk-core reads. This module mirrors, for tk-core v0.24:
+
+- ``tank.util.LocalFileStorageManager.get_global_root`` / ``get_site_root`` (CACHE type,
+  ``SHOTGUN_HOME`` override, per-OS roots, CORE_V17 versus CORE_V18 site folder naming);
+- ``tank.authentication.session_cache`` (legacy fallback when the v18 file is absent,
+  ``_is_same_user`` matching, the first matching entry *with a token* wins, ``session_metadata``
+  only when truthy, ``current_host`` sanitised with ``sanitize_url``).
+
+It never writes: writing stays tk-core's job. A corrupt or unreadable file is "no saved
+session", with one warning that names the file and never its content (tk-core logs the
+content at DEBUG, which leaks tokens).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import urllib.parse
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+logger = logging.getLogger("sgconnect.session_cache")
+
+_FILE_NAME = "authentication.yml"
+_CORE_V17, _CORE_V18 = 0, 1
+
+
+@dataclass(frozen=True)
+class SavedSession:
+    """A session saved in tk-core's cache; ``repr`` never shows the token or metadata."""
+
+    site: str
+    login: str
+    session_token: str = field(repr=False)
+    session_metadata: Optional[str] = field(default=None, repr=False)
+    path: str = ""
+
+
+class _CorruptCache(Exception):
+    """A cache file exists but cannot be used; the message never holds file content."""
+
+
+# --------------------------------------------------------------------------- locations
+
+
+def _global_root(generation: int = _CORE_V18) -> str:
+    """``LocalFileStorageManager.get_global_root(CACHE, generation)``."""
+    override = os.environ.get("SHOTGUN_HOME")
+    if override:
+        return os.path.abspath(os.path.expanduser(os.path.expandvars(override)))
+    # For the CACHE type the v17 and v18 global roots are the same on every OS.
+    if sys.platform == "darwin":
+        return os.path.expanduser("~/Library/Caches/Shotgun")
+    if sys.platform == "win32":
+        return os.path.join(os.environ.get("APPDATA", "APPDATA_NOT_SET"), "Shotgun")
+    if sys.platform.startswith("linux"):
+        return os.path.expanduser("~/.shotgun")
+    raise ValueError(f"Unknown platform: {sys.platform}")
+
+
+def _site_folder(site: str, generation: int = _CORE_V18) -> str:
+    """The per-site folder name, as ``get_site_root`` computes it (port dropped)."""
+    name = urllib.parse.urlparse(site).netloc.split(":")[0].lower()
+    if generation > _CORE_V17:
+        name = name.replace(".shotgunstudio.com", "").replace(".shotgrid.autodesk.com", "")
+    return name
+
+
+def _with_legacy_fallback(current: str, legacy: str) -> str:
+    """tk-core reads the legacy file only when the current one does not exist."""
+    if not os.path.exists(current) and os.path.exists(legacy):
+        return legacy
+    return current
+
+
+def cache_root() -> str:
+    """tk-core's CACHE global root (``$SHOTGUN_HOME`` or the per-OS default)."""
+    return _global_root(_CORE_V18)
+
+
+def site_cache_file(site: str) -> str:
+    """The per-site ``authentication.yml`` tk-core would read for ``site`` (given as is)."""
+    current = os.path.join(_global_root(_CORE_V18), _site_folder(site, _CORE_V18), _FILE_NAME)
+    legacy = os.path.join(_global_root(_CORE_V17), _site_folder(site, _CORE_V17), _FILE_NAME)
+    return _with_legacy_fallback(current, legacy)
+
+
+def global_cache_file() -> str:
+    """The global ``authentication.yml`` tk-core would read."""
+    current = os.path.join(_global_root(_CORE_V18), _FILE_NAME)
+    legacy = os.path.join(_global_root(_CORE_V17), _FILE_NAME)
+    return _with_legacy_fallback(current, legacy)
+
+
+def _sanitize_url(url: str) -> str:
+    """tk-core's ``connection.sanitize_url``: scheme (default https) + netloc, lower-cased."""
+
+    def one_pass(text: str) -> str:
+        parsed = urllib.parse.urlparse(text)
+        return urllib.parse.urlunparse(
+            (parsed.scheme or "https", parsed.netloc or parsed.path, "", "", "", "")
+        )
+
+    return one_pass(one_pass(url.strip())).lower()
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _yaml_load(data: bytes) -> Any:
+    """Parse YAML safely (PyYAML, else tk-core's vendored copy); imported lazily."""
+    try:
+        import yaml
+    except ImportError:  # pragma: no cover - PyYAML ships with tk-core's requirements
+        from tank_vendor import yaml  # type: ignore[no-redef]
+    loader = getattr(yaml, "CSafeLoader", None) or yaml.SafeLoader
+    try:
+        return yaml.load(data, Loader=loader)
+    except yaml.YAMLError as exc:
+        # str(exc) may quote the offending line, which can hold a token: never log it.
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise _CorruptCache(f"invalid YAML ({type(exc).__name__}{where})") from None
+
+
+def _load(path: str) -> Optional[dict]:
+    """The file's mapping; ``None`` when absent; raises ``_CorruptCache`` when unusable."""
+    if not os.path.exists(path):
+        return None
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError as exc:
+        raise _CorruptCache(f"cannot be read ({type(exc).__name__})") from None
+    document = _yaml_load(data)
+    if document is None:  # an empty file: tk-core treats it as an empty document
+        return {}
+    if not isinstance(document, dict):
+        raise _CorruptCache(f"holds a {type(document).__name__}, not a mapping")
+    return document
+
+
+def _warn(path: str, error: _CorruptCache) -> None:
+    logger.warning("Ignoring the tk-core session cache file %s: %s.", path, error)
+
+
+def _stripped_str(value: Any, what: str) -> Optional[str]:
+    """``value.strip()`` for a string, ``None`` for a falsy value, else corrupt."""
+    if not value:
+        return None
+    if not isinstance(value, str):
+        raise _CorruptCache(f"its {what} is a {type(value).__name__}, not a string")
+    return value.strip()
+
+
+def _site_document(document: dict) -> tuple[Optional[str], list]:
+    """``(current_user, users)`` validated the way tk-core's loader normalises them.
+
+    tk-core strips ``current_user`` and every entry's ``login`` on each load, so a malformed
+    value anywhere in the file makes every lookup in it fail: we treat it as corrupt.
+    """
+    users = document.get("users", [])
+    if not isinstance(users, list):
+        raise _CorruptCache(f"its users entry is a {type(users).__name__}, not a list")
+    for user in users:
+        if not isinstance(user, dict):
+            raise _CorruptCache(f"a users entry is a {type(user).__name__}, not a mapping")
+        if not isinstance(user.get("login"), str):
+            raise _CorruptCache("a users entry has no string login")
+    current = _stripped_str(document.get("current_user"), "current_user") or None
+    return current, users
+
+
+def _same_user(stored: str, login: str) -> bool:
+    """tk-core's ``_is_same_user``: case-insensitive, surrounding whitespace ignored."""
+    return stored.lower().strip() == login.lower().strip()
+
+
+def current_host() -> Optional[str]:
+    """The global file's ``current_host``, sanitised like tk-core; ``None`` when unset."""
+    path = global_cache_file()
+    try:
+        document = _load(path)
+        if document is None:
+            return None
+        host = document.get("current_host")
+        if not host:
+            return None
+        if not isinstance(host, str):
+            raise _CorruptCache(f"its current_host is a {type(host).__name__}, not a string")
+        return _sanitize_url(host)
+    except _CorruptCache as error:
+        _warn(path, error)
+        return None
+
+
+def current_login(site: str) -> Optional[str]:
+    """The site's ``current_user`` (stripped); ``None`` when unset or unusable."""
+    path = site_cache_file(_sanitize_url(site))
+    try:
+        document = _load(path)
+        return None if document is None else _site_document(document)[0]
+    except _CorruptCache as error:
+        _warn(path, error)
+        return None
+
+
+def read_saved_session(site: str, login: Optional[str] = None) -> Optional[SavedSession]:
+    """The session tk-core would use for ``site`` and ``login`` (default: the current user).
+
+    ``site`` is sanitised like tk-core's ``sanitize_url`` first. Returns ``None`` when there is
+    no file, no user, no matching entry with a non-empty token, or the file is unusable.
+    """
+    normalized = _sanitize_url(site)
+    path = site_cache_file(normalized)
+    try:
+        document = _load(path)
+        if document is None:
+            return None
+        current, users = _site_document(document)
+        wanted = login if login is not None else current
+        if not wanted or not wanted.strip():
+            return None
+        for user in users:
+            if not _same_user(user["login"], wanted):
+                continue
+            token = user.get("session_token")
+            if not token:
+                continue  # tk-core skips a matching entry without a token and keeps looking
+            if not isinstance(token, str):
+                raise _CorruptCache(f"a session_token is a {type(token).__name__}, not a string")
+            metadata = user.get("session_metadata") or None
+            return SavedSession(
+                site=normalized,
+                login=user["login"].strip(),
+                session_token=token,
+                session_metadata=metadata,
+                path=path,
+            )
+        return None
+    except _CorruptCache as error:
+        _warn(path, error)
+        return None
