@@ -122,6 +122,13 @@ def main() -> None:
         set_shotgun_authenticator_support_web_login(True)
         note("declared set_shotgun_authenticator_support_web_login(True)")
 
+    if binding_module.__name__ == "PySide2":
+        # Qt 5's QWebEngineView renders through a QQuickWidget. On the offscreen platform there
+        # is no OpenGL context to be had, and Qt 5.15 aborts ("Failed to create OpenGL context")
+        # unless Qt Quick uses its software scene graph. Read when the first Quick window is
+        # made, so setting it here, before the QApplication, is enough. Qt 6 does not need it.
+        os.environ.setdefault("QT_QUICK_BACKEND", "software")
+        result["qt_quick_backend"] = os.environ["QT_QUICK_BACKEND"]
     QtCore.QCoreApplication.setAttribute(QtCore.Qt.AA_ShareOpenGLContexts)
     app = QtGui.QApplication.instance() or QtGui.QApplication(["qt_weblogin_driver"])
 
@@ -176,6 +183,7 @@ def main() -> None:
         state["js_pending"] = False
         if value == "submitted":
             state["submits"] += 1
+            result["idp_submits"] = state["submits"]
             note("IdP form filled and submitted (%d)" % state["submits"])
         elif value != "already":
             note("IdP page not ready: %r" % (value,))
@@ -261,6 +269,7 @@ def main() -> None:
         user = authenticator.get_user_from_prompt()
     except Exception as exc:  # AuthenticationCancelled on timeout, anything else is reported
         result["error"] = result.get("error") or "%s: %s" % (type(exc).__name__, exc)
+        result["exception"] = type(exc).__name__
         result["traceback"] = traceback.format_exc()
         note("get_user_from_prompt raised %s" % type(exc).__name__)
         finish(1)

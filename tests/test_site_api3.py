@@ -8,9 +8,8 @@ import urllib.request
 
 import pytest
 import shotgun_api3
-from shotgun_api3.shotgun import UserCredentialsNotAllowedForOxygenAuthenticationFault
-
 from sgconnect.testing import HumanUserSpec, LocalSite, ScriptSpec
+from shotgun_api3.shotgun import UserCredentialsNotAllowedForOxygenAuthenticationFault
 
 
 def _post(url: str, body: bytes, content_type: str = "application/json") -> tuple:
@@ -39,7 +38,9 @@ def test_password_login_then_find_projects(local_site):
     assert names == ["Big Buck Bunny", "Sintel", "Tears of Steel"]
     project = sg.find_one("Project", [["name", "is", "Sintel"]], ["name", "tank_name"])
     assert project == {"type": "Project", "id": project["id"], "name": "Sintel", "tank_name": None}
-    assert sg.find("Project", [["name", "is_not", "Sintel"]], ["name"])[0]["name"] == "Big Buck Bunny"
+    assert (
+        sg.find("Project", [["name", "is_not", "Sintel"]], ["name"])[0]["name"] == "Big Buck Bunny"
+    )
     assert len(sg.find("Project", [["name", "in", ["Sintel", "Tears of Steel"]]])) == 2
     user = sg.find_one("HumanUser", [["login", "is", "alice"]], ["login", "name"])
     assert user == {"type": "HumanUser", "id": 42, "login": "alice", "name": "Alice Anders"}
@@ -56,7 +57,9 @@ def test_wrong_password_is_an_authentication_fault(local_site):
 
 def test_password_refused_on_sso_and_oxygen(make_local_site):
     saml = make_local_site("saml2")
-    sg = shotgun_api3.Shotgun(saml.url, login="alice", password=saml.password("alice"), connect=False)
+    sg = shotgun_api3.Shotgun(
+        saml.url, login="alice", password=saml.password("alice"), connect=False
+    )
     with pytest.raises(shotgun_api3.UserCredentialsNotAllowedForSSOAuthenticationFault):
         sg.find("Project", [])
     assert saml.journal[-1].error_code == 108
@@ -167,7 +170,12 @@ def test_paging_over_several_pages(make_local_site):
 
 def test_bad_requests_get_faults_and_the_server_keeps_serving(local_site):
     url = local_site.url + "/api3/json"
-    for body in (b"{not json", b"[]", b'{"method_name": 3}', b'{"method_name": "read", "params": 4}'):
+    for body in (
+        b"{not json",
+        b"[]",
+        b'{"method_name": 3}',
+        b'{"method_name": "read", "params": 4}',
+    ):
         status, content_type, reply = _post(url, body)
         assert status == 200 and content_type == "application/json"
         assert reply["exception"] is True and reply["error_code"] not in (102, 106, 108, 110)

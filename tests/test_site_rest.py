@@ -315,19 +315,23 @@ def test_app_session_request_denied_expired_or_disabled(make_local_site):
     create = site.url + "/internal_api/app_session_request"
     _, created = _call(create, method="POST", form={"appName": "t", "machineId": "m"})
     site.deny_app_session(created["sessionRequestId"])
-    status, reply = _call(
-        f"{create}/{created['sessionRequestId']}", method="PUT"
-    )
+    status, reply = _call(f"{create}/{created['sessionRequestId']}", method="PUT")
     assert status == 404
     assert _call(f"{create}/unknown", method="PUT")[0] == 404
 
     short = make_local_site(app_session_request_lifetime=0)
-    _, created = _call(short.url + "/internal_api/app_session_request", method="POST",
-                       form={"appName": "t", "machineId": "m"})
+    _, created = _call(
+        short.url + "/internal_api/app_session_request",
+        method="POST",
+        form={"appName": "t", "machineId": "m"},
+    )
     poll = f"{short.url}/internal_api/app_session_request/{created['sessionRequestId']}"
     assert _call(poll, method="PUT")[0] == 404
 
     off = make_local_site(app_session_launcher=False)
-    status, reply = _call(off.url + "/internal_api/app_session_request", method="POST",
-                          form={"appName": "t", "machineId": "m"})
+    status, reply = _call(
+        off.url + "/internal_api/app_session_request",
+        method="POST",
+        form={"appName": "t", "machineId": "m"},
+    )
     assert status == 403 and isinstance(reply, dict)

@@ -30,8 +30,9 @@ def _env(shotgun_home: Path) -> Dict[str, str]:
         SHOTGUN_HOME=str(shotgun_home),
         SGTK_AUTH_ALLOW_NO_HTTPS="1",
         PYTHONUNBUFFERED="1",
-        PYTHONPATH=os.pathsep.join(filter(None, [str(Path(__file__).parents[1] / "python"),
-                                                 os.environ.get("PYTHONPATH")])),
+        PYTHONPATH=os.pathsep.join(
+            filter(None, [str(Path(__file__).parents[1] / "python"), os.environ.get("PYTHONPATH")])
+        ),
     )
     env.pop("QT_QPA_PLATFORM", None)
     return env

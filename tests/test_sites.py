@@ -140,7 +140,9 @@ _url_alphabet = st.sampled_from(
 )
 _url_like = st.builds(
     lambda scheme, body: scheme + body,
-    st.sampled_from(["", "http://", "https://", "HTTPS://", "//", "javascript:", "file://", "ftp:"]),
+    st.sampled_from(
+        ["", "http://", "https://", "HTTPS://", "//", "javascript:", "file://", "ftp:"]
+    ),
     st.text(_url_alphabet, max_size=40),
 )
 
@@ -274,7 +276,9 @@ def test_validate_purpose_property(text):
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.text(max_size=50), st.characters(categories=["Cc", "Cf", "Zl", "Zp"]), st.text(max_size=50))
+@given(
+    st.text(max_size=50), st.characters(categories=["Cc", "Cf", "Zl", "Zp"]), st.text(max_size=50)
+)
 def test_any_control_character_is_refused(before, control, after):
     with pytest.raises(InvalidPurposeError):
         validate_purpose(before + control + after)

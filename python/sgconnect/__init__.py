@@ -42,8 +42,8 @@ from .errors import (
 )
 
 if TYPE_CHECKING:
-    from .handouts import Broker
     from .credentials import UserInfo
+    from .handouts import Broker
 
 __version__ = "0.1.0"
 
@@ -61,8 +61,8 @@ def connect(purpose: str, site: Optional[str] = None, interactive: Optional[bool
     """Return this thread's shotgun_api3 connection for ``purpose``.
 
     :param purpose: A short label of the tool asking ("maya publish"), written to the audit log.
-    :param site: The site URL; ``None`` for the default site (the current user's, ``SGCONNECT_SITE``,
-        or the last site logged in to).
+    :param site: The site URL; ``None`` for the default site (the current user's,
+        ``SGCONNECT_SITE``, or the last site logged in to).
     :param interactive: May a login prompt be shown? ``None`` decides from the process: a
         QApplication or a terminal allows it, ``SGCONNECT_NON_INTERACTIVE=1`` forbids it.
     :raises LoginRequiredError: A login is needed and the process may not prompt.
@@ -70,17 +70,22 @@ def connect(purpose: str, site: Optional[str] = None, interactive: Optional[bool
     return broker().connection(purpose, site, interactive)
 
 
-def rest_session(purpose: str, site: Optional[str] = None, interactive: Optional[bool] = None) -> Any:
-    """Return this thread's REST API session (:class:`sgconnect.rest.RestSession`) for ``purpose``."""
+def rest_session(
+    purpose: str, site: Optional[str] = None, interactive: Optional[bool] = None
+) -> Any:
+    """Return this thread's REST API session (:class:`sgconnect.rest.RestSession`)."""
     return broker().rest_session(purpose, site, interactive)
 
 
-def current_user(site: Optional[str] = None, interactive: Optional[bool] = False) -> UserInfo:
+def current_user(
+    site: Optional[str] = None, interactive: Optional[bool] = False, with_name: bool = False
+) -> UserInfo:
     """Who connections to ``site`` act as: login, name, site, method, source. No secret.
 
-    Does not prompt unless ``interactive=True``.
+    Does not prompt unless ``interactive=True``. ``with_name=True`` reads the person's display
+    name from the site (one request).
     """
-    return broker().current_user(site, interactive)
+    return broker().current_user(site, interactive, with_name=with_name)
 
 
 def login(site: Optional[str] = None, method: str = "auto") -> UserInfo:

@@ -38,16 +38,10 @@ logger = logging.getLogger(__name__)
 HANDED_DOWN_VARIABLES = ("SHOTGUN_DESKTOP_CURRENT_USER", "TANK_CONTEXT")
 
 
-def resolve_credential(
-    site: Optional[str], *, interactive: bool, settings: Settings
-) -> Credential:
+def resolve_credential(site: Optional[str], *, interactive: bool, settings: Settings) -> Credential:
     """Run the chain for ``site`` (``None``: the default site) and return the credential."""
-    site = normalize_site(site) if site else _default_site()
-    credential = (
-        from_current_user(site)
-        or from_handed_down_user(site)
-        or from_saved_session(site)
-    )
+    site = normalize_site(site) if site else default_site()
+    credential = from_current_user(site) or from_handed_down_user(site) or from_saved_session(site)
     if credential is not None:
         return credential
     if interactive:
@@ -169,7 +163,7 @@ def from_interactive_login(site: Optional[str], settings: Settings) -> Credentia
 # -- helpers -------------------------------------------------------------------------------------
 
 
-def _default_site() -> Optional[str]:
+def default_site() -> Optional[str]:
     """The site to use when none is given: the current sgtk user's, ``SGCONNECT_SITE``, or
     tk-core's current host (the last site logged in to)."""
     user = tk.current_sgtk_user()

@@ -182,7 +182,7 @@ def create_connection(
     http_proxy: str | None = None,
     timeout_secs: float | None = None,
 ) -> shotgun_api3.Shotgun:
-    """A new connection for ``credential``: a :class:`ScriptConnection` or a :class:`SessionConnection`."""
+    """A new :class:`ScriptConnection` or :class:`SessionConnection` for ``credential``."""
     if credential.is_script:
         return ScriptConnection(credential, http_proxy=http_proxy, timeout_secs=timeout_secs)
     return SessionConnection(

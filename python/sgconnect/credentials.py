@@ -115,9 +115,7 @@ class Credential:
         auth_method: Optional[str] = None,
     ) -> Credential:
         """A human user's session, from a token (and tk-core's user object when there is one)."""
-        credential = cls(
-            site, login, auth_method=auth_method or "session", source=source
-        )
+        credential = cls(site, login, auth_method=auth_method or "session", source=source)
         credential._token = session_token
         credential._metadata = session_metadata
         credential._tk_user = tk_user
@@ -288,4 +286,3 @@ def _auth_method_of(tk_user: Any, session_metadata: Optional[str]) -> str:
     if session_metadata:
         return "web"
     return "session"
-

@@ -12,7 +12,7 @@ import threading
 from typing import Any, Callable, Optional
 
 from .base_hooks.connection import HandOut
-from .chain import is_interactive
+from .chain import default_site, is_interactive
 from .credentials import Credential, UserInfo
 from .sites import normalize_site, validate_purpose
 
@@ -48,7 +48,7 @@ class Broker:
     def _hand_out(
         self,
         kind: str,
-        create: Callable[[Credential, str], Any],
+        create: Callable[[Credential, str, bool], Any],
         purpose: str,
         site: Optional[str],
         interactive: Optional[bool],
@@ -61,8 +61,9 @@ class Broker:
         if reused:
             credential, handed = entry[1], entry[2]
         else:
-            credential = self.credential(site, interactive)
-            handed = create(credential, purpose)
+            may_prompt = is_interactive(interactive, self.hook.settings)
+            credential = self.credential(site, may_prompt)
+            handed = create(credential, purpose, may_prompt)
             cache[key] = (self._generation, credential, handed)
         self.hook.audit(
             HandOut(
@@ -88,12 +89,20 @@ class Broker:
 
     # -- credentials ----------------------------------------------------------------------------
 
-    def credential(self, site: Optional[str] = None, interactive: Optional[bool] = None) -> Credential:
+    def credential(
+        self, site: Optional[str] = None, interactive: Optional[bool] = None
+    ) -> Credential:
         """The credential for ``site``, resolved once per process (single flight)."""
         key = normalize_site(site) if site else None
         credential = self._credentials.get(key)
         if credential is not None:
             return credential
+        if key is None:
+            # The default site may be one this process already resolved by name.
+            key = default_site()
+            credential = self._credentials.get(key)
+            if credential is not None:
+                return credential
         with self._lock:
             resolving = self._resolving.setdefault(key, threading.Lock())
         with resolving:
@@ -107,9 +116,30 @@ class Broker:
                     self._credentials.setdefault(credential.site, credential)
         return credential
 
-    def current_user(self, site: Optional[str] = None, interactive: Optional[bool] = None) -> UserInfo:
-        """Who connections to ``site`` act as (resolving the credential if needed)."""
-        return self.credential(site, interactive).info()
+    def current_user(
+        self,
+        site: Optional[str] = None,
+        interactive: Optional[bool] = None,
+        *,
+        with_name: bool = False,
+    ) -> UserInfo:
+        """Who connections to ``site`` act as (resolving the credential if needed).
+
+        :param with_name: Also read the person's display name from the site (one request, made
+            once per credential).
+        """
+        credential = self.credential(site, interactive)
+        if with_name and credential.name is None:
+            login = credential.sudo_as_login or credential.login
+            entity = (
+                "ApiUser" if credential.is_script and not credential.sudo_as_login else "HumanUser"
+            )
+            field = "firstname" if entity == "ApiUser" else "login"
+            found = self.connection("sgconnect whoami", credential.site, interactive).find_one(
+                entity, [[field, "is", login]], ["name"]
+            )
+            credential.name = (found or {}).get("name")
+        return credential.info()
 
     def forget(self) -> None:
         """Drop every credential and hand-out (after a logout or a user switch).

@@ -80,7 +80,6 @@ def login(
     :raises LoginFailedError: The site refused the login, or the approval was denied or expired.
     """
     chosen = pick_method(method)
-    authentication = tk.authentication()
     if chosen in ("browser", "url"):
         if site is None:
             raise SgConnectError(f"The {chosen} login needs a site: pass --site URL.")
@@ -119,7 +118,9 @@ def _app_session_login(site: str, open_url: Callable[[str], bool], out: TextIO) 
         elapsed = time.monotonic() - started
         remaining = max(0, APPROVAL_TIMEOUT_SECS - elapsed)
         if out.isatty():
-            out.write(f"\r  waiting for approval: {elapsed:4.0f} s elapsed, {remaining:3.0f} s left ")
+            out.write(
+                f"\r  waiting for approval: {elapsed:4.0f} s elapsed, {remaining:3.0f} s left "
+            )
         else:
             out.write(f"  waiting for approval: {elapsed:.0f} s elapsed, {remaining:.0f} s left\n")
         out.flush()
@@ -190,7 +191,9 @@ def _tk_errors(site: Optional[str]) -> Iterator[None]:
     try:
         yield
     except KeyboardInterrupt:
-        raise LoginCancelledError(f"Login to {where} cancelled (Ctrl-C); nothing was saved.", site) from None
+        raise LoginCancelledError(
+            f"Login to {where} cancelled (Ctrl-C); nothing was saved.", site
+        ) from None
     except authentication.AuthenticationCancelled:
         raise LoginCancelledError(f"Login to {where} cancelled; nothing was saved.", site) from None
     except authentication.ConsoleLoginNotSupportedError:
@@ -222,7 +225,11 @@ def logout(site: Optional[str]) -> list[str]:
     :returns: What was removed, as ``"login on site"`` lines (empty: nothing was saved).
     """
     authentication = tk.authentication()
-    defaults = authentication.DefaultsManager(fixed_host=site) if site else authentication.DefaultsManager()
+    defaults = (
+        authentication.DefaultsManager(fixed_host=site)
+        if site
+        else authentication.DefaultsManager()
+    )
     host = defaults.get_host()
     if not host:
         return []

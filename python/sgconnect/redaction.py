@@ -169,6 +169,9 @@ def _redact_key_values(text: str) -> str:
         match = _KEY_RE.search(text, pos)
         if match is None:
             break
+        if text.startswith(REDACTED, match.end()):  # already redacted (by value, say)
+            pos = match.end() + len(REDACTED)
+            continue
         start, end = _value_span(text, match.end(), bool(match.group("kq")), match.group("sep"))
         value = text[start:end]
         pos = max(end, match.end())

@@ -1,16 +1,296 @@
 """Service mode: a script key + ``sudo_as_login``, configured in the hook's settings only.
 
-(Stub: completed by the service-mode work.)
+Farm jobs and daemons have no person at a keyboard. Where the credential chain would prompt but
+the process is non-interactive, and the ``service_script_name`` setting names a script (API
+user), connections authenticate as that script and act, through ``sudo_as_login``, as the person
+who submitted the job (``SGCONNECT_SUDO_AS_LOGIN``, set by :func:`sgconnect.farm.job_environment`).
+Without a login to act as, the script acts as itself, and the audit record says so.
+
+The script key is looked up, in order, in:
+
+1. the environment variable named by ``service_key_env`` (default ``SGCONNECT_SCRIPT_KEY``),
+   which is then **removed from** ``os.environ`` so that this process's children do not inherit
+   it (the key stays in memory, in the credential and in a private cache of this module);
+2. the OS keyring (service ``service_keyring_name``, username the script name), only when the
+   optional ``keyring`` package is importable;
+3. the file ``service_key_file``, which must be a regular file owned by this user and neither
+   readable nor writable by group or others (``chmod 600``); anything else is refused.
+
+No setting holds the key itself, and no error or log line names it: only where it was looked for.
 """
 
 from __future__ import annotations
 
+import logging
+import os
+import stat
+import threading
+import unicodedata
 from typing import Optional
 
 from .credentials import Credential
+from .errors import ServiceKeyError, SgConnectError
 from .settings import Settings
+from .sites import normalize_site
+
+logger = logging.getLogger("sgconnect.service")
+
+__all__ = [
+    "SUDO_VARIABLE",
+    "SITE_VARIABLE",
+    "MAX_LOGIN_LENGTH",
+    "service_credential",
+    "validate_login",
+    "key_file_problem",
+    "read_key_file",
+]
+
+#: The login of the person a farm job acts as (set on the submit side, never a token).
+SUDO_VARIABLE = "SGCONNECT_SUDO_AS_LOGIN"
+#: The site a standalone process connects to when none is given.
+SITE_VARIABLE = "SGCONNECT_SITE"
+#: Longer logins and script names are refused (ShotGrid logins are far shorter).
+MAX_LOGIN_LENGTH = 255
+
+_lock = threading.Lock()
+#: Keys taken from (and removed from) the environment: (variable, script name) -> key.
+_env_keys: dict[tuple[str, str], str] = {}
 
 
 def service_credential(site: Optional[str], settings: Settings) -> Optional[Credential]:
-    """The service credential when service mode is configured, else None."""
+    """The service credential when service mode is configured, else None.
+
+    :param site: The site URL; ``None`` for ``SGCONNECT_SITE``.
+    :param settings: The hook's settings (``service_*``).
+    :raises ServiceKeyError: Service mode is configured but no key can be read safely.
+    :raises SgConnectError: No site, or an invalid script name or sudo login.
+    """
+    script_name = (settings.service_script_name or "").strip()
+    if not script_name:
+        return None
+    script_name = validate_login(script_name, what="service_script_name")
+    site = _service_site(site, script_name)
+    key, where = _read_key(script_name, settings, site)
+    sudo_as_login = _sudo_as_login(site)
+    credential = Credential.for_script(
+        site, script_name, key, source="service", sudo_as_login=sudo_as_login
+    )
+    if sudo_as_login:
+        logger.info(
+            "Service mode on %s: script %s acts as %s (%s); key from %s.",
+            site,
+            script_name,
+            sudo_as_login,
+            SUDO_VARIABLE,
+            where,
+        )
+    else:
+        logger.info(
+            "Service mode on %s: script %s acts as itself (no %s); key from %s.",
+            site,
+            script_name,
+            SUDO_VARIABLE,
+            where,
+        )
+    return credential
+
+
+def validate_login(text: str, what: str = SUDO_VARIABLE) -> str:
+    """Return ``text`` stripped if it can be a ShotGrid login or script name, else raise.
+
+    Refused: empty, longer than :data:`MAX_LOGIN_LENGTH`, or holding a control character, a
+    line separator or inner whitespace. The value is never echoed (it may be a pasted secret).
+    """
+    if not isinstance(text, str):
+        raise SgConnectError(f"{what} must be a login (text), not {type(text).__name__}.")
+    login = text.strip()
+    if not login:
+        raise SgConnectError(f"{what} is empty: give a ShotGrid login, or unset it.")
+    if len(login) > MAX_LOGIN_LENGTH:
+        raise SgConnectError(
+            f"{what} is {len(login)} characters long, more than a login can be "
+            f"({MAX_LOGIN_LENGTH}): give a ShotGrid login (never a token)."
+        )
+    for char in login:
+        if char.isspace() or unicodedata.category(char)[0] == "C":
+            name = unicodedata.name(char, f"U+{ord(char):04X}")
+            raise SgConnectError(
+                f"{what} holds a control or whitespace character ({name}): "
+                "give a plain ShotGrid login."
+            )
+    return login
+
+
+def key_file_problem(mode: int, owner: int, uid: Optional[int]) -> Optional[str]:
+    """Why a key file with this ``st_mode`` and owner may not be used, or ``None`` if it may.
+
+    Pure. ``uid`` is this process's effective user id (``None`` where there is none, on
+    Windows: only the file type is checked there).
+    """
+    if not stat.S_ISREG(mode):
+        return "it is not a regular file"
+    if uid is None:
+        return None
+    if owner != uid:
+        return f"it is owned by user id {owner}, not by this user (id {uid})"
+    loose = mode & (stat.S_IRWXG | stat.S_IRWXO)
+    if loose:
+        who = []
+        if mode & stat.S_IRWXG:
+            who.append("group")
+        if mode & stat.S_IRWXO:
+            who.append("others")
+        return (
+            f"its mode is {stat.S_IMODE(mode):04o}: {' and '.join(who)} can access it, so the "
+            "key is not private"
+        )
     return None
+
+
+def read_key_file(path: str, site: Optional[str] = None) -> str:
+    """Read a script key from ``path``, refusing a file that is not private.
+
+    The file is opened first and checked through its open descriptor (no race with a swap), and
+    opened non-blocking so that a FIFO cannot hang the process.
+
+    :raises ServiceKeyError: Missing, unreadable, not private, or empty.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        raise ServiceKeyError(
+            f"The service key file {path} does not exist: create it (chmod 600) or fix the "
+            "service_key_file setting.",
+            site,
+        ) from None
+    except OSError as exc:
+        raise ServiceKeyError(
+            f"The service key file {path} cannot be opened ({exc.__class__.__name__}): check "
+            "that it exists and is owned by the user running this process.",
+            site,
+        ) from None
+    try:
+        info = os.fstat(fd)
+        uid = os.geteuid() if hasattr(os, "geteuid") else None
+        problem = key_file_problem(info.st_mode, info.st_uid, uid)
+        if problem is not None:
+            fix = (
+                f"chmod 600 {path}"
+                if "mode" in problem
+                else f"use a regular file owned by this user, with chmod 600 {path}"
+            )
+            raise ServiceKeyError(
+                f"Refusing the service key file {path} because {problem}. Fix: {fix}.", site
+            )
+        chunks = []
+        while True:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            if sum(len(c) for c in chunks) > 65536:
+                raise ServiceKeyError(
+                    f"The service key file {path} is too large to hold a script key.", site
+                )
+    finally:
+        os.close(fd)
+    try:
+        key = b"".join(chunks).decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise ServiceKeyError(
+            f"The service key file {path} is not UTF-8 text: it must hold the script key only.",
+            site,
+        ) from None
+    if not key:
+        raise ServiceKeyError(
+            f"The service key file {path} is empty: put the script key in it.", site
+        )
+    return key
+
+
+# -- private -------------------------------------------------------------------------------------
+
+
+def _service_site(site: Optional[str], script_name: str) -> str:
+    if site:
+        return normalize_site(site)
+    configured = os.environ.get(SITE_VARIABLE, "").strip()
+    if configured:
+        return normalize_site(configured)
+    raise SgConnectError(
+        f"Service mode (script {script_name}) needs a site: set {SITE_VARIABLE} in the job's "
+        "environment (sgconnect.farm.job_environment() does), or pass site= to connect()."
+    )
+
+
+def _sudo_as_login(site: str) -> Optional[str]:
+    raw = os.environ.get(SUDO_VARIABLE)
+    if raw is None or not raw.strip():
+        return None
+    try:
+        return validate_login(raw)
+    except SgConnectError as exc:
+        raise SgConnectError(f"{exc} (service mode on {site})", site) from None
+
+
+def _read_key(script_name: str, settings: Settings, site: str) -> tuple[str, str]:
+    """``(key, where)``; ``where`` names the source, never the value."""
+    looked = []
+    variable = (settings.service_key_env or "").strip()
+    if variable:
+        where = f"environment variable {variable}"
+        looked.append(where)
+        with _lock:
+            key = os.environ.pop(variable, None)
+            key = key.strip() if key else ""
+            if key:
+                _env_keys[(variable, script_name)] = key
+            else:
+                key = _env_keys.get((variable, script_name), "")
+        if key:
+            return key, where
+
+    keyring_name = (settings.service_keyring_name or "").strip()
+    if keyring_name:
+        key, where = _keyring_key(keyring_name, script_name)
+        looked.append(where)
+        if key:
+            return key, where
+
+    path = (settings.service_key_file or "").strip()
+    if path:
+        path = os.path.expanduser(os.path.expandvars(path))
+        where = f"key file {path}"
+        looked.append(where)
+        return read_key_file(path, site), where
+
+    raise ServiceKeyError(
+        f"Service mode is configured for script {script_name} on {site}, but no script key was "
+        f"found. Looked in: {'; '.join(looked) or 'nowhere (no key source configured)'}. Provide "
+        "the key through the farm's secret store in that environment variable, the OS keyring, "
+        "or a chmod 600 file named by the service_key_file setting.",
+        site,
+    )
+
+
+def _keyring_key(service: str, script_name: str) -> tuple[Optional[str], str]:
+    """The key from the OS keyring, when the optional ``keyring`` package is importable."""
+    try:
+        import keyring  # noqa: PLC0415 - optional, lazy on purpose
+    except ImportError:
+        return None, f"OS keyring {service!r} (skipped: the keyring package is not installed)"
+    where = f"OS keyring service {service!r}, username {script_name!r}"
+    try:
+        key = keyring.get_password(service, script_name)
+    except Exception as exc:  # noqa: BLE001 - no backend, locked keyring...: "not found"
+        logger.debug("OS keyring lookup failed (%s).", exc.__class__.__name__)
+        return None, f"{where} (failed: {exc.__class__.__name__})"
+    key = key.strip() if isinstance(key, str) else ""
+    return (key or None), where
+
+
+def _forget_environment_keys() -> None:
+    """Forget the keys taken from the environment (for tests)."""
+    with _lock:
+        _env_keys.clear()

@@ -29,8 +29,8 @@ overrides it by inheritance from its configuration::
                 raise errors.SiteForbiddenError(f"{site} is not for production tools", site)
             return super().resolve_user(site, interactive)
 
-        def create_connection(self, credential, purpose):
-            sg = super().create_connection(credential, purpose)
+        def create_connection(self, credential, purpose, interactive):
+            sg = super().create_connection(credential, purpose, interactive)
             sg.add_user_agent("studio-pipeline/4.2")
             return sg
 
@@ -76,8 +76,10 @@ class HandOut:
     thread: str
 
     def message(self) -> str:
-        """One log line: ``hand-out api3 purpose='publish' login=alice site=... via session (saved)``."""
+        """One log line: ``hand-out api3 purpose='publish' login=alice site=... via session``."""
         script = f" script={self.acting_as}" if self.acting_as else ""
+        if self.acting_as and self.acting_as == self.login:
+            script += " as itself (no sudo_as_login)"
         reused = " reused" if self.reused else ""
         return (
             f"hand-out {self.kind}{reused} purpose={self.purpose!r} login={self.login}{script} "
@@ -129,8 +131,11 @@ class ConnectionHook:
 
         return resolve_credential(site, interactive=interactive, settings=self.settings)
 
-    def create_connection(self, credential: Any, purpose: str) -> Any:
+    def create_connection(self, credential: Any, purpose: str, interactive: bool) -> Any:
         """Return a new shotgun_api3 connection acting as ``credential`` for ``purpose``.
+
+        ``interactive`` says whether renewing an expired session may prompt (else the call raises
+        :class:`~sgconnect.errors.LoginRequiredError`).
 
         Called once per thread, site and purpose: the result is cached for that thread, so what
         this method sets on the connection stays with that tool. The default makes a
@@ -140,35 +145,33 @@ class ConnectionHook:
 
         Example: tag every request with the studio's user agent::
 
-            def create_connection(self, credential, purpose):
-                sg = super().create_connection(credential, purpose)
+            def create_connection(self, credential, purpose, interactive):
+                sg = super().create_connection(credential, purpose, interactive)
                 sg.add_user_agent("studio-pipeline/4.2")
                 return sg
         """
-        from ..chain import is_interactive
         from ..connection import create_connection
 
         settings = self.settings
         return create_connection(
             credential,
-            interactive=is_interactive(None, settings),
+            interactive=interactive,
             http_proxy=settings.http_proxy or None,
             timeout_secs=settings.timeout_secs or None,
         )
 
-    def create_rest_session(self, credential: Any, purpose: str) -> Any:
+    def create_rest_session(self, credential: Any, purpose: str, interactive: bool) -> Any:
         """Return a new REST API session acting as ``credential`` for ``purpose``.
 
         The default makes a :class:`sgconnect.rest.RestSession`, which mints its Bearer token
         from the session (or from the script key in service mode) and keeps it private.
         """
-        from ..chain import is_interactive
         from ..rest import RestSession
 
         settings = self.settings
         return RestSession(
             credential,
-            interactive=is_interactive(None, settings),
+            interactive=interactive,
             http_proxy=settings.http_proxy or None,
             timeout_secs=settings.timeout_secs or None,
         )

@@ -102,6 +102,7 @@ class JournalEntry:
     :ivar sudo: The ``sudo_as_login``, or ``None``.
     :ivar status: The HTTP status.
     :ivar error_code: The api3 in-band error code, or ``None``.
+    :ivar user_agent: The request's ``User-Agent`` header, or ``None``.
     """
 
     method: str
@@ -112,6 +113,7 @@ class JournalEntry:
     sudo: Optional[str]
     status: int
     error_code: Optional[int]
+    user_agent: Optional[str] = None
 
 
 DEMO_USERS: Tuple[HumanUserSpec, ...] = (
@@ -653,9 +655,11 @@ class LocalSite:
             raise _ApiError(ERR_AUTH, "Can't authenticate user: session expired.")
         return session
 
-    def _record(self, method: str, path: str, status: int, ctx: _Ctx) -> None:
+    def _record(
+        self, method: str, path: str, status: int, ctx: _Ctx, user_agent: Optional[str]
+    ) -> None:
         entry = JournalEntry(
-            method, path, ctx.rpc, ctx.auth, ctx.login, ctx.sudo, status, ctx.error_code
+            method, path, ctx.rpc, ctx.auth, ctx.login, ctx.sudo, status, ctx.error_code, user_agent
         )
         with self._lock:
             self._journal.append(entry)
@@ -733,7 +737,13 @@ class LocalSite:
                 status=500,
                 mimetype="application/json",
             )
-        self._record(request.method, request.path, response.status_code, ctx)
+        self._record(
+            request.method,
+            request.path,
+            response.status_code,
+            ctx,
+            request.headers.get("User-Agent"),
+        )
         return response(environ, start_response)
 
     @staticmethod
