@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 
 import pytest
 
 # Before anything imports Qt or tk-core.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("QTWEBENGINE_CHROMIUM_FLAGS", "--no-sandbox --disable-gpu")
+if sys.version_info < (3, 11):
+    # PySide2 5.15's QtWebEngine aborts offscreen ("Failed to create OpenGL context") without it.
+    os.environ.setdefault("QT_QUICK_BACKEND", "software")
 os.environ["SGTK_AUTH_ALLOW_NO_HTTPS"] = "1"
 # tk-core reads http_proxy and ignores no_proxy: a loopback site must not go through a proxy.
 for _proxy_var in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):

@@ -16,6 +16,8 @@ Inputs (environment):
     WEBLOGIN_ULF_SUPPORT   "1": declare set_shotgun_authenticator_support_web_login(True)
                            (how Desktop/Create unlock web login for Autodesk Identity sites)
     WEBLOGIN_LOG           optional path of a tk-core DEBUG log file
+    WEBLOGIN_ENTRY         "sgconnect": log in through ``sgconnect.connect(..., interactive=True)``
+                           (the credential chain's interactive step) instead of calling tk-core
 
 The result file holds a JSON object; ``ok`` is true when get_user_from_prompt() returned.
 The process always ends with os._exit() once the result is written: QtWebEngine's teardown at
@@ -48,7 +50,7 @@ _t0 = time.monotonic()
 
 
 def note(message: str) -> None:
-    events.append("%6.2fs %s" % (time.monotonic() - _t0, message))
+    events.append(f"{time.monotonic() - _t0:6.2f}s {message}")
 
 
 def finish(code: int) -> None:
@@ -89,6 +91,28 @@ def _setup_logging() -> None:
         lg.addHandler(handler)
 
 
+def run_through_sgconnect() -> None:
+    """The chain's interactive step: no session anywhere, a QApplication, so tk-core's dialog."""
+    import sgconnect
+
+    note("calling sgconnect.connect(interactive=True)")
+    try:
+        sg = sgconnect.connect("qt web login", site=SITE_URL, interactive=True)
+        projects = sg.find("Project", [], ["name"])
+        user = sgconnect.current_user(SITE_URL)
+    except Exception as exc:
+        result["error"] = f"{type(exc).__name__}: {exc}"
+        result["traceback"] = traceback.format_exc()
+        return
+    result.update(
+        ok=True,
+        login=user.login,
+        source=user.source,
+        auth_method=user.auth_method,
+        projects=sorted(p["name"] for p in projects),
+    )
+
+
 def main() -> None:
     _setup_logging()
 
@@ -99,7 +123,12 @@ def main() -> None:
 
     # tk-core's own binding choice (PySide2 first, then PySide6). The QtWebEngine modules are
     # imported by this, which must happen before the QApplication exists.
-    from tank.authentication.ui.qt_abstraction import QtCore, QtGui, QtWebEngineWidgets, qt_version_tuple
+    from tank.authentication.ui.qt_abstraction import (
+        QtCore,
+        QtGui,
+        QtWebEngineWidgets,
+        qt_version_tuple,
+    )
 
     if QtWebEngineWidgets is None:
         result["error"] = "tk-core found no QtWebEngineWidgets"
@@ -110,7 +139,7 @@ def main() -> None:
         import PySide2 as binding_module
     else:
         import PySide6 as binding_module
-    binding_version = "%s %s" % (binding_module.__name__, binding_module.__version__)
+    binding_version = f"{binding_module.__name__} {binding_module.__version__}"
     result["binding"] = binding_version
     result["qt_version"] = ".".join(str(v) for v in qt_version_tuple)
     result["python"] = sys.version.split()[0]
@@ -169,24 +198,24 @@ def main() -> None:
         if (!login || !password) { return "no-form:" + document.title; }
         if (window.__weblogin_driver_submitted) { return "already"; }
         window.__weblogin_driver_submitted = true;
-        login.value = %s;
-        password.value = %s;
+        login.value = __LOGIN__;
+        password.value = __PASSWORD__;
         var form = login.form || password.form || document.querySelector("form");
         if (!form) { return "no-form-element"; }
         var button = form.querySelector("[type=submit]");
         if (button) { button.click(); } else { form.submit(); }
         return "submitted";
     })();
-    """ % (json.dumps(LOGIN), json.dumps(PASSWORD))
+    """.replace("__LOGIN__", json.dumps(LOGIN)).replace("__PASSWORD__", json.dumps(PASSWORD))
 
     def on_js_result(value):
         state["js_pending"] = False
         if value == "submitted":
             state["submits"] += 1
             result["idp_submits"] = state["submits"]
-            note("IdP form filled and submitted (%d)" % state["submits"])
+            note(f"IdP form filled and submitted ({state['submits']})")
         elif value != "already":
-            note("IdP page not ready: %r" % (value,))
+            note(f"IdP page not ready: {value!r}")
 
     def poll():
         # 1. tk-core's LoginDialog: check it chose web login for the preset site, press Sign In.
@@ -197,10 +226,8 @@ def main() -> None:
                 result["dialog_method"] = auth_constants.method_resolve.get(dlg.method_selected)
                 result["dialog_site_editable"] = dlg.ui.site.isEnabled()
                 result["dialog_password_visible"] = dlg.ui.password.isVisible()
-                note(
-                    "LoginDialog shown: site=%s method=%s"
-                    % (result["dialog_site"], result["dialog_method"])
-                )
+                site, method = result["dialog_site"], result["dialog_method"]
+                note(f"LoginDialog shown: site={site} method={method}")
             if not state["signed_in"] and dlg.method_selected == auth_constants.METHOD_WEB_LOGIN:
                 state["signed_in"] = True
                 note("pressing Sign In")
@@ -208,7 +235,7 @@ def main() -> None:
                 # poll must return so that its (repeating) timer keeps firing inside it.
                 QtCore.QTimer.singleShot(0, dlg.ui.sign_in.click)
             elif not state["signed_in"]:
-                result["error"] = "LoginDialog did not pick web login (method %s)" % (
+                result["error"] = "LoginDialog did not pick web login (method {})".format(
                     result["dialog_method"],
                 )
                 note(result["error"])
@@ -221,7 +248,7 @@ def main() -> None:
             if url != state["last_url"]:
                 state["last_url"] = url
                 # Log without the query string (it may carry a SAML request / relay state).
-                note("web view at %s" % url.split("?")[0])
+                note("web view at {}".format(url.split("?")[0]))
                 result.setdefault("urls", []).append(url.split("?")[0])
             if url.startswith(IDP_URL) and not state["js_pending"]:
                 state["idp_seen"] = True
@@ -240,7 +267,7 @@ def main() -> None:
 
     def on_timeout():
         state["timed_out"] = True
-        result["error"] = "timed out after %ss (last web view URL: %s)" % (
+        result["error"] = "timed out after {}s (last web view URL: {})".format(
             TIMEOUT_S,
             (state["last_url"] or "none").split("?")[0],
         )
@@ -262,22 +289,28 @@ def main() -> None:
     keep_cancelling = QtCore.QTimer()
     keep_cancelling.timeout.connect(cancel_everything)
 
+    if os.environ.get("WEBLOGIN_ENTRY") == "sgconnect":
+        run_through_sgconnect()
+        poller.stop()
+        watchdog.stop()
+        finish(0 if result["ok"] else 1)
+
     # The real thing: tk-core's public interactive login, host preset and fixed.
     authenticator = ShotgunAuthenticator(DefaultsManager(fixed_host=SITE_URL))
     note("calling ShotgunAuthenticator.get_user_from_prompt()")
     try:
         user = authenticator.get_user_from_prompt()
     except Exception as exc:  # AuthenticationCancelled on timeout, anything else is reported
-        result["error"] = result.get("error") or "%s: %s" % (type(exc).__name__, exc)
+        result["error"] = result.get("error") or f"{type(exc).__name__}: {exc}"
         result["exception"] = type(exc).__name__
         result["traceback"] = traceback.format_exc()
-        note("get_user_from_prompt raised %s" % type(exc).__name__)
+        note(f"get_user_from_prompt raised {type(exc).__name__}")
         finish(1)
     finally:
         poller.stop()
         watchdog.stop()
 
-    note("get_user_from_prompt returned %s" % type(user).__name__)
+    note(f"get_user_from_prompt returned {type(user).__name__}")
     result["user_class"] = type(user).__name__
     result["user_mro"] = [c.__name__ for c in type(user).__mro__]
     result["is_saml_user"] = isinstance(user, ShotgunSamlUser)
@@ -295,9 +328,9 @@ def main() -> None:
         sg = user.create_sg_connection()
         projects = sg.find("Project", [], ["name"])
         result["projects"] = sorted(p["name"] for p in projects)
-        note("found %d projects" % len(projects))
+        note(f"found {len(projects)} projects")
     except Exception as exc:
-        result["error"] = "create_sg_connection/find failed: %s: %s" % (type(exc).__name__, exc)
+        result["error"] = f"create_sg_connection/find failed: {type(exc).__name__}: {exc}"
         result["traceback"] = traceback.format_exc()
         finish(1)
 
@@ -321,6 +354,6 @@ if __name__ == "__main__":
     except SystemExit:
         raise
     except BaseException as exc:
-        result["error"] = "driver crashed: %s: %s" % (type(exc).__name__, exc)
+        result["error"] = f"driver crashed: {type(exc).__name__}: {exc}"
         result["traceback"] = traceback.format_exc()
         finish(4)

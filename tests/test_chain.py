@@ -180,7 +180,7 @@ def test_handed_down_user_is_used_and_removed_from_the_environment(
     assert token not in child.stdout + child.stderr
 
 
-# -- 4. interactive: console, browser, headless URL; and non-interactive ------------------------------
+# -- 4. interactive: console, browser, headless URL; and non-interactive ------------------------
 
 
 CONSOLE_CHILD = """

@@ -403,7 +403,10 @@ def test_job_environment_without_a_user_refuses(local_site, monkeypatch):
 FARM_JOB = """
     import json, logging, os, subprocess, sys
     logging.basicConfig(level=logging.DEBUG)
+    import shotgun_api3
     import sgconnect
+
+    logging.getLogger("shotgun_api3").setLevel(logging.DEBUG)  # its import set WARNING
 
     sg = sgconnect.connect("render")
     projects = [p["name"] for p in sg.find("Project", [], ["name"])]
@@ -422,12 +425,6 @@ FARM_JOB = """
         "grandchild_env": json.loads(grandchild.stdout),
     }))
 """
-
-
-def _rest_available() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("sgconnect.rest") is not None
 
 
 def _run_farm_job(
@@ -474,9 +471,8 @@ def _submit_as_alice(site: Any) -> dict[str, str]:
 
 @pytest.mark.tkcore
 def test_farm_job_acts_as_the_submitter_on_every_call(local_site, tmp_path):
-    rest = _rest_available()
     job_env = _submit_as_alice(local_site)
-    result, _, stderr = _run_farm_job(local_site, tmp_path, job_env, rest=rest)
+    result, _, stderr = _run_farm_job(local_site, tmp_path, job_env, rest=True)
 
     names = ["Big Buck Bunny", "Sintel", "Tears of Steel"]
     assert result["projects"] == names
@@ -484,6 +480,7 @@ def test_farm_job_acts_as_the_submitter_on_every_call(local_site, tmp_path):
     assert result["user"]["acting_as"] == SCRIPT
     assert result["user"]["source"] == "service"
     assert "hand-out api3 purpose='render' login=alice script=sgconnect_farm" in stderr
+    assert "hand-out rest purpose='render' login=alice script=sgconnect_farm" in stderr
     assert "via script (service)" in stderr
 
     calls = [e for e in local_site.journal if e.rpc != "info"]
@@ -497,8 +494,6 @@ def test_farm_job_acts_as_the_submitter_on_every_call(local_site, tmp_path):
             assert entry.auth == "bearer", entry
         else:
             assert entry.auth == "script", entry
-    if not rest:
-        pytest.skip("sgconnect.rest is not there yet: the REST half of this test did not run")
     assert result["rest_projects"] == names
     assert local_site.mint_count == 1
     assert any(e.path == "/api/v1/auth/access_token" for e in calls)
@@ -519,12 +514,13 @@ def test_farm_job_without_a_login_acts_as_the_script(local_site, tmp_path):
 @pytest.mark.tkcore
 def test_farm_job_leaks_no_secret(local_site, tmp_path):
     job_env = _submit_as_alice(local_site)
-    result, stdout, stderr = _run_farm_job(local_site, tmp_path, job_env, rest=_rest_available())
+    result, stdout, stderr = _run_farm_job(local_site, tmp_path, job_env, rest=True)
     key = local_site.script_key(SCRIPT)
     grandchild_env = result.pop("grandchild_env")
     assert "SGCONNECT_SCRIPT_KEY" not in grandchild_env
     assert grandchild_env["SGCONNECT_SUDO_AS_LOGIN"] == "alice"  # the job env itself is passed on
-    assert "DEBUG" in stderr  # DEBUG logging really was on
+    # DEBUG logging really was on, down to shotgun_api3's request bodies (auth params included).
+    assert "DEBUG:shotgun_api3:Request body is" in stderr and '"script_key"' in stderr
     captured = {
         "stdout": stdout,
         "stderr": stderr,

@@ -40,6 +40,8 @@ def qt_binding_in_use() -> str:
         from sgtk.platform.qt import QtCore  # noqa: PLC0415 - only inside an engine
     except Exception:  # noqa: BLE001 - no Qt is an answer, not an error
         return "none"
+    if QtCore is None:  # an engine without Qt: tk-core leaves sgtk.platform.qt empty
+        return "none"
     binding = getattr(QtCore, "__name__", "").split(".")[0] or "unknown"
     version = getattr(QtCore, "qVersion", lambda: "?")()
     return f"{binding} (Qt {version})"

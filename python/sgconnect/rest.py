@@ -199,6 +199,8 @@ def resolve_url(site: str, path: str) -> str:
         rooted = parts.path
     else:
         relative = parts.path.lstrip("/")
+        if ":" in relative.split("/", 1)[0]:  # RFC 3986: no ':' there in a relative path
+            raise _refuse(site, "the path starts with a 'host:port' or 'scheme:' form")
         rooted = f"{API_ROOT}/{relative}" if relative else API_ROOT
     if "@" in rooted:
         raise _refuse(site, "the path has an '@' (a 'user@host' form)")

@@ -262,8 +262,9 @@ def _read_key(script_name: str, settings: Settings, site: str) -> tuple[str, str
     if path:
         path = os.path.expanduser(os.path.expandvars(path))
         where = f"key file {path}"
-        looked.append(where)
-        return read_key_file(path, site), where
+        if os.path.lexists(path):
+            return read_key_file(path, site), where
+        looked.append(f"{where} (does not exist)")
 
     raise ServiceKeyError(
         f"Service mode is configured for script {script_name} on {site}, but no script key was "

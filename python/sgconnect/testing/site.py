@@ -319,6 +319,7 @@ class LocalSite:
         scripts: Optional[Iterable[ScriptSpec]] = None,
         projects: Optional[Iterable[str]] = None,
         api_max_entities_per_page: int = 500,
+        port: int = 0,
     ):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
@@ -330,6 +331,8 @@ class LocalSite:
         self.rest_token_lifetime = int(rest_token_lifetime)
         self.app_session_request_lifetime = float(app_session_request_lifetime)
         self.api_max_entities_per_page = int(api_max_entities_per_page)
+        #: The site's port (0: any free port); the identity provider always takes a free one.
+        self.port = int(port)
 
         self._lock = threading.RLock()
         self._secrets: Set[str] = set()
@@ -414,7 +417,7 @@ class LocalSite:
         self._site_routes = self._site_map()
         self._idp_routes = self._idp_map()
         site_server = make_server(
-            "127.0.0.1", 0, self._site_wsgi, threaded=True, request_handler=_QuietHandler
+            "127.0.0.1", self.port, self._site_wsgi, threaded=True, request_handler=_QuietHandler
         )
         idp_server = make_server(
             "127.0.0.1", 0, self._idp_wsgi, threaded=True, request_handler=_QuietHandler

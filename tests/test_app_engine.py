@@ -1,0 +1,271 @@
+"""The app inside a real Toolkit engine, and the studio override of its hook (docs/hook.md).
+
+Each engine runs in its own process (tk-core bootstraps once per process): ``tests/fixtures/
+run_engine.py`` bootstraps the test engine with tk-core's ``ToolkitManager`` (which starts it with
+``sgtk.platform.start_engine``) from ``tests/fixtures/config``, loads this repository as the app
+through a path descriptor, uses the app, and prints what it saw. The sites run in this process, so
+their journals show every request the engine made.
+
+Two environments of the fixture configuration: ``project`` (the app's own hook) and ``studio``
+(``{self}/connection.py:{config}/studio_connection.py``). Both runs get the same
+``STUDIO_FORBIDDEN_SITES``: only the override makes it matter.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from fixtures.toolkit import CONFIG, FIXTURES, REPO_ROOT, tk_core_checkout
+
+from sgconnect.testing import LocalSite
+
+pytestmark = pytest.mark.tkcore
+
+CHILD_TIMEOUT = 120
+STUDIO_HOOK = CONFIG / "hooks" / "studio_connection.py"
+STUDIO_USER_AGENT = "studio-pipeline/4.2"
+
+
+@dataclass
+class EngineRun:
+    site: LocalSite
+    result: dict[str, Any]
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    env.pop("SGCONNECT_HOOK", None)
+    env.update(SGTK_AUTH_ALLOW_NO_HTTPS="1", PYTHONUNBUFFERED="1", **extra)
+    return env
+
+
+def result_of(proc: subprocess.CompletedProcess) -> dict[str, Any]:
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+    assert lines, proc.stdout[-2000:] + proc.stderr[-4000:]
+    return json.loads(lines[-1][len("RESULT ") :])
+
+
+@pytest.fixture(scope="module")
+def other_site():
+    """A second site, listed in STUDIO_FORBIDDEN_SITES for every run."""
+    with LocalSite() as site:
+        yield site
+
+
+@pytest.fixture(scope="module")
+def engines(tmp_path_factory, other_site):
+    """Both environments, each engine started once in its own process (in parallel)."""
+    core_root, why = tk_core_checkout()
+    if core_root is None:
+        pytest.skip(f"LOUD SKIP: cannot start a Toolkit engine: {why}")
+    with LocalSite() as project_site, LocalSite() as studio_site:
+        sites = {"project": project_site, "studio": studio_site}
+        procs = {}
+        for environment in sites:
+            procs[environment] = subprocess.Popen(
+                [sys.executable, str(FIXTURES / "run_engine.py")],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                start_new_session=True,
+                env=child_env(
+                    SHOTGUN_HOME=str(tmp_path_factory.mktemp(f"home_{environment}")),
+                    SGCONNECT_TK_CORE_ROOT=str(core_root),
+                    SGCONNECT_REPO_ROOT=str(REPO_ROOT),
+                    SGCONNECT_FIXTURE_ENVIRONMENT=environment,
+                    STUDIO_FORBIDDEN_SITES=other_site.url,
+                ),
+            )
+        params = {"login": "alice", "project_id": 71, "config": str(CONFIG)}
+        runs = {}
+        for environment, proc in procs.items():
+            site = sites[environment]
+            stdin = json.dumps(
+                dict(
+                    params,
+                    site=site.url,
+                    other_site=other_site.url,
+                    session_token=site.issue_session("alice"),
+                )
+            )
+            out, err = proc.communicate(stdin + "\n", timeout=CHILD_TIMEOUT)
+            completed = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+            runs[environment] = EngineRun(site, result_of(completed))
+        yield runs
+
+
+@pytest.fixture(params=["project", "studio"])
+def run(request, engines) -> EngineRun:
+    return engines[request.param]
+
+
+def sgconnect_api3_requests(site: LocalSite):
+    """The api3 requests made through connections the app handed out (tk-core's own lack it)."""
+    return [
+        e for e in site.journal if e.path == "/api3/json" and "sgconnect/" in (e.user_agent or "")
+    ]
+
+
+# -- the app in an engine ----------------------------------------------------------------------
+
+
+def test_engine_starts_with_the_app_loaded(run):
+    result = run.result
+    assert result["engine"] == "tk-sgconnect-testengine"
+    # A failing init_app does not stop the engine: the app must be there.
+    assert result["apps"] == ["tk-multi-sgconnect"]
+    # The engine runs on the configuration's core (the checkout), not the pip-installed sgtk.
+    assert "site-packages" not in result["tank_file"]
+
+
+def test_get_connection_finds_the_projects(run):
+    assert run.result["projects"] == sorted(run.site.projects)
+    reads = [e for e in sgconnect_api3_requests(run.site) if e.rpc == "read"]
+    assert reads and all(e.auth == "session" and e.login == "alice" for e in reads)
+
+
+def test_connections_act_as_the_engine_user(run):
+    user = run.result["current_user"]
+    assert user["source"] == "current_user"
+    assert (user["login"], user["site"], user["auth_method"]) == ("alice", run.site.url, "session")
+
+
+def test_who_am_i_and_switch_user_commands_are_registered(run):
+    assert {"Who am I", "Switch user..."} <= set(run.result["commands"])
+    lines = run.result["who_am_i"].splitlines()
+    assert "User: alice" in lines
+    assert f"Site: {run.site.url}" in lines
+    assert "Method: session (from current user)" in lines
+    assert "Qt binding: none" in lines  # a headless engine: tk-core gave it no Qt
+    assert not any(secret in run.result["who_am_i"] for secret in run.site.secrets)
+
+
+def test_rest_session_lists_the_projects(run):
+    assert run.result["rest_error"] is None
+    assert run.result["rest_projects"] == sorted(run.site.projects)
+    gets = [e for e in run.site.journal if e.path == "/api/v1/entity/projects"]
+    assert [(e.auth, e.login, e.status) for e in gets] == [("bearer", "alice", 200)]
+
+
+def test_one_connection_per_thread_reused_on_the_same_thread(run):
+    ids = run.result["connection_ids"]
+    assert set(ids) == {"main", "t0", "t1"}
+    for first, again in ids.values():
+        assert first == again
+    assert len({pair[0] for pair in ids.values()}) == 3
+
+
+# -- the studio override (docs/hook.md) ----------------------------------------------------------
+
+
+def test_studio_override_forbids_its_forbidden_sites(engines, other_site):
+    studio, project = engines["studio"].result, engines["project"].result
+    assert studio["other_site_forbidden"] is True
+    assert studio["other_site_handout"]["type"] == "SiteForbiddenError"
+    assert other_site.url in studio["other_site_handout"]["message"]
+    # Without the override the same site, same STUDIO_FORBIDDEN_SITES, runs the chain instead.
+    assert project["other_site_forbidden"] is False
+    assert project["other_site_handout"]["type"] == "LoginRequiredError"
+    # Refused before any login or request.
+    assert other_site.journal == []
+
+
+def test_studio_override_tags_every_api3_request(engines):
+    studio_requests = sgconnect_api3_requests(engines["studio"].site)
+    assert studio_requests
+    assert all(e.user_agent.endswith(f"; {STUDIO_USER_AGENT}") for e in studio_requests)
+    project_requests = sgconnect_api3_requests(engines["project"].site)
+    assert project_requests
+    assert not any(STUDIO_USER_AGENT in e.user_agent for e in project_requests)
+
+
+def test_studio_override_runs_first_and_super_reaches_the_default(engines):
+    studio, project = engines["studio"].result, engines["project"].result
+    # Most derived last in the setting: the studio class is on top, the app's hook below it.
+    assert studio["hook_mro"][:3] == ["StudioConnection", "DefaultConnectionHook", "ConnectionHook"]
+    assert project["hook_mro"][0] == "DefaultConnectionHook"
+    assert "StudioConnection" not in project["hook_mro"]
+    # super() reached the defaults: the chain found the engine user, the default connection
+    # (sgconnect's user agent) was made first, then the studio added its own.
+    assert studio["current_user"]["source"] == "current_user"
+    assert studio["user_agents"][-2:] == ["sgconnect/0.1", STUDIO_USER_AGENT]
+    # tk-core derives each file's class from the previous one's: reversed, the app's hook is on top.
+    assert studio["mro_studio_last"][:2] == ["StudioConnection", "DefaultConnectionHook"]
+    assert studio["mro_studio_first"][:2] == ["DefaultConnectionHook", "StudioConnection"]
+
+
+# -- the same override in a standalone process (SGCONNECT_HOOK) ---------------------------------
+
+STANDALONE_TOOL = """
+    import json
+    import sys
+
+    import sgconnect
+
+    sites = json.loads(sys.stdin.readline())
+    sg = sgconnect.connect("asset-report", site=sites["allowed"])
+    result = {
+        "projects": sorted(p["name"] for p in sg.find("Project", [], ["name"])),
+        "hook": type(sgconnect.broker().hook).__name__,
+    }
+    try:
+        sgconnect.connect("asset-report", site=sites["forbidden"]).find("Project", [], ["name"])
+    except sgconnect.SgConnectError as exc:
+        result["forbidden"] = type(exc).__name__
+        result["message"] = str(exc)
+    print("RESULT " + json.dumps(result))
+"""
+
+
+def run_standalone(allowed: LocalSite, forbidden: LocalSite, hook: str) -> dict[str, Any]:
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(STANDALONE_TOOL)],
+        input=json.dumps({"allowed": allowed.url, "forbidden": forbidden.url}) + "\n",
+        capture_output=True,
+        text=True,
+        timeout=CHILD_TIMEOUT,
+        start_new_session=True,
+        env=child_env(
+            SGCONNECT_NON_INTERACTIVE="1",
+            STUDIO_FORBIDDEN_SITES=forbidden.url,
+            **({"SGCONNECT_HOOK": hook} if hook else {}),
+        ),
+    )
+    return result_of(proc)
+
+
+def test_standalone_process_uses_the_studio_hook_from_sgconnect_hook(make_local_site):
+    from tank.authentication import session_cache
+
+    allowed, forbidden = make_local_site(), make_local_site()
+    session_cache.cache_session_data(allowed.url, "alice", allowed.issue_session("alice"))
+    session_cache.set_current_user(allowed.url, "alice")
+    session_cache.set_current_host(allowed.url)
+
+    hook = os.pathsep.join([str(REPO_ROOT / "hooks" / "connection.py"), str(STUDIO_HOOK)])
+    studio = run_standalone(allowed, forbidden, hook)
+    assert studio["hook"] == "StudioConnection"
+    assert studio["projects"] == sorted(allowed.projects)
+    assert studio["forbidden"] == "SiteForbiddenError"
+    assert forbidden.url in studio["message"]
+    assert forbidden.journal == []
+    tagged = sgconnect_api3_requests(allowed)
+    assert tagged and all(STUDIO_USER_AGENT in e.user_agent for e in tagged)
+
+    # Without SGCONNECT_HOOK: the default hook, which lets the tool reach that site.
+    allowed.clear_journal()
+    default = run_standalone(allowed, forbidden, "")
+    assert default["hook"] == "StandaloneConnectionHook"
+    assert default["projects"] == sorted(allowed.projects)
+    assert default["forbidden"] != "SiteForbiddenError"
+    assert forbidden.journal
+    assert not any(STUDIO_USER_AGENT in e.user_agent for e in sgconnect_api3_requests(allowed))
