@@ -50,7 +50,7 @@ class SgConnectApp(sgtk.platform.Application):
     @property
     def current_user(self):
         """Who connections act as: login, name, site, auth method, expiry. Never a secret."""
-        return self.sgconnect_broker.current_user()
+        return self.sgconnect_broker.current_user(with_name=True)
 
     def destroy_app(self):
         """Forget every credential and hand-out."""

@@ -21,7 +21,14 @@ if sys.version_info < (3, 11):
     os.environ.setdefault("QT_QUICK_BACKEND", "software")
 os.environ["SGTK_AUTH_ALLOW_NO_HTTPS"] = "1"
 # tk-core reads http_proxy and ignores no_proxy: a loopback site must not go through a proxy.
-for _proxy_var in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+for _proxy_var in (
+    "http_proxy",
+    "HTTP_PROXY",
+    "https_proxy",
+    "HTTPS_PROXY",
+    "all_proxy",
+    "ALL_PROXY",
+):
     os.environ.pop(_proxy_var, None)
 # Nothing handed down from the machine running the tests.
 for _handed_down in ("TANK_CONTEXT", "SHOTGUN_DESKTOP_CURRENT_USER", "SGCONNECT_NON_INTERACTIVE"):
@@ -38,7 +45,10 @@ def _tkcore_missing_reason() -> str | None:
 
 
 def _qt_missing_reason() -> str | None:
-    for binding, webengine in (("PySide2", "PySide2.QtWebEngineWidgets"), ("PySide6", "PySide6.QtWebEngineWidgets")):
+    for binding, webengine in (
+        ("PySide2", "PySide2.QtWebEngineWidgets"),
+        ("PySide6", "PySide6.QtWebEngineWidgets"),
+    ):
         if importlib.util.find_spec(binding) is not None:
             try:
                 if importlib.util.find_spec(webengine) is not None:
@@ -72,10 +82,14 @@ def pytest_report_header(config):
 
 def pytest_terminal_summary(terminalreporter):
     if _loud_skips:
-        terminalreporter.write_sep("!", "TESTS SKIPPED FOR A MISSING DEPENDENCY", red=True, bold=True)
+        terminalreporter.write_sep(
+            "!", "TESTS SKIPPED FOR A MISSING DEPENDENCY", red=True, bold=True
+        )
         for reason in filter(None, {TKCORE_MISSING, QT_MISSING}):
             terminalreporter.write_line(f"  {reason}")
-        terminalreporter.write_line(f"  {len(_loud_skips)} test(s) did not run; this run proves less.")
+        terminalreporter.write_line(
+            f"  {len(_loud_skips)} test(s) did not run; this run proves less."
+        )
 
 
 @pytest.fixture(autouse=True)

@@ -69,37 +69,43 @@ def engines(tmp_path_factory, other_site):
     with LocalSite() as project_site, LocalSite() as studio_site:
         sites = {"project": project_site, "studio": studio_site}
         procs = {}
-        for environment in sites:
-            procs[environment] = subprocess.Popen(
-                [sys.executable, str(FIXTURES / "run_engine.py")],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-                start_new_session=True,
-                env=child_env(
-                    SHOTGUN_HOME=str(tmp_path_factory.mktemp(f"home_{environment}")),
-                    SGCONNECT_TK_CORE_ROOT=str(core_root),
-                    SGCONNECT_REPO_ROOT=str(REPO_ROOT),
-                    SGCONNECT_FIXTURE_ENVIRONMENT=environment,
-                    STUDIO_FORBIDDEN_SITES=other_site.url,
-                ),
-            )
-        params = {"login": "alice", "project_id": 71, "config": str(CONFIG)}
-        runs = {}
-        for environment, proc in procs.items():
-            site = sites[environment]
-            stdin = json.dumps(
-                dict(
-                    params,
-                    site=site.url,
-                    other_site=other_site.url,
-                    session_token=site.issue_session("alice"),
+        try:
+            for environment, site in sites.items():
+                proc = procs[environment] = subprocess.Popen(
+                    [sys.executable, str(FIXTURES / "run_engine.py")],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                    start_new_session=True,
+                    env=child_env(
+                        SHOTGUN_HOME=str(tmp_path_factory.mktemp(f"home_{environment}")),
+                        SGCONNECT_TK_CORE_ROOT=str(core_root),
+                        SGCONNECT_REPO_ROOT=str(REPO_ROOT),
+                        SGCONNECT_FIXTURE_ENVIRONMENT=environment,
+                        STUDIO_FORBIDDEN_SITES=other_site.url,
+                    ),
                 )
-            )
-            out, err = proc.communicate(stdin + "\n", timeout=CHILD_TIMEOUT)
-            completed = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
-            runs[environment] = EngineRun(site, result_of(completed))
+                params = {
+                    "site": site.url,
+                    "login": "alice",
+                    "session_token": site.issue_session("alice"),
+                    "project_id": 71,
+                    "config": str(CONFIG),
+                    "other_site": other_site.url,
+                }
+                proc.stdin.write(json.dumps(params) + "\n")
+                proc.stdin.flush()
+            runs = {}
+            for environment, proc in procs.items():
+                out, err = proc.communicate(timeout=CHILD_TIMEOUT)
+                completed = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+                runs[environment] = EngineRun(sites[environment], result_of(completed))
+        finally:
+            for proc in procs.values():
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
         yield runs
 
 
@@ -142,7 +148,7 @@ def test_connections_act_as_the_engine_user(run):
 def test_who_am_i_and_switch_user_commands_are_registered(run):
     assert {"Who am I", "Switch user..."} <= set(run.result["commands"])
     lines = run.result["who_am_i"].splitlines()
-    assert "User: alice" in lines
+    assert "User: Alice Anders (alice)" in lines  # the name is read from the site
     assert f"Site: {run.site.url}" in lines
     assert "Method: session (from current user)" in lines
     assert "Qt binding: none" in lines  # a headless engine: tk-core gave it no Qt

@@ -287,6 +287,62 @@ def test_rest_session_through_the_public_entry_point(local_site, fresh_broker):
     assert local_site.mint_count == 1  # the two threads' sessions share the credential's token
 
 
+# -- from a hook ---------------------------------------------------------------------------------
+
+STUDIO_HOOK = """
+import sgtk
+
+HookBaseClass = sgtk.get_hook_baseclass()
+
+
+class StudioConnection(HookBaseClass):
+    def create_rest_session(self, credential, purpose, interactive):
+        rest = super().create_rest_session(credential, purpose, interactive)
+        rest.add_header("X-Studio-Tool", purpose)
+        if purpose.startswith("report"):
+            rest.forbid_writes("reporting tools only read")
+        return rest
+"""
+
+
+@pytest.mark.tkcore
+def test_a_studio_hook_makes_read_only_sessions(local_site, fresh_broker, tmp_path, monkeypatch):
+    hook_file = tmp_path / "studio_connection.py"
+    hook_file.write_text(STUDIO_HOOK)
+    monkeypatch.setenv(sgconnect.HOOK_VARIABLE, str(hook_file))
+    save_session_with_tk_core(local_site.url, "alice", local_site.issue_session("alice"))
+
+    report = sgconnect.rest_session("report: assets", site=local_site.url, interactive=False)
+    assert report.get("/entity/projects")["data"]
+    for write in (
+        lambda: report.post("/entity/projects", json={"name": "Nope"}),
+        lambda: report.patch("/entity/projects/1", json={"name": "Nope"}),
+        lambda: report.delete("/entity/projects/1"),
+    ):
+        with pytest.raises(sgconnect.SiteForbiddenError, match="reporting tools only read"):
+            write()
+    publish = sgconnect.rest_session("publish", site=local_site.url, interactive=False)
+    assert publish.post("/entity/projects", json={"name": "Yes"})["data"]["id"]
+
+    assert [e.method for e in api_requests(local_site)] == ["GET", "POST"]
+
+
+def test_added_headers_go_with_calls_only(stub_site):
+    stub_site.routes["/api/v1/entity/things"] = lambda h: h._answer(
+        200, b'{"data": []}', "application/json"
+    )
+    session = _stub_session(stub_site.url)
+    session.add_header("X-Studio-Tool", "asset report")
+    for name in ("Authorization", "proxy-authorization", "Host", "Cookie", "bad name", ""):
+        with pytest.raises(ValueError):
+            session.add_header(name, "x")
+    with pytest.raises(ValueError):
+        session.add_header("X-Other", "two\r\nlines")
+
+    assert session.get("/entity/things") == {"data": []}
+    assert stub_site.tool_headers == ["asset report"]
+
+
 # -- paths: the token goes nowhere else ----------------------------------------------------------
 
 
@@ -322,7 +378,7 @@ def test_foreign_urls_are_refused_before_any_request(make_local_site):
         lambda path: session.post(path, json={"name": "x"}),
         lambda path: session.patch(path, json={"name": "x"}),
         session.delete,
-        lambda path: list(session.iter_pages(path)),
+        session.iter_pages,  # refused when called, not when iterated
     ]
 
     for path in foreign_forms(site, foreign):
@@ -437,6 +493,7 @@ class _StubHandler(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802
         self.server.seen.append(self.path)  # type: ignore[attr-defined]
+        self.server.tool_headers.append(self.headers.get("X-Studio-Tool"))  # type: ignore[attr-defined]
         self.server.routes[self.path](self)  # type: ignore[attr-defined]
 
 
@@ -450,6 +507,7 @@ def _start_stub(tls: tuple[str, str] | None = None) -> Any:
         scheme = "https"
     server.routes = {}  # type: ignore[attr-defined]
     server.seen = []  # type: ignore[attr-defined]
+    server.tool_headers = []  # type: ignore[attr-defined]
     server.url = f"{scheme}://127.0.0.1:{server.server_address[1]}"  # type: ignore[attr-defined]
     threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
     return server

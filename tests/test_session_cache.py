@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from sgconnect import session_cache as fast
 from sgconnect.session_cache import SavedSession
 

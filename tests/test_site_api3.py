@@ -8,8 +8,9 @@ import urllib.request
 
 import pytest
 import shotgun_api3
-from sgconnect.testing import HumanUserSpec, LocalSite, ScriptSpec
 from shotgun_api3.shotgun import UserCredentialsNotAllowedForOxygenAuthenticationFault
+
+from sgconnect.testing import HumanUserSpec, LocalSite, ScriptSpec
 
 
 def _post(url: str, body: bytes, content_type: str = "application/json") -> tuple:

@@ -41,6 +41,7 @@ from __future__ import annotations
 import http.client
 import json
 import logging
+import re
 import socket
 import ssl
 import threading
@@ -56,6 +57,7 @@ from .errors import (
     InvalidSiteError,
     RestError,
     SgConnectError,
+    SiteForbiddenError,
     SiteResponseError,
     SiteUnreachableError,
 )
@@ -155,6 +157,10 @@ def expiry_margin(lifetime: float) -> float:
 # -- paths: the token only ever goes to the site's /api/v1 ----------------------------------------
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_RESERVED_HEADERS = frozenset(
+    {"authorization", "proxy-authorization", "cookie", "host", "content-length", "content-type"}
+)
 
 
 def _refuse(site: str, reason: str) -> InvalidSiteError:
@@ -326,6 +332,8 @@ class RestSession:
         self._proxy = proxy_url(http_proxy) if http_proxy else None
         self._timeout = timeout_secs
         self._opener: Optional[urllib.request.OpenerDirector] = None
+        self._headers: dict[str, str] = {}
+        self._writes_forbidden: Optional[str] = None
 
     @property
     def site(self) -> str:
@@ -345,6 +353,35 @@ class RestSession:
     def __reduce__(self):
         raise TypeError("a RestSession cannot be pickled: ask sgconnect.rest_session() again")
 
+    # -- what a hook may change ----------------------------------------------------------------
+
+    def add_header(self, name: str, value: str) -> None:
+        """Send ``name: value`` with every call of this session (not with token requests).
+
+        For a hook: tag a tool's calls (``X-Studio-Tool``). Authentication headers are refused.
+        """
+        if not isinstance(name, str) or not _HEADER_NAME.fullmatch(name):
+            raise ValueError("a header name is a non-empty token such as 'X-Studio-Tool'")
+        if name.lower() in _RESERVED_HEADERS:
+            raise ValueError(f"the {name} header is set by sgconnect and cannot be replaced")
+        if not isinstance(value, str) or any(ch in value for ch in "\r\n\x00"):
+            raise ValueError(f"the value of the {name} header must be one line of text")
+        self._headers[name] = value
+
+    def forbid_writes(self, reason: str = "the connection hook allows reads only") -> None:
+        """Make ``post``, ``patch``, ``put`` and ``delete`` raise SiteForbiddenError, unsent.
+
+        For a hook: hand read-only sessions to reporting tools.
+        """
+        self._writes_forbidden = reason
+
+    def _check_write(self, method: str, path: str) -> None:
+        if self._writes_forbidden is not None:
+            raise SiteForbiddenError(
+                f"REST {method} refused for this tool on {self.site}: {self._writes_forbidden}.",
+                self.site,
+            )
+
     # -- the calls ------------------------------------------------------------------------------
 
     def get(self, path: str, params: Params = None) -> Any:
@@ -353,26 +390,35 @@ class RestSession:
 
     def post(self, path: str, json: Any = None, params: Params = None) -> Any:
         """``POST`` ``json`` to ``path``; return the parsed JSON reply (``None`` for 204)."""
+        self._check_write("POST", path)
         return self._call("POST", path, params, json)
 
     def patch(self, path: str, json: Any = None, params: Params = None) -> Any:
         """``PATCH`` ``path`` with ``json``; return the parsed JSON reply (``None`` for 204)."""
+        self._check_write("PATCH", path)
         return self._call("PATCH", path, params, json)
 
     def put(self, path: str, json: Any = None, params: Params = None) -> Any:
         """``PUT`` ``json`` to ``path``; return the parsed JSON reply (``None`` for 204)."""
+        self._check_write("PUT", path)
         return self._call("PUT", path, params, json)
 
     def delete(self, path: str, params: Params = None) -> Any:
         """``DELETE`` ``path``; return the parsed JSON reply (``None`` for 204)."""
+        self._check_write("DELETE", path)
         return self._call("DELETE", path, params)
 
     def iter_pages(self, path: str, params: Params = None) -> Iterator[Any]:
         """Yield every item of ``data`` over all pages, following ``links.next``.
 
+        The path is checked now; the pages are read as the iterator is consumed.
+
+        :raises InvalidSiteError: ``path`` (now) or a ``links.next`` (later) is refused.
         :raises SiteResponseError: A page has no ``data`` list, or ``links.next`` loops.
         """
-        url = _with_params(resolve_url(self.site, path), params)
+        return self._pages(_with_params(resolve_url(self.site, path), params))
+
+    def _pages(self, url: str) -> Iterator[Any]:
         seen: set[str] = set()
         while url:
             seen.add(url)
@@ -574,6 +620,8 @@ class RestSession:
             content_type = "application/x-www-form-urlencoded" if form else "application/json"
             request.add_header("Content-Type", content_type)
         if token is not None:
+            for name, value in self._headers.items():
+                request.add_header(name, value)
             request.add_unredirected_header("Authorization", f"Bearer {token}")
         site = self.site
         timeout = self._timeout if self._timeout else socket._GLOBAL_DEFAULT_TIMEOUT  # type: ignore[attr-defined]

@@ -1,0 +1,180 @@
+"""Shared helpers of the benchmarks: an isolated environment, saved sessions, child processes,
+medians and markdown tables.
+
+Every benchmark runs against a :class:`sgconnect.testing.LocalSite` on 127.0.0.1, in a temporary
+``SHOTGUN_HOME``, with ``SGTK_AUTH_ALLOW_NO_HTTPS=1`` and the proxy variables cleared, so that it
+never touches the machine's own session cache or network.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator, Optional, Sequence
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+#: Runs per measurement (medians are taken over them); ``--runs`` overrides it.
+DEFAULT_RUNS = 7
+
+#: Environment variables cleared for the benchmarks: proxies (tk-core reads ``http_proxy`` and
+#: ignores ``no_proxy``), users handed down by a launcher, and sgconnect's own configuration.
+CLEARED_VARIABLES = (
+    "http_proxy",
+    "HTTP_PROXY",
+    "https_proxy",
+    "HTTPS_PROXY",
+    "all_proxy",
+    "ALL_PROXY",
+    "TANK_CONTEXT",
+    "SHOTGUN_DESKTOP_CURRENT_USER",
+    "SGCONNECT_SITE",
+    "SGCONNECT_HOOK",
+    "SGCONNECT_NON_INTERACTIVE",
+    "SGTK_DEFAULT_AUTH_METHOD",
+)
+
+#: Top-level modules that must stay out of the cached path.
+HEAVY_MODULES = ("PySide6", "PySide2", "shiboken6", "shiboken2", "tank", "sgtk", "tank_vendor")
+
+#: Appended to every child process of the process benchmarks: what it cost, what it loaded.
+CHILD_EPILOGUE = """
+import json as _json, resource as _resource, sys as _sys
+print("BENCH " + _json.dumps({
+    "rss_kib": _resource.getrusage(_resource.RUSAGE_SELF).ru_maxrss,
+    "heavy": sorted({m.split(".")[0] for m in _sys.modules} & set(%r)),
+    "modules": len(_sys.modules),
+}))
+""" % (HEAVY_MODULES,)
+
+
+@contextmanager
+def bench_environment() -> Iterator[Path]:
+    """A temporary ``SHOTGUN_HOME`` and a clean environment; everything restored afterwards."""
+    saved = dict(os.environ)
+    home = Path(tempfile.mkdtemp(prefix="sgconnect-bench-"))
+    try:
+        for name in CLEARED_VARIABLES:
+            os.environ.pop(name, None)
+        os.environ["SHOTGUN_HOME"] = str(home)
+        os.environ["SGTK_AUTH_ALLOW_NO_HTTPS"] = "1"
+        yield home
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def save_session(site: Any, login: str = "alice", token: Optional[str] = None) -> str:
+    """Save a session for ``login`` the way SG Desktop does, with tk-core; return the token.
+
+    Writes the per-site ``authentication.yml`` (``cache_session_data`` + ``set_current_user``)
+    and the global one (``set_current_host``) under ``$SHOTGUN_HOME``.
+    """
+    from tank.authentication import session_cache
+
+    token = token or site.issue_session(login)
+    session_cache.cache_session_data(site.url, login, token)
+    session_cache.set_current_user(site.url, login)
+    session_cache.set_current_host(site.url)
+    return token
+
+
+def run_child(
+    code: str, args: Sequence[str] = (), stdin: str = "", cwd: Optional[Path] = None
+) -> tuple[float, dict]:
+    """Run ``code`` in a fresh interpreter; return its wall time (s) and its ``BENCH`` report.
+
+    The wall time covers the whole process, from spawn to exit, as a user waiting on a short
+    script sees it. Secrets go through stdin, never the command line or the environment.
+    """
+    start = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-c", code + CHILD_EPILOGUE, *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=cwd or tempfile.gettempdir(),
+        check=False,
+    )
+    elapsed = time.perf_counter() - start
+    if done.returncode != 0:
+        raise RuntimeError(f"benchmark child failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    report = next(
+        (json.loads(line[6:]) for line in done.stdout.splitlines() if line.startswith("BENCH ")),
+        None,
+    )
+    if report is None:
+        raise RuntimeError(f"benchmark child printed no report:\n{done.stdout[-2000:]}")
+    return elapsed, report
+
+
+def median(values: Sequence[float]) -> float:
+    """The median (of an odd number of runs, one measured value)."""
+    return statistics.median(values)
+
+
+def ratio(value: float, reference: float) -> str:
+    """``1.07×``: value over reference."""
+    return f"{value / reference:.2f}×" if reference else "n/a"
+
+
+def seconds(value: float) -> str:
+    """``0.152 s``."""
+    return f"{value:.3f} s"
+
+
+def micros(nanoseconds: float) -> str:
+    """``3.1 µs`` from nanoseconds."""
+    value = nanoseconds / 1000
+    return f"{value:.1f} µs" if value < 100 else f"{value:.0f} µs"
+
+
+def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A GitHub markdown table."""
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def section(title: str, table: str, notes: Sequence[str] = ()) -> str:
+    """A markdown section: heading, table, notes."""
+    parts = [f"### {title}", "", table]
+    if notes:
+        parts += [""] + [f"- {note}" for note in notes]
+    return "\n".join(parts) + "\n"
+
+
+def machine() -> str:
+    """One line describing where the numbers come from."""
+    from importlib import metadata
+
+    def version(distribution: str) -> str:
+        try:
+            return metadata.version(distribution)
+        except metadata.PackageNotFoundError:
+            return "not installed"
+
+    return (
+        f"Python {platform.python_version()} on {platform.system()} {platform.machine()}, "
+        f"{os.cpu_count()} CPU(s); shotgun_api3 {version('shotgun_api3')}; "
+        f"tk-core (sgtk) {version('sgtk')}"
+    )
+
+
+def parse_runs(argv: Optional[Sequence[str]] = None, default: int = DEFAULT_RUNS) -> int:
+    """``--runs N`` from the command line (odd numbers give a true median)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--runs", type=int, default=default, help=f"runs (default {default})")
+    return parser.parse_args(argv).runs

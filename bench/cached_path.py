@@ -1,0 +1,139 @@
+"""Benchmark 1: the standalone cached path, a fresh process with a saved session up to its first
+``find``.
+
+Compares, in the same run and in rotating order, whole-process wall times of:
+
+- ``python -c pass``: the interpreter alone (the floor under every row);
+- bare shotgun_api3 holding the same session token (``Shotgun(site, session_token=…,
+  connect=False)``): the floor for any connection;
+- ``sgconnect.connect("bench")`` on the default site, read from tk-core's session cache;
+- tk-core's ``ShotgunAuthenticator(DefaultsManager(fixed_host=site)).get_default_user()
+  .create_sg_connection()``.
+
+The session is saved by tk-core in the parent (``cache_session_data`` + ``set_current_user`` +
+``set_current_host``), as SG Desktop or ``sgconnect login`` would. Target: sgconnect ≤ 1.3× bare.
+
+Run: ``python -m bench.cached_path [--runs N]``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a file: python bench/cached_path.py
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench import _common  # noqa: E402
+
+TARGET_RATIO = 1.3
+
+FIND = 'sg.find("Project", [], ["name"])'
+
+#: name -> (child code, whether the child reads the session token on stdin)
+PATHS: dict[str, tuple[str, bool]] = {
+    "python -c pass (interpreter only)": ("pass", False),
+    "bare shotgun_api3 with the token": (
+        "import sys\n"
+        "token = sys.stdin.readline().strip()\n"
+        "import shotgun_api3\n"
+        "sg = shotgun_api3.Shotgun(sys.argv[1], session_token=token, connect=False)\n" + FIND,
+        True,
+    ),
+    "`sgconnect.connect()`": (
+        'import sgconnect\nsg = sgconnect.connect("bench")\n' + FIND,
+        False,
+    ),
+    "tk-core `get_default_user().create_sg_connection()`": (
+        "import sys\n"
+        "from tank.authentication import DefaultsManager, ShotgunAuthenticator\n"
+        "authenticator = ShotgunAuthenticator(DefaultsManager(fixed_host=sys.argv[1]))\n"
+        "sg = authenticator.get_default_user().create_sg_connection()\n" + FIND,
+        False,
+    ),
+}
+FLOOR, BARE, SGCONNECT, TKCORE = PATHS
+
+
+def measure(site, token: str, runs: int) -> dict[str, dict]:
+    """Run every path ``runs`` times (after one warm-up round), rotating the order each round.
+
+    Returns, per path: ``times`` (s), ``rss_kib``, ``heavy`` modules and the ``rpcs`` it sent.
+    """
+    names = list(PATHS)
+    results = {name: {"times": [], "rss_kib": [], "heavy": set(), "rpcs": None} for name in names}
+    for round_index in range(runs + 1):
+        order = names[round_index % len(names) :] + names[: round_index % len(names)]
+        for name in order:
+            code, wants_token = PATHS[name]
+            site.clear_journal()
+            elapsed, report = _common.run_child(
+                code, [site.url], stdin=token + "\n" if wants_token else ""
+            )
+            if round_index == 0:
+                continue  # warm-up: file system caches, .pyc files
+            result = results[name]
+            result["times"].append(elapsed)
+            result["rss_kib"].append(report["rss_kib"])
+            result["heavy"].update(report["heavy"])
+            result["rpcs"] = [entry.rpc or entry.path for entry in site.journal]
+    return results
+
+
+def table(results: dict[str, dict]) -> str:
+    """The markdown section of benchmark 1."""
+    floor = _common.median(results[FLOOR]["times"])
+    bare = _common.median(results[BARE]["times"])
+    rows = []
+    for name, result in results.items():
+        wall = _common.median(result["times"])
+        rows.append(
+            [
+                name,
+                _common.seconds(wall),
+                _common.ratio(wall, bare),
+                _common.seconds(wall - floor) if name != FLOOR else "—",
+                " + ".join(result["rpcs"]) if result["rpcs"] else "—",
+                ", ".join(sorted(result["heavy"])) or "none",
+            ]
+        )
+    sgc = _common.median(results[SGCONNECT]["times"])
+    verdict = "met" if sgc / bare <= TARGET_RATIO else "NOT met"
+    return _common.section(
+        "1. Standalone cached path: fresh process, saved session, up to the first `find`",
+        _common.markdown_table(
+            [
+                "path",
+                "wall time (median)",
+                "vs bare",
+                "beyond interpreter start",
+                "requests",
+                "tk-core / Qt loaded",
+            ],
+            rows,
+        ),
+        [
+            f"Target ≤ {TARGET_RATIO}× bare shotgun_api3: **{verdict}** ({sgc / bare:.2f}×).",
+            f"Median of {len(results[BARE]['times'])} runs per path, whole process (spawn to exit), "
+            "paths interleaved in rotating order after one warm-up round.",
+            "`sgconnect.connect()` is given no site: it finds the default site and the user in "
+            "tk-core's session cache, which tk-core wrote in the parent process.",
+        ],
+    )
+
+
+def run(runs: int = _common.DEFAULT_RUNS) -> str:
+    """Measure and return the markdown section."""
+    from sgconnect.testing import LocalSite
+
+    with _common.bench_environment(), LocalSite() as site:
+        token = _common.save_session(site, "alice")
+        return table(measure(site, token, runs))
+
+
+def main(argv=None) -> None:
+    print(run(_common.parse_runs(argv)))
+
+
+if __name__ == "__main__":
+    main()
