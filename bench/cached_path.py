@@ -30,6 +30,8 @@ TARGET_RATIO = 1.3
 
 FIND = 'sg.find("Project", [], ["name"])'
 
+SGCONNECT_CODE = 'import sgconnect\nsg = sgconnect.connect("bench")\n' + FIND
+
 #: name -> (child code, whether the child reads the session token on stdin)
 PATHS: dict[str, tuple[str, bool]] = {
     "python -c pass (interpreter only)": ("pass", False),
@@ -40,10 +42,7 @@ PATHS: dict[str, tuple[str, bool]] = {
         "sg = shotgun_api3.Shotgun(sys.argv[1], session_token=token, connect=False)\n" + FIND,
         True,
     ),
-    "`sgconnect.connect()`": (
-        'import sgconnect\nsg = sgconnect.connect("bench")\n' + FIND,
-        False,
-    ),
+    "`sgconnect.connect()`": (SGCONNECT_CODE, False),
     "tk-core `get_default_user().create_sg_connection()`": (
         "import sys\n"
         "from tank.authentication import DefaultsManager, ShotgunAuthenticator\n"
@@ -54,28 +53,51 @@ PATHS: dict[str, tuple[str, bool]] = {
 }
 FLOOR, BARE, SGCONNECT, TKCORE = PATHS
 
+#: Not in the ratio: sgconnect compiled from source at every start (no bytecode cache), as on a
+#: machine with PYTHONDONTWRITEBYTECODE=1 and an editable install, where site-packages still
+#: have their .pyc files.
+NO_BYTECODE = "`sgconnect.connect()`, sgconnect without .pyc files"
+
+
+def _no_bytecode_environment() -> dict:
+    import os
+
+    env = dict(os.environ)
+    env.pop("PYTHONPYCACHEPREFIX", None)
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    return env
+
 
 def measure(site, token: str, runs: int) -> dict[str, dict]:
     """Run every path ``runs`` times (after one warm-up round), rotating the order each round.
 
     Returns, per path: ``times`` (s), ``rss_kib``, ``heavy`` modules and the ``rpcs`` it sent.
     """
-    names = list(PATHS)
-    results = {name: {"times": [], "rss_kib": [], "heavy": set(), "rpcs": None} for name in names}
+    names = [*PATHS, NO_BYTECODE]
+    results = {
+        name: {"times": [], "cpu": [], "rss_kib": [], "heavy": set(), "rpcs": None, "modules": 0}
+        for name in names
+    }
+    no_bytecode_env = _no_bytecode_environment()
     for round_index in range(runs + 1):
         order = names[round_index % len(names) :] + names[: round_index % len(names)]
         for name in order:
-            code, wants_token = PATHS[name]
+            code, wants_token = PATHS.get(name, (SGCONNECT_CODE, False))
             site.clear_journal()
             elapsed, report = _common.run_child(
-                code, [site.url], stdin=token + "\n" if wants_token else ""
+                code,
+                [site.url],
+                stdin=token + "\n" if wants_token else "",
+                env=no_bytecode_env if name == NO_BYTECODE else None,
             )
             if round_index == 0:
                 continue  # warm-up: file system caches, .pyc files
             result = results[name]
             result["times"].append(elapsed)
+            result["cpu"].append(report["cpu_s"])
             result["rss_kib"].append(report["rss_kib"])
             result["heavy"].update(report["heavy"])
+            result["modules"] = report["modules"]
             result["rpcs"] = [entry.rpc or entry.path for entry in site.journal]
     return results
 
@@ -84,15 +106,18 @@ def table(results: dict[str, dict]) -> str:
     """The markdown section of benchmark 1."""
     floor = _common.median(results[FLOOR]["times"])
     bare = _common.median(results[BARE]["times"])
+    bare_cpu = _common.median(results[BARE]["cpu"])
     rows = []
     for name, result in results.items():
         wall = _common.median(result["times"])
+        cpu = _common.median(result["cpu"])
         rows.append(
             [
                 name,
                 _common.seconds(wall),
                 _common.ratio(wall, bare),
                 _common.seconds(wall - floor) if name != FLOOR else "—",
+                f"{_common.seconds(cpu)} ({_common.ratio(cpu, bare_cpu)})",
                 " + ".join(result["rpcs"]) if result["rpcs"] else "—",
                 ", ".join(sorted(result["heavy"])) or "none",
             ]
@@ -107,6 +132,7 @@ def table(results: dict[str, dict]) -> str:
                 "wall time (median)",
                 "vs bare",
                 "beyond interpreter start",
+                "CPU time (vs bare)",
                 "requests",
                 "tk-core / Qt loaded",
             ],
@@ -118,17 +144,28 @@ def table(results: dict[str, dict]) -> str:
             "paths interleaved in rotating order after one warm-up round.",
             "`sgconnect.connect()` is given no site: it finds the default site and the user in "
             "tk-core's session cache, which tk-core wrote in the parent process.",
+            "Every child caches bytecode (in a temporary PYTHONPYCACHEPREFIX), as an installed "
+            "package does. The last row shows sgconnect compiled from source at each start "
+            "(PYTHONDONTWRITEBYTECODE=1 with an editable install, while site-packages keep their "
+            ".pyc files): a development setup, not a deployment, and not part of the target.",
+            "CPU time is the child's user + system time: less disturbed by other load than wall "
+            "time.",
         ],
     )
 
 
-def run(runs: int = _common.DEFAULT_RUNS) -> str:
-    """Measure and return the markdown section."""
+def collect(runs: int = _common.DEFAULT_RUNS) -> dict[str, dict]:
+    """Start a local site with a saved session and :func:`measure` (also used by memory.py)."""
     from sgconnect.testing import LocalSite
 
     with _common.bench_environment(), LocalSite() as site:
         token = _common.save_session(site, "alice")
-        return table(measure(site, token, runs))
+        return measure(site, token, runs)
+
+
+def run(runs: int = _common.DEFAULT_RUNS) -> str:
+    """Measure and return the markdown section."""
+    return table(collect(runs))
 
 
 def main(argv=None) -> None:

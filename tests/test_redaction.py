@@ -40,8 +40,9 @@ def _jwt() -> str:
 
 @pytest.fixture(autouse=True)
 def clean_state():
-    """Each test starts with no registered secret and the factory as it found it."""
-    factory = logging.getLogRecordFactory()
+    """Each test starts with no registered secret and no filter, and leaves both as it found them
+    (``import sgconnect`` installed the filter for the rest of the suite)."""
+    was_installed = redaction.is_installed()
     uninstall()
     with redaction._lock:
         saved = set(redaction._secrets)
@@ -49,7 +50,8 @@ def clean_state():
         redaction._rebuild()
     yield
     uninstall()
-    logging.setLogRecordFactory(factory)
+    if was_installed:
+        install()
     with redaction._lock:
         redaction._secrets.clear()
         redaction._secrets.update(saved)
@@ -74,15 +76,27 @@ class _ListHandler(logging.Handler):
 
 @pytest.fixture
 def captured():
-    """Every record of the process, at DEBUG, formatted by an ordinary handler."""
+    """Every record of the process, at DEBUG, formatted by an ordinary handler.
+
+    Libraries set their own levels (shotgun_api3 sets WARN on import), so the loggers these tests
+    use are put at DEBUG too, whatever ran before.
+    """
     root = logging.getLogger()
     handler = _ListHandler()
-    level = root.level
+    # tk-core's LogManager stops "sgtk" records at its own handlers (propagate False).
+    saved = {
+        name: (logging.getLogger(name).level, logging.getLogger(name).propagate)
+        for name in ["", "sgtk", *LOGGERS]
+    }
     root.addHandler(handler)
-    root.setLevel(logging.DEBUG)
+    for name in saved:
+        logging.getLogger(name).setLevel(logging.DEBUG)
+        logging.getLogger(name).propagate = True
     yield handler
     root.removeHandler(handler)
-    root.setLevel(level)
+    for name, (level, propagate) in saved.items():
+        logging.getLogger(name).setLevel(level)
+        logging.getLogger(name).propagate = propagate
 
 
 # -- redact(): shapes ---------------------------------------------------------------------------

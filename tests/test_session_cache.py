@@ -469,20 +469,33 @@ def test_directory_in_place_of_file_is_ignored(caplog):
     _check_ignored(caplog, path, "never-there")
 
 
-def test_unreadable_file_is_ignored(caplog):
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
-        pytest.skip(
-            "running as root: chmod 000 does not stop root reading (directory case covers it)"
-        )
+@pytest.mark.skipif(not hasattr(os, "seteuid"), reason="POSIX file modes")
+def test_unreadable_file_is_ignored(caplog, tmp_path, monkeypatch):
     caplog.set_level(logging.DEBUG)
+    as_root = os.geteuid() == 0
+    opened_folders = []
+    if as_root:  # "nobody" must be able to see the file, and only be refused reading it
+        home = tmp_path / "traversable_home"
+        home.mkdir()
+        for folder in (tmp_path.parent.parent, tmp_path.parent, tmp_path, home):
+            opened_folders.append((folder, folder.stat().st_mode))
+            folder.chmod(folder.stat().st_mode | 0o111)
+        monkeypatch.setenv("SHOTGUN_HOME", str(home))
     secret = _token()
     path = _site_file(HOST)
+    path.parent.chmod(0o711)
     path.write_text(f"current_user: ann\nusers: [{{login: ann, session_token: {secret}}}]\n")
     path.chmod(0)
     try:
+        if as_root:  # root reads anything: read as "nobody", as a user would be denied
+            os.seteuid(65534)
         assert fast.read_saved_session(HOST) is None
     finally:
+        if as_root:
+            os.seteuid(0)
         path.chmod(0o600)
+        for folder, mode in opened_folders:
+            folder.chmod(mode)
     _check_ignored(caplog, path, secret)
 
 

@@ -26,6 +26,7 @@ from typing import Any, Optional
 
 from . import interactive as interactive_login
 from . import session_cache, tk
+from .cache_lock import cache_lock
 from .credentials import Credential
 from .errors import LoginRequiredError
 from .service import service_credential
@@ -155,8 +156,20 @@ def from_saved_session(site: Optional[str]) -> Optional[Credential]:
 
 
 def from_interactive_login(site: Optional[str], settings: Settings) -> Credential:
-    """tk-core's interactive login; the session is saved for SG Desktop and the next process."""
-    user = interactive_login.login(site, settings.login_method)
+    """tk-core's interactive login; the session is saved for SG Desktop and the next process.
+
+    Under the site's cache lock, the saved session is looked for once more: another process may
+    have logged in while this one waited, and then nobody is asked twice.
+    """
+    if site is None:
+        return Credential.for_tk_user(
+            interactive_login.login(site, settings.login_method), source="fresh"
+        )
+    with cache_lock(site):
+        credential = from_saved_session(site)
+        if credential is not None:
+            return credential
+        user = interactive_login.login(site, settings.login_method)
     return Credential.for_tk_user(user, source="fresh")
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from . import session_cache, tk
+from .cache_lock import cache_lock
 from .errors import LoginCancelledError, LoginFailedError, LoginRequiredError
 from .redaction import register_secret
 
@@ -222,23 +223,36 @@ class Credential:
             if not interactive:
                 raise LoginRequiredError(self.site, reason=f"the session of {self.login} expired")
 
-            user = self._tk_session_user()
-            authentication = tk.authentication()
-            try:
-                authentication.interactive_authentication.renew_session(user.impl)
-            except authentication.AuthenticationCancelled:
-                raise LoginCancelledError(
-                    f"Renewal of {self.login}'s session on {self.site} was cancelled.", self.site
-                ) from None
-            except authentication.AuthenticationError as exc:
-                raise LoginFailedError(
-                    f"Could not renew {self.login}'s session on {self.site}: "
-                    f"{exc.__class__.__name__}: {exc}",
-                    self.site,
-                ) from None
-            self.renewals += 1
-            self._adopt(user.impl.get_session_token(), user.impl.get_session_metadata(), save=False)
-            return self._token
+            # One renewal across processes too: tk-core writes its cache without a lock.
+            with cache_lock(self.site):
+                saved = session_cache.read_saved_session(self.site, self.login)
+                if saved and saved.session_token not in self._rejected_tokens:
+                    # Another process renewed while this one waited for the lock.
+                    self._adopt(saved.session_token, saved.session_metadata, save=False)
+                    return saved.session_token
+                return self._renew_through_tk_core()
+
+    def _renew_through_tk_core(self) -> str:
+        """tk-core's interactive renewal (its Qt dialog or console prompt); saves the cache."""
+        user = self._tk_session_user()
+        authentication = tk.authentication()
+        try:
+            authentication.interactive_authentication.renew_session(user.impl)
+        except authentication.AuthenticationCancelled:
+            raise LoginCancelledError(
+                f"Renewal of {self.login}'s session on {self.site} was cancelled; nothing was "
+                "saved. The next call asks again.",
+                self.site,
+            ) from None
+        except authentication.AuthenticationError as exc:
+            raise LoginFailedError(
+                f"Could not renew {self.login}'s session on {self.site}: "
+                f"{exc.__class__.__name__}: {exc}",
+                self.site,
+            ) from None
+        self.renewals += 1
+        self._adopt(user.impl.get_session_token(), user.impl.get_session_metadata(), save=False)
+        return self._token
 
     def _adopt(self, token: str, metadata: Optional[str], *, save: bool) -> None:
         register_secret(token)

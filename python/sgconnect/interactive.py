@@ -19,10 +19,11 @@ import shutil
 import sys
 import time
 import webbrowser
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any, Callable, Iterator, Optional, TextIO
 
 from . import tk
+from .cache_lock import cache_lock
 from .errors import LoginCancelledError, LoginFailedError, SgConnectError
 
 METHODS = ("auto", "qt", "browser", "web", "password", "url")
@@ -80,14 +81,16 @@ def login(
     :raises LoginFailedError: The site refused the login, or the approval was denied or expired.
     """
     chosen = pick_method(method)
-    if chosen in ("browser", "url"):
-        if site is None:
-            raise SgConnectError(f"The {chosen} login needs a site: pass --site URL.")
-        opener = _open_local_browser if chosen == "browser" else _print_url(out or sys.stderr)
-        user = _app_session_login(site, opener, out or sys.stderr)
-    else:
-        user = _tk_prompt(site, login_hint, chosen)
-    _make_current(user)
+    if chosen in ("browser", "url") and site is None:
+        raise SgConnectError(f"The {chosen} login needs a site: pass --site URL.")
+    # tk-core writes its cache without a lock: one sgconnect login or renewal at a time per site.
+    with cache_lock(site) if site else nullcontext():
+        if chosen in ("browser", "url"):
+            opener = _open_local_browser if chosen == "browser" else _print_url(out or sys.stderr)
+            user = _app_session_login(site, opener, out or sys.stderr)
+        else:
+            user = _tk_prompt(site, login_hint, chosen)
+        _make_current(user)
     return user
 
 
@@ -165,7 +168,8 @@ def _make_current(user: Any) -> None:
     """Make the user the current host and login, as SG Desktop does, for the next process."""
     authentication = tk.authentication()
     defaults = authentication.DefaultsManager()
-    defaults.set_host(user.host)
+    with cache_lock(None):  # the global file (current host) is shared by every site
+        defaults.set_host(user.host)
     defaults.set_login(user.login)
 
 
@@ -233,5 +237,6 @@ def logout(site: Optional[str]) -> list[str]:
     host = defaults.get_host()
     if not host:
         return []
-    user = authentication.ShotgunAuthenticator(defaults).clear_default_user()
+    with cache_lock(host):
+        user = authentication.ShotgunAuthenticator(defaults).clear_default_user()
     return [f"{user.login} on {user.host}"] if user is not None else []

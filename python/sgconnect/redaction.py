@@ -133,8 +133,22 @@ _KEEP_VALUES = frozenset({"", "null", "none", "true", "false", REDACTED.lower()}
 _BEARER_RE = re.compile(r"(?i)(?<![\w-])(bearer[ \t]+)([A-Za-z0-9._~+/=-]{8,})")
 _JWT_RE = re.compile(r"(?<![\w-])eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*")
 
-#: Lower-case substrings at least one of which any shape needs: the early exit.
-_HINTS = ("pass", "secret", "token", "key", "session", "authoriz", "bearer", "eyj")
+#: Lower-case substrings at least one of which any shape needs: the early exit. ``session``
+#: alone is not one: the only key shape without ``token`` or ``key`` that holds it is
+#: ``_?session[_-]?id``. (Every hand-out's audit line says "via session"; scanning it with
+#: ``_KEY_RE`` tripled the cost of a hand-out with INFO logging on.)
+_HINTS = (
+    "pass",
+    "secret",
+    "token",
+    "key",
+    "session_id",
+    "session-id",
+    "sessionid",
+    "authoriz",
+    "bearer",
+    "eyj",
+)
 
 
 def _value_span(text: str, pos: int, quoted_key: bool, sep: str) -> tuple[int, int]:
