@@ -63,10 +63,10 @@ def _peak_rss_kib():
     return _resource.getrusage(_resource.RUSAGE_SELF).ru_maxrss
 print("BENCH " + _json.dumps({
     "rss_kib": _peak_rss_kib(),
-    "heavy": sorted({m.split(".")[0] for m in _sys.modules} & set(%r)),
+    "heavy": sorted({m.split(".")[0] for m in _sys.modules} & set(HEAVY)),
     "modules": len(_sys.modules),
 }))
-""" % (HEAVY_MODULES,)
+""".replace("HEAVY", repr(HEAVY_MODULES))
 
 
 @contextmanager

@@ -92,9 +92,8 @@ def measure(
 
 
 def engine_main(params: dict) -> dict:
-    from tank.authentication import ShotgunAuthenticator
-
     import sgtk
+    from tank.authentication import ShotgunAuthenticator
 
     user = ShotgunAuthenticator().create_session_user(
         params["login"], session_token=params["session_token"], host=params["site"]

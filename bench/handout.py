@@ -65,7 +65,9 @@ def run_child(mode: str, params: dict, env: Optional[dict] = None) -> dict:
     for line in reversed(done.stdout.splitlines()):
         if line.startswith("RESULT "):
             return json.loads(line[7:])
-    raise RuntimeError(f"hand-out child ({mode}) failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    raise RuntimeError(
+        f"hand-out child ({mode}) failed ({done.returncode}):\n{done.stderr[-3000:]}"
+    )
 
 
 def measure(calls: int) -> tuple[list[list[Any]], list[str]]:
@@ -75,7 +77,7 @@ def measure(calls: int) -> tuple[list[list[Any]], list[str]]:
     params = {"calls": calls, "batch": 1000, "threads": 50}
     rows: list[list[Any]] = []
     notes: list[str] = []
-    with _common.bench_environment() as home, LocalSite() as site:
+    with _common.bench_environment(), LocalSite() as site:
         token = _common.save_session(site, "alice")
         params["site"] = site.url
 
@@ -99,8 +101,10 @@ def measure(calls: int) -> tuple[list[list[Any]], list[str]]:
             default = "as the engine sets it (engine handler + tk-core's log file)"
             rows += _rows(place, "`app.get_connection()`", result["app.get_connection"], default)
             rows += _rows(
-                place, "`sgconnect.connect()` (finds the app's broker)",
-                result["sgconnect.connect"], default,
+                place,
+                "`sgconnect.connect()` (finds the app's broker)",
+                result["sgconnect.connect"],
+                default,
             )
         else:
             notes.append(f"No engine rows: {why_not}.")
@@ -113,16 +117,13 @@ def measure(calls: int) -> tuple[list[list[Any]], list[str]]:
             "unconfigured",
         )
         hook_file = _common.REPO_ROOT / "hooks" / "connection.py"
-        tk_hook = run_child(
-            "standalone", params, dict(os.environ, SGCONNECT_HOOK=str(hook_file))
-        )
+        tk_hook = run_child("standalone", params, dict(os.environ, SGCONNECT_HOOK=str(hook_file)))
         rows += _rows(
             "standalone",
             "`sgconnect.connect()`, hooks/connection.py via tk-core's hook loader",
             tk_hook["sgconnect.connect"],
             "as importing tk-core leaves it",
         )
-        del home
     return rows, notes
 
 

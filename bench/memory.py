@@ -18,7 +18,7 @@ if __package__ in (None, ""):  # run as a file: python bench/memory.py
 
 from bench import _common, cached_path  # noqa: E402
 
-DEFAULT_RUNS = 5
+DEFAULT_RUNS = cached_path.DEFAULT_RUNS
 
 
 def mib(kib: float) -> str:
@@ -35,7 +35,13 @@ def table(results: dict[str, dict]) -> str:
             continue
         peak = _common.median(result["rss_kib"])
         rows.append(
-            [name, mib(peak), _common.ratio(peak, bare), f"{(peak - bare) / 1024:+.1f} MiB", result["modules"]]
+            [
+                name,
+                mib(peak),
+                _common.ratio(peak, bare),
+                f"{(peak - bare) / 1024:+.1f} MiB",
+                result["modules"],
+            ]
         )
     return _common.section(
         "5. Memory: peak RSS of a fresh process up to its first `find`",

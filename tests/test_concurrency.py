@@ -195,8 +195,13 @@ def test_200_threads_non_interactive_adopt_the_session_another_process_saved(mak
 # -- two processes renewing the same session at once -------------------------------------------
 
 TWO_PROCESS_CHILD = """
-    import os
-    import sgconnect
+    import logging, os, sys
+    import sgconnect, shotgun_api3, sgtk
+    logging.basicConfig(level=logging.DEBUG, stream=sys.stderr)  # searched for secrets below
+    for name in ("shotgun_api3", "sgtk"):
+        logging.getLogger(name).setLevel(logging.DEBUG)
+    logging.getLogger("sgtk").addHandler(logging.StreamHandler(sys.stderr))
+    sgtk.LogManager().global_debug = True
     site_url = os.environ["SITE_URL"]
     sg = sgconnect.connect("two processes", site=site_url, interactive=True)
     sg.find_one("Project", [])
@@ -245,6 +250,10 @@ def test_two_processes_renewing_at_once_one_prompt_both_work_cache_valid(make_lo
     assert renewals == [0, 1], outputs  # one process prompted, the other adopted its session
     assert len(renewals_seen(site)) == 1
     assert sum(err.count("Password (empty to abort)") for _, err in outputs) == 1
+    debug_output = "".join(out + err for out, err in outputs)
+    assert "shotgun_api3 DEBUG" in debug_output or "DEBUG:shotgun_api3" in debug_output
+    leaked = [s for s in site.secrets if not s.isdigit() and s in debug_output]
+    assert leaked == []  # nothing leaked at DEBUG (bob's 2FA code is not in these flows)
 
     # The cache is valid YAML and holds the renewed session, which works.
     path = session_cache.site_cache_file(site.url)

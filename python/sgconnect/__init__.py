@@ -94,7 +94,7 @@ def login(site: Optional[str] = None, method: str = "auto") -> UserInfo:
     from .credentials import Credential
     from .sites import normalize_site
 
-    user = interactive_login.login(normalize_site(site) if site else None, method)
+    user = interactive_login.login(normalize_site(site) if site is not None else None, method)
     credential = Credential.for_tk_user(user, source="fresh")
     active = broker()
     active.forget()
@@ -107,7 +107,7 @@ def logout(site: Optional[str] = None) -> list[str]:
     from .interactive import logout as forget_saved_session
     from .sites import normalize_site
 
-    removed = forget_saved_session(normalize_site(site) if site else None)
+    removed = forget_saved_session(normalize_site(site) if site is not None else None)
     broker().forget()
     return removed
 

@@ -198,14 +198,24 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 def cmd_site(args: argparse.Namespace) -> int:
     """Serve the local site emulator until Ctrl-C."""
     try:
-        from .testing import LocalSite
-
         import werkzeug  # noqa: F401 - checked here for a clear message
+
+        from .testing import LocalSite
     except ImportError:
         raise SgConnectError(
             "The local site needs Werkzeug: pip install 'tk-multi-sgconnect[site]'."
         ) from None
-    site = LocalSite(args.mode, app_session_launcher=not args.no_app_session_launcher, port=args.port)
+    site = LocalSite(
+        args.mode, app_session_launcher=not args.no_app_session_launcher, port=args.port
+    )
+    import signal
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:  # started in the background with &
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         site.start()
     except OSError as exc:
@@ -282,7 +292,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
 
-    def add(name: str, func: Callable, help_text: str, description: str, parents=()) -> argparse.ArgumentParser:
+    def add(
+        name: str, func: Callable, help_text: str, description: str, parents=()
+    ) -> argparse.ArgumentParser:
         sub = commands.add_parser(
             name,
             help=help_text,
@@ -311,7 +323,9 @@ def build_parser() -> argparse.ArgumentParser:
         "            and waits (Ctrl-C cancels, nothing is saved)",
         [site_option],
     )
-    login.add_argument("--method", choices=METHODS, default="auto", help="how to log in (default: auto)")
+    login.add_argument(
+        "--method", choices=METHODS, default="auto", help="how to log in (default: auto)"
+    )
 
     whoami = add(
         "whoami",
@@ -363,7 +377,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = add(
         "demo",
         cmd_demo,
-        "run the end-to-end demo against an embedded local site (about 20 s)",
+        "run the end-to-end demo against an embedded local site (a few seconds)",
         "Start a local SSO site, log in a new user through the headless browser login (the demo "
         "approves it as a person in a browser would), list projects through api3 and REST, "
         "expire the session and see the next call renew, run whoami in a new process, and check "

@@ -19,7 +19,7 @@ from typing import Any, Optional
 
 from . import session_cache, tk
 from .cache_lock import cache_lock
-from .errors import LoginCancelledError, LoginFailedError, LoginRequiredError
+from .errors import LoginCancelledError, LoginFailedError, LoginRequiredError, SgConnectError
 from .redaction import register_secret
 
 #: Where a credential came from, in chain order.
@@ -245,11 +245,22 @@ class Credential:
                 self.site,
             ) from None
         except authentication.AuthenticationError as exc:
+            unreachable = _unreachable(self.site, exc)
+            if unreachable is not None:
+                raise unreachable from None
             raise LoginFailedError(
                 f"Could not renew {self.login}'s session on {self.site}: "
                 f"{exc.__class__.__name__}: {exc}",
                 self.site,
             ) from None
+        except SgConnectError:
+            raise
+        except Exception as exc:
+            # tk-core re-raises a network failure during a password prompt as a bare Exception.
+            unreachable = _unreachable(self.site, exc)
+            if unreachable is None:
+                raise
+            raise unreachable from None
         self.renewals += 1
         self._adopt(user.impl.get_session_token(), user.impl.get_session_metadata(), save=False)
         return self._token
@@ -287,6 +298,12 @@ class Credential:
             except Exception:  # noqa: BLE001 - display only
                 return None
         return None
+
+
+def _unreachable(site: str, exc: BaseException) -> Any:
+    from .interactive import unreachable_error
+
+    return unreachable_error(site, exc, "renew the session")
 
 
 def _auth_method_of(tk_user: Any, session_metadata: Optional[str]) -> str:

@@ -28,7 +28,14 @@ from .errors import SiteResponseError, SiteUnreachableError
 #: The login methods doctor judges, in the order it recommends them.
 JUDGED_METHODS = ("qt", "browser", "web", "password", "url")
 
-_PROXY_VARIABLES = ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "no_proxy", "NO_PROXY")
+_PROXY_VARIABLES = (
+    "http_proxy",
+    "HTTP_PROXY",
+    "https_proxy",
+    "HTTPS_PROXY",
+    "no_proxy",
+    "NO_PROXY",
+)
 _AUTH_METHOD_NAMES = {
     "default": "ShotGrid logins and passwords",
     "ldap": "LDAP logins and passwords",
@@ -176,15 +183,13 @@ def conclude(env: Environment, site: Optional[SiteFacts]) -> list[Verdict]:
     elif site is None:
         qt = Verdict("qt", None, "tk-core's login dialog, if the site allows one of its methods")
     else:
-        offers = (
-            passwords
-            or (web_site and webengine_ok)
-            or (asl and env.local_browser)
-        )
+        offers = passwords or (web_site and webengine_ok) or (asl and env.local_browser)
         qt = Verdict(
             "qt",
             offers,
-            "tk-core's login dialog" if offers else "the dialog has no method this site accepts here",
+            "tk-core's login dialog"
+            if offers
+            else "the dialog has no method this site accepts here",
         )
 
     verdicts = {v.method: v for v in (qt, browser, web, password, url)}
@@ -288,7 +293,8 @@ def read_site_info(site: str, *, http_proxy: Optional[str] = None, timeout: floa
         ) from None
     except (socket.timeout, TimeoutError):
         raise SiteUnreachableError(
-            f"{site} did not answer within {timeout:.0f} s. Check the URL, the network and any proxy.",
+            f"{site} did not answer within {timeout:.0f} s. Check the URL, the network and any "
+            "proxy.",
             site,
         ) from None
     except (OSError, shotgun_api3.lib.httplib2.HttpLib2Error) as exc:
@@ -318,7 +324,10 @@ def _why_unreachable(exc: BaseException) -> str:
     if isinstance(exc, socket.gaierror):
         return "unknown host name"
     if isinstance(exc, ssl.SSLError):
-        return "TLS failed: an http site given as https, or a certificate problem (see SHOTGUN_API_CACERTS)"
+        return (
+            "TLS failed: an http site given as https, or a certificate problem "
+            "(see SHOTGUN_API_CACERTS)"
+        )
     return exc.__class__.__name__
 
 
@@ -347,7 +356,6 @@ def _mode_line(path: str, want: int) -> tuple[str, str]:
     except OSError as exc:
         return f"cannot stat ({exc.__class__.__name__})", "WARN"
     if mode & 0o077:
-        kind = "folder" if want == 0o700 else "file"
         return (
             f"{mode:04o}: readable by others, should be {want:04o} (chmod {want:o} {path})",
             "WARN",
@@ -360,7 +368,7 @@ def _mode_line(path: str, want: int) -> tuple[str, str]:
 
 def diagnose(site: Optional[str]) -> Report:
     """Gather every fact doctor reports, for ``site`` (normalised) or no site."""
-    from . import __version__, session_cache
+    from . import __version__
     from .settings import Settings
 
     env = environment()
@@ -396,7 +404,11 @@ def diagnose(site: Optional[str]) -> Report:
     add(("Local browser", "yes" if env.local_browser else "none", ""))
 
     settings = Settings.from_environment()
-    proxies = [f"{name}={_mask_proxy(os.environ[name])}" for name in _PROXY_VARIABLES if os.environ.get(name)]
+    proxies = [
+        f"{name}={_mask_proxy(os.environ[name])}"
+        for name in _PROXY_VARIABLES
+        if os.environ.get(name)
+    ]
     add(
         (
             "Proxy (env)",
@@ -409,14 +421,22 @@ def diagnose(site: Optional[str]) -> Report:
     add(
         (
             "Proxy (hook)",
-            _mask_proxy(settings.http_proxy) if settings.http_proxy else "none (http_proxy setting empty)",
+            _mask_proxy(settings.http_proxy)
+            if settings.http_proxy
+            else "none (http_proxy setting empty)",
             "",
         )
     )
     cacerts = os.environ.get("SHOTGUN_API_CACERTS")
     if cacerts:
         ok = os.path.isfile(cacerts)
-        add(("CA bundle", f"SHOTGUN_API_CACERTS={cacerts}" + ("" if ok else " (file MISSING)"), "ok" if ok else "WARN"))
+        add(
+            (
+                "CA bundle",
+                f"SHOTGUN_API_CACERTS={cacerts}" + ("" if ok else " (file MISSING)"),
+                "ok" if ok else "WARN",
+            )
+        )
     else:
         add(("CA bundle", "shotgun_api3's bundled certificates (SHOTGUN_API_CACERTS unset)", ""))
 
@@ -427,7 +447,7 @@ def diagnose(site: Optional[str]) -> Report:
             info = read_site_info(site, http_proxy=settings.http_proxy or None, timeout=10.0)
         except (SiteUnreachableError, SiteResponseError) as exc:
             report.site_error = str(exc)
-            add(("Site", f"{site}: {exc}", "FAIL"))
+            add(("Site", f"{site}: could not be read (see the conclusion)", "FAIL"))
         else:
             facts = site_facts(info)
             report.site_facts = facts
@@ -500,7 +520,7 @@ def render(report: Report, out: TextIO) -> None:
     out.write("\nLogin methods here:\n")
     for verdict in report.verdicts:
         word = {True: "works  ", False: "no     ", None: "maybe  "}[verdict.works]
-        out.write(f"  {verdict.method:<9}{word}{verdict.why}\n")
+        out.write(f"  {verdict.method:<10}{word}{verdict.why}\n")
     out.write("\nConclusion: ")
     target = f" --site {report.site}" if report.site else ""
     working = report.working
@@ -508,7 +528,9 @@ def render(report: Report, out: TextIO) -> None:
         out.write(f"the site could not be checked. {report.site_error}\n")
         maybe = [v.method for v in report.verdicts if v.works is None]
         if maybe:
-            out.write(f"  This environment can run: {', '.join(maybe)} (if the site allows them).\n")
+            out.write(
+                f"  This environment can run: {', '.join(maybe)} (if the site allows them).\n"
+            )
     elif working:
         out.write(f"log in with `sgconnect login{target} --method {working[0]}`.\n")
         if len(working) > 1:
@@ -523,7 +545,9 @@ def render(report: Report, out: TextIO) -> None:
         else:
             out.write("\n  " + "\n  ".join(advice_when_none_work(None, None)) + "\n")
     else:
-        out.write("\n  " + "\n  ".join(advice_when_none_work(report.site, report.site_facts)) + "\n")
+        out.write(
+            "\n  " + "\n  ".join(advice_when_none_work(report.site, report.site_facts)) + "\n"
+        )
     warnings = [label.strip() for label, _, mark in report.lines if mark == "WARN"]
     if warnings:
         out.write(f"Warnings: {', '.join(warnings)} (see above).\n")
@@ -556,4 +580,3 @@ __all__ = [
     "render",
     "run",
 ]
-

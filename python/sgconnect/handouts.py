@@ -93,7 +93,7 @@ class Broker:
         self, site: Optional[str] = None, interactive: Optional[bool] = None
     ) -> Credential:
         """The credential for ``site``, resolved once per process (single flight)."""
-        key = normalize_site(site) if site else None
+        key = normalize_site(site) if site is not None else None
         credential = self._credentials.get(key)
         if credential is not None:
             return credential

@@ -18,13 +18,19 @@ import os
 import shutil
 import sys
 import time
+import urllib.error
 import webbrowser
 from contextlib import contextmanager, nullcontext
 from typing import Any, Callable, Iterator, Optional, TextIO
 
 from . import tk
 from .cache_lock import cache_lock
-from .errors import LoginCancelledError, LoginFailedError, SgConnectError
+from .errors import (
+    LoginCancelledError,
+    LoginFailedError,
+    SgConnectError,
+    SiteUnreachableError,
+)
 
 METHODS = ("auto", "qt", "browser", "web", "password", "url")
 
@@ -196,10 +202,12 @@ def _tk_errors(site: Optional[str]) -> Iterator[None]:
         yield
     except KeyboardInterrupt:
         raise LoginCancelledError(
-            f"Login to {where} cancelled (Ctrl-C); nothing was saved.", site
+            f"Login to {where} cancelled (Ctrl-C); nothing was saved. {_AGAIN}", site
         ) from None
     except authentication.AuthenticationCancelled:
-        raise LoginCancelledError(f"Login to {where} cancelled; nothing was saved.", site) from None
+        raise LoginCancelledError(
+            f"Login to {where} cancelled; nothing was saved. {_AGAIN}", site
+        ) from None
     except authentication.ConsoleLoginNotSupportedError:
         raise LoginFailedError(
             f"{where} only accepts a browser login (SSO / Autodesk Identity) and its app session "
@@ -208,7 +216,60 @@ def _tk_errors(site: Optional[str]) -> Iterator[None]:
             site,
         ) from None
     except authentication.AuthenticationError as exc:
+        unreachable = unreachable_error(site, exc, "log in")
+        if unreachable is not None:
+            raise unreachable from None
         raise LoginFailedError(f"Login to {where} failed: {_describe(exc)}", site) from None
+    except SgConnectError:
+        raise
+    except Exception as exc:
+        # tk-core re-raises a network failure during a password login as a bare Exception.
+        unreachable = unreachable_error(site, exc, "log in")
+        if unreachable is None:
+            raise
+        raise unreachable from None
+
+
+_AGAIN = "The next call asks again; `sgconnect login` logs in now."
+
+
+def _network_failure(exc: BaseException) -> Optional[BaseException]:
+    """The transport error behind ``exc`` (its causes, contexts, tk-core's parent), or None."""
+    import http.client
+
+    from shotgun_api3.lib import httplib2
+
+    pending: list[Optional[BaseException]] = [exc]
+    seen: set[int] = set()
+    while pending:
+        error = pending.pop()
+        if error is None or id(error) in seen:
+            continue
+        seen.add(id(error))
+        reason = getattr(error, "reason", None)
+        if isinstance(error, urllib.error.URLError) and isinstance(reason, BaseException):
+            return reason
+        if isinstance(error, (OSError, http.client.HTTPException, httplib2.HttpLib2Error)):
+            return error
+        pending += [error.__cause__, error.__context__, getattr(error, "parent_exception", None)]
+    return None
+
+
+def unreachable_error(
+    site: Optional[str], exc: BaseException, doing: str
+) -> Optional[SiteUnreachableError]:
+    """A :class:`SiteUnreachableError` when ``exc`` comes from the network, else None."""
+    failure = _network_failure(exc)
+    if failure is None:
+        return None
+    where = site or "the site"
+    kind = "timeout" if isinstance(failure, TimeoutError) else failure.__class__.__name__
+    doctor = f" (`sgconnect doctor --site {site}`)" if site else ""
+    return SiteUnreachableError(
+        f"Cannot reach {where} to {doing} ({kind}): check the URL, the network and any "
+        f"proxy{doctor}, then try again.",
+        site,
+    )
 
 
 def _describe(exc: BaseException) -> str:

@@ -18,10 +18,13 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any, Optional
+
+from .redaction import register_secret
 
 logger = logging.getLogger("sgconnect.session_cache")
 
@@ -136,12 +139,29 @@ def _load(path: str) -> Optional[dict]:
             data = handle.read()
     except OSError as exc:
         raise _CorruptCache(f"cannot be read ({type(exc).__name__})") from None
-    document = _yaml_load(data)
-    if document is None:  # an empty file: tk-core treats it as an empty document
-        return {}
-    if not isinstance(document, dict):
-        raise _CorruptCache(f"holds a {type(document).__name__}, not a mapping")
+    try:
+        document = _yaml_load(data)
+        if document is None:  # an empty file: tk-core treats it as an empty document
+            return {}
+        if not isinstance(document, dict):
+            raise _CorruptCache(f"holds a {type(document).__name__}, not a mapping")
+    except _CorruptCache:
+        _register_token_like(data)
+        raise
     return document
+
+
+#: A run of token characters with a letter and a digit: what a token in a broken file looks like.
+_TOKEN_LIKE = re.compile(
+    rb"(?=[A-Za-z_~+/=%-]*[0-9])(?=[0-9_~+/=%-]*[A-Za-z])[A-Za-z0-9_~+/=%-]{20,}"
+)
+
+
+def _register_token_like(data: bytes) -> None:
+    """Register what may be a token in a corrupt file: tk-core logs such a file line by line
+    at DEBUG, and a token that no longer sits after ``session_token:`` has no shape to redact."""
+    for match in _TOKEN_LIKE.finditer(data):
+        register_secret(match.group().decode("ascii"))
 
 
 def _warn(path: str, error: _CorruptCache) -> None:

@@ -19,7 +19,8 @@ MAX_PURPOSE_LENGTH = 200
 _SITE_EXAMPLE = "A site looks like https://mystudio.shotgrid.autodesk.com (http:// is allowed too)."
 _SCHEME_RE = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):(//)?")
 #: ``host:port`` without a scheme, e.g. ``localhost:8000`` or ``mystudio.example.com:8080/page``.
-_HOST_PORT_RE = re.compile(r"[^:/?#@\\]+:[0-9]*(?:[/?#]|$)")
+#: The port needs a digit: ``javascript:/x`` and ``file:/etc/passwd`` are schemes, not hosts.
+_HOST_PORT_RE = re.compile(r"[^:/?#@\\]+:[0-9]+(?:[/?#]|$)")
 _LABEL_RE = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?")
 _PORT_RE = re.compile(r"[0-9]{1,5}")
 _DEFAULT_PORTS = {"https": 443, "http": 80}

@@ -1,0 +1,162 @@
+"""Files: everything sgconnect writes, or makes tk-core write, is 0600 in 0700 folders.
+
+The flows run in a child process whose umask is 022 (the usual one, under which a plain
+``open(path, "w")`` makes a 0644 file readable by everyone), with a ``SHOTGUN_HOME`` that does
+not exist yet, so that every folder on the way is created by the flow itself.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import pytest
+
+from sgconnect import cache_lock
+
+pytestmark = pytest.mark.tkcore
+
+CHILD_TIMEOUT = 90
+
+FLOWS_CHILD = """
+    import json, os, stat
+    os.umask(0o022)
+    import sgconnect
+    home = os.environ["SHOTGUN_HOME"]
+    top = os.environ["WATCHED"]
+    console_site, browser_site = os.environ["CONSOLE_SITE"], os.environ["BROWSER_SITE"]
+
+    def modes(step):
+        found = {}
+        for folder, folders, files in os.walk(top):
+            for name in folders + files:
+                path = os.path.join(folder, name)
+                found[os.path.relpath(path, top)] = stat.S_IMODE(os.lstat(path).st_mode)
+        print("MODES " + step + "\t" + json.dumps(found), flush=True)
+
+    sg = sgconnect.connect("files", site=console_site, interactive=True)  # console login
+    sg.find_one("Project", [])
+    modes("fresh login")
+    print("READY", flush=True)
+    input()  # the parent expires the session
+    sg.find("Project", [], ["name"])  # console renewal
+    assert sgconnect.broker().credential(console_site).renewals == 1
+    modes("renewal")
+    assert sgconnect.logout(console_site) == ["alice on " + console_site]
+    modes("logout")
+    sgconnect.login(browser_site, method="url")  # headless browser login, approved elsewhere
+    modes("url login")
+"""
+
+
+def approve_when_requested(site, login: str, stop: threading.Event) -> threading.Thread:
+    def approve():
+        while not stop.is_set():
+            pending = site.pending_app_session_requests()
+            if pending:
+                site.approve_app_session(pending[0], login)
+                return
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=approve, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_login_renewal_logout_and_url_login_write_0600_files_in_0700_folders(
+    make_local_site, tmp_path
+):
+    console = make_local_site("default", app_session_launcher=False)
+    browser = make_local_site("saml2", app_session_launcher=True)
+    browser_url = browser.url.replace("127.0.0.1", "localhost")  # its own cache folder
+    watched = tmp_path / "fresh"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    env.update(
+        SHOTGUN_HOME=str(watched / "shotgun"),  # does not exist yet
+        WATCHED=str(watched),
+        CONSOLE_SITE=console.url,
+        BROWSER_SITE=browser_url,
+        SGCONNECT_LOGIN_METHOD="password",
+    )
+    stop = threading.Event()
+    approver = approve_when_requested(browser, "carol", stop)
+    child = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(FLOWS_CHILD)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
+    try:
+        password = console.password("alice")
+        child.stdin.write(f"alice\n{password}\n")
+        child.stdin.flush()
+        lines = []
+        while True:
+            line = child.stdout.readline()
+            assert line, "the child ended early:\n" + "".join(lines)
+            lines.append(line)
+            if line.strip() == "READY":
+                break
+        console.expire_sessions()
+        out, err = child.communicate(f"\n{password}\n", timeout=CHILD_TIMEOUT)
+    finally:
+        stop.set()
+        child.kill()
+        approver.join(5)
+    assert child.returncode == 0, err
+    steps = {}
+    for line in ("".join(lines) + out).splitlines():
+        if line.startswith("MODES "):
+            step, _, found = line[len("MODES ") :].partition("\t")
+            steps[step] = json.loads(found)
+    assert list(steps) == ["fresh login", "renewal", "logout", "url login"], out + err
+
+    for step, found in steps.items():
+        wrong = {
+            path: f"{mode:04o}"
+            for path, mode in found.items()
+            if mode != (0o700 if (watched / path).is_dir() else 0o600)
+        }
+        assert wrong == {}, f"after {step}: not 0600 files in 0700 folders: {wrong}"
+    # What was checked: tk-core's global and per-site caches, and sgconnect's lock files.
+    assert {
+        "shotgun",
+        "shotgun/authentication.yml",
+        "shotgun/127.0.0.1",
+        "shotgun/127.0.0.1/authentication.yml",
+        "shotgun/127.0.0.1/sgconnect.lock",
+    } <= set(steps["fresh login"])
+    assert {"shotgun/localhost/authentication.yml", "shotgun/localhost/sgconnect.lock"} <= set(
+        steps["url login"]
+    )
+
+
+def test_the_cache_lock_file_is_0600_in_0700_folders_under_a_loose_umask(
+    tmp_path, monkeypatch, make_local_site
+):
+    site = make_local_site("default")
+    monkeypatch.setenv("SHOTGUN_HOME", str(tmp_path / "a" / "b"))
+    previous = os.umask(0o022)
+    try:
+        with cache_lock.cache_lock(site.url) as held:
+            assert held
+        with cache_lock.cache_lock(None) as held:
+            assert held
+    finally:
+        os.umask(previous)
+    site_lock = cache_lock.lock_path(site.url)
+    assert site_lock == str(tmp_path / "a" / "b" / "127.0.0.1" / "sgconnect.lock")
+    for path in (site_lock, cache_lock.lock_path(None)):
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    for folder in ("a", "a/b", "a/b/127.0.0.1"):
+        assert stat.S_IMODE(os.stat(tmp_path / folder).st_mode) == 0o700
+    assert os.path.getsize(site_lock) == 0  # it holds nothing
