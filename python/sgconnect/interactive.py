@@ -19,7 +19,6 @@ import shutil
 import sys
 import time
 import urllib.error
-import webbrowser
 from contextlib import contextmanager, nullcontext
 from typing import Any, Callable, Iterator, Optional, TextIO
 
@@ -50,6 +49,8 @@ def has_local_browser() -> bool:
     if not has_display():
         # Text browsers (lynx, w3m) cannot run an SSO login.
         return False
+    import webbrowser  # noqa: PLC0415 - only when a login is about to run
+
     try:
         webbrowser.get()
     except webbrowser.Error:
@@ -152,6 +153,8 @@ def _app_session_login(site: str, open_url: Callable[[str], bool], out: TextIO) 
 
 
 def _open_local_browser(url: str) -> bool:
+    import webbrowser  # noqa: PLC0415
+
     return webbrowser.open(url)
 
 
