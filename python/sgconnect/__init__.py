@@ -26,20 +26,8 @@ import os
 import threading
 from typing import TYPE_CHECKING, Any, Optional
 
-from . import redaction
-from .errors import (
-    InvalidPurposeError,
-    InvalidSiteError,
-    LoginCancelledError,
-    LoginFailedError,
-    LoginRequiredError,
-    RestError,
-    ServiceKeyError,
-    SgConnectError,
-    SiteForbiddenError,
-    SiteResponseError,
-    SiteUnreachableError,
-)
+from . import errors, redaction
+from .errors import *  # noqa: F403 - every error class is public API (errors.__all__)
 
 if TYPE_CHECKING:
     from .credentials import UserInfo
@@ -153,10 +141,14 @@ def _make_standalone_broker() -> Broker:
 
 
 def reset() -> None:
-    """Forget the standalone broker (its credentials and hand-outs). For tests and user switches."""
+    """Forget the standalone broker (its credentials and hand-outs) and the users handed down by a
+    launcher. For tests and user switches."""
     global _standalone_broker
     with _standalone_lock:
         _standalone_broker = None
+    from . import chain
+
+    chain._HANDED_DOWN.clear()
 
 
 __all__ = [
@@ -167,15 +159,5 @@ __all__ = [
     "logout",
     "broker",
     "reset",
-    "SgConnectError",
-    "InvalidSiteError",
-    "InvalidPurposeError",
-    "SiteForbiddenError",
-    "SiteUnreachableError",
-    "SiteResponseError",
-    "LoginRequiredError",
-    "LoginCancelledError",
-    "LoginFailedError",
-    "ServiceKeyError",
-    "RestError",
+    *errors.__all__,
 ]

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import http.client
 import socket
-from typing import Any
+from typing import Any, Optional
 
 import shotgun_api3
 from shotgun_api3 import AuthenticationFault, ProtocolError
@@ -38,6 +38,40 @@ def _is_expired_sso_claims(error: ProtocolError) -> bool:
     headers = getattr(error, "headers", None) or {}
     location = headers.get("location") or headers.get("Location") or ""
     return error.errcode == http.client.FOUND and location.endswith("/saml/saml_login_request")
+
+
+def unreachable(
+    site: str, error: BaseException, action: str, timeout: Optional[float]
+) -> SiteUnreachableError:
+    """The error for a request to ``site`` that got no answer: a timeout, or a transport fault."""
+    if isinstance(error, (TimeoutError, socket.timeout)):
+        return SiteUnreachableError(
+            f"{site} did not answer {action} within {timeout} s (timeout). Check the network, "
+            "or raise the timeout in the hook settings.",
+            site,
+        )
+    return SiteUnreachableError(
+        f"Cannot reach {site} ({why_unreachable(error)}): check the URL (is it http or https?), "
+        f"the network and any proxy (`sgconnect doctor --site {site}`).",
+        site,
+    )
+
+
+def why_unreachable(error: BaseException) -> str:
+    """A person's words for a transport fault, with the exception's class name."""
+    import ssl  # noqa: PLC0415 - already loaded by shotgun_api3
+
+    kind = error.__class__.__name__
+    if isinstance(error, ConnectionRefusedError):
+        return f"connection refused: nothing listens there ({kind})"
+    if isinstance(error, socket.gaierror):
+        return f"unknown host name ({kind})"
+    if isinstance(error, ssl.SSLError):
+        return (
+            "TLS failed: an http site given as https, or a certificate problem "
+            f"(see SHOTGUN_API_CACERTS) ({kind})"
+        )
+    return kind
 
 
 class _SiteFaults:
@@ -71,18 +105,9 @@ class _SiteFaults:
                 site,
                 status=exc.errcode,
             ) from None
-        except (TimeoutError, socket.timeout):
-            raise SiteUnreachableError(
-                f"{site} did not answer {method} within {self.config.timeout_secs} s "  # type: ignore[attr-defined]
-                "(timeout). Check the network, or raise the timeout in the hook settings.",
-                site,
-            ) from None
-        except (OSError, shotgun_api3.lib.httplib2.HttpLib2Error) as exc:
-            raise SiteUnreachableError(
-                f"Cannot reach {site} ({exc.__class__.__name__}): check the URL, the network "
-                "and any proxy (doctor: `sgconnect doctor --site " + site + "`).",
-                site,
-            ) from None
+        except (OSError, shotgun_api3.lib.httplib2.HttpLib2Error) as exc:  # timeouts included
+            timeout = self.config.timeout_secs  # type: ignore[attr-defined]
+            raise unreachable(site, exc, method, timeout) from None
 
     def get_session_token(self) -> str:
         """Refused: tools never hold a session token. Use ``sgconnect.rest_session()`` for REST."""

@@ -37,6 +37,7 @@ import urllib.request
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, List, Optional, TextIO
 
+from .environ import scoped_environ
 from .errors import SgConnectError
 
 _APPROVAL_URL = re.compile(r"https?://[^\s]+/app_session_request/[0-9A-Za-z_-]+")
@@ -114,24 +115,15 @@ def _captured_logs() -> Iterator[_Capture]:
             target.setLevel(level)
 
 
-@contextmanager
-def _isolated_environment(home: str) -> Iterator[None]:
-    saved = {
-        name: os.environ.get(name)
-        for name in (*_ISOLATED_VARIABLES, "SHOTGUN_HOME", "SGTK_AUTH_ALLOW_NO_HTTPS")
-    }
-    for name in _ISOLATED_VARIABLES:
-        os.environ.pop(name, None)
-    os.environ["SHOTGUN_HOME"] = home
-    os.environ["SGTK_AUTH_ALLOW_NO_HTTPS"] = "1"  # the local site speaks http
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+def _isolated_environment(home: str):
+    """No proxy, no handed-down user, the demo's own session cache; the local site speaks http."""
+    return scoped_environ(
+        {
+            **dict.fromkeys(_ISOLATED_VARIABLES),
+            "SHOTGUN_HOME": home,
+            "SGTK_AUTH_ALLOW_NO_HTTPS": "1",
+        }
+    )
 
 
 # -- the person with a browser --------------------------------------------------------------------

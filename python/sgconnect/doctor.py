@@ -276,6 +276,8 @@ def read_site_info(site: str, *, http_proxy: Optional[str] = None, timeout: floa
     """
     import shotgun_api3
 
+    from .connection import unreachable
+
     try:
         sg = shotgun_api3.Shotgun(site, connect=False, http_proxy=http_proxy or None)
     except ValueError as exc:
@@ -291,18 +293,8 @@ def read_site_info(site: str, *, http_proxy: Optional[str] = None, timeout: floa
             site,
             status=exc.errcode,
         ) from None
-    except (socket.timeout, TimeoutError):
-        raise SiteUnreachableError(
-            f"{site} did not answer within {timeout:.0f} s. Check the URL, the network and any "
-            "proxy.",
-            site,
-        ) from None
-    except (OSError, shotgun_api3.lib.httplib2.HttpLib2Error) as exc:
-        raise SiteUnreachableError(
-            f"Cannot reach {site} ({_why_unreachable(exc)}). Check the URL (is it http or https?), "
-            "the network and any proxy.",
-            site,
-        ) from None
+    except (socket.timeout, TimeoutError, OSError, shotgun_api3.lib.httplib2.HttpLib2Error) as exc:
+        raise unreachable(site, exc, "ShotGrid's api3 `info`", timeout) from None
     except shotgun_api3.Fault as exc:
         raise SiteResponseError(
             f"{site} refused ShotGrid's api3 `info` ({exc.__class__.__name__}).", site
@@ -314,21 +306,6 @@ def read_site_info(site: str, *, http_proxy: Optional[str] = None, timeout: floa
             site,
         )
     return info
-
-
-def _why_unreachable(exc: BaseException) -> str:
-    import ssl
-
-    if isinstance(exc, ConnectionRefusedError):
-        return "connection refused: nothing listens there"
-    if isinstance(exc, socket.gaierror):
-        return "unknown host name"
-    if isinstance(exc, ssl.SSLError):
-        return (
-            "TLS failed: an http site given as https, or a certificate problem "
-            "(see SHOTGUN_API_CACERTS)"
-        )
-    return exc.__class__.__name__
 
 
 def site_facts(info: dict) -> SiteFacts:

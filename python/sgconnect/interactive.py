@@ -24,6 +24,7 @@ from typing import Any, Callable, Iterator, Optional, TextIO
 
 from . import tk
 from .cache_lock import cache_lock
+from .environ import scoped_environ
 from .errors import (
     LoginCancelledError,
     LoginFailedError,
@@ -113,7 +114,7 @@ def _tk_prompt(site: Optional[str], login_hint: Optional[str], method: str) -> A
     authenticator = authentication.ShotgunAuthenticator(
         authentication.DefaultsManager(fixed_host=site)
     )
-    with _environ(forced), _tk_errors(site):
+    with scoped_environ(forced), _tk_errors(site):
         return authenticator.get_user_from_prompt(host=site, login=login_hint)
 
 
@@ -180,20 +181,6 @@ def _make_current(user: Any) -> None:
     with cache_lock(None):  # the global file (current host) is shared by every site
         defaults.set_host(user.host)
     defaults.set_login(user.login)
-
-
-@contextmanager
-def _environ(values: dict[str, str]) -> Iterator[None]:
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 @contextmanager

@@ -52,6 +52,7 @@ import urllib.request
 import weakref
 from typing import Any, Iterator, Mapping, Optional, Sequence, Union
 
+from .connection import USER_AGENT, why_unreachable
 from .credentials import Credential
 from .errors import (
     InvalidSiteError,
@@ -67,7 +68,6 @@ logger = logging.getLogger(__name__)
 
 API_ROOT = "/api/v1"
 TOKEN_PATH = API_ROOT + "/auth/access_token"
-USER_AGENT = "sgconnect/0.1"
 
 #: A token is replaced this long before it expires: 10 % of its lifetime, at most 30 s.
 MAX_EXPIRY_MARGIN_SECS = 30.0
@@ -661,7 +661,7 @@ class RestSession:
     def _unreachable(self, reason: Any) -> SiteUnreachableError:
         via = " through the proxy" if self._proxy else ""
         return SiteUnreachableError(
-            f"Cannot reach {self.site}{via} for the REST API ({reason.__class__.__name__}): "
+            f"Cannot reach {self.site}{via} for the REST API ({why_unreachable(reason)}): "
             f"check the URL, the network and any proxy (`sgconnect doctor --site {self.site}`).",
             self.site,
         )
