@@ -1,4 +1,4 @@
-"""Shared helpers of the benchmarks: an isolated environment, saved sessions, child processes,
+"""Shared helpers of the benchmarks: an isolated environment, child processes, rotating rounds,
 medians and markdown tables.
 
 Every benchmark runs against a :class:`sgconnect.testing.LocalSite` on 127.0.0.1, in a temporary
@@ -20,7 +20,9 @@ import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Optional, Sequence
+from typing import Any, Callable, Iterator, Optional, Sequence
+
+from sgconnect.testing.helpers import PROXY_VARIABLES
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -30,12 +32,7 @@ DEFAULT_RUNS = 7
 #: Environment variables cleared for the benchmarks: proxies (tk-core reads ``http_proxy`` and
 #: ignores ``no_proxy``), users handed down by a launcher, and sgconnect's own configuration.
 CLEARED_VARIABLES = (
-    "http_proxy",
-    "HTTP_PROXY",
-    "https_proxy",
-    "HTTPS_PROXY",
-    "all_proxy",
-    "ALL_PROXY",
+    *PROXY_VARIABLES,
     "TANK_CONTEXT",
     "SHOTGUN_DESKTOP_CURRENT_USER",
     "SGCONNECT_SITE",
@@ -90,21 +87,6 @@ def bench_environment() -> Iterator[Path]:
         shutil.rmtree(home, ignore_errors=True)
 
 
-def save_session(site: Any, login: str = "alice", token: Optional[str] = None) -> str:
-    """Save a session for ``login`` the way SG Desktop does, with tk-core; return the token.
-
-    Writes the per-site ``authentication.yml`` (``cache_session_data`` + ``set_current_user``)
-    and the global one (``set_current_host``) under ``$SHOTGUN_HOME``.
-    """
-    from tank.authentication import session_cache
-
-    token = token or site.issue_session(login)
-    session_cache.cache_session_data(site.url, login, token)
-    session_cache.set_current_user(site.url, login)
-    session_cache.set_current_host(site.url)
-    return token
-
-
 def run_child(
     code: str,
     args: Sequence[str] = (),
@@ -142,6 +124,21 @@ def run_child(
         raise RuntimeError(f"benchmark child printed no report:\n{done.stdout[-2000:]}")
     report["cpu_s"] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return elapsed, report
+
+
+def rotating_rounds(
+    names: Sequence[str], runs: int, one_run: Callable[[str], dict]
+) -> dict[str, list[dict]]:
+    """``one_run(name)`` for every name, ``runs`` times in rotating order, after one unrecorded
+    warm-up round; the results by name."""
+    results: dict[str, list[dict]] = {name: [] for name in names}
+    for round_index in range(runs + 1):
+        shift = round_index % len(names)  # rotate the order: no name always goes first
+        for name in (*names[shift:], *names[:shift]):
+            result = one_run(name)
+            if round_index:
+                results[name].append(result)
+    return results
 
 
 def median(values: Sequence[float]) -> float:

@@ -166,10 +166,10 @@ def table(results: dict[str, dict]) -> str:
 
 def collect(runs: int = DEFAULT_RUNS) -> dict[str, dict]:
     """Start a local site with a saved session and :func:`measure` (also used by memory.py)."""
-    from sgconnect.testing import LocalSite
+    from sgconnect.testing import LocalSite, save_session
 
     with _common.bench_environment(), LocalSite() as site:
-        token = _common.save_session(site, "alice")
+        token = save_session(site, "alice")
         return measure(site, token, runs)
 
 

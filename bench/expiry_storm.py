@@ -102,9 +102,10 @@ def one_run(site: Any, scenario: str, threads: int) -> dict:
     from tank.authentication import session_cache
 
     import sgconnect
+    from sgconnect.testing import save_session
 
     sgconnect.reset()
-    _common.save_session(site, "alice")
+    save_session(site, "alice")
     sgconnect.connect("bench warm-up", site.url, interactive=False).find("Project", [], ["name"])
     credential = sgconnect.broker().credential(site.url)
     fresh = None
@@ -144,14 +145,10 @@ def measure(runs: int, threads: int = THREADS) -> dict[str, list[dict]]:
     """Every scenario ``runs`` times, in rotating order, after one unrecorded warm-up round."""
     from sgconnect.testing import LocalSite
 
-    results: dict[str, list[dict]] = {name: [] for name in SCENARIOS}
     with _common.bench_environment(), LocalSite() as site:
-        for round_index in range(runs + 1):
-            shift = round_index % len(SCENARIOS)  # rotate the order: none always goes first
-            for scenario in SCENARIOS[shift:] + SCENARIOS[:shift]:
-                result = one_run(site, scenario, threads)
-                if round_index:
-                    results[scenario].append(result)
+        results = _common.rotating_rounds(
+            SCENARIOS, runs, lambda scenario: one_run(site, scenario, threads)
+        )
     import sgconnect
 
     sgconnect.reset()

@@ -72,13 +72,13 @@ def run_child(mode: str, params: dict, env: Optional[dict] = None) -> dict:
 
 def measure(calls: int) -> tuple[list[list[Any]], list[str]]:
     """Run the children; return the table rows and notes."""
-    from sgconnect.testing import LocalSite
+    from sgconnect.testing import LocalSite, save_session
 
     params = {"calls": calls, "batch": 1000, "threads": 50}
     rows: list[list[Any]] = []
     notes: list[str] = []
     with _common.bench_environment(), LocalSite() as site:
-        token = _common.save_session(site, "alice")
+        token = save_session(site, "alice")
         params["site"] = site.url
 
         checkout, why_not = tk_core_checkout()

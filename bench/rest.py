@@ -164,18 +164,11 @@ def one_run(site: Any, case: str) -> dict:
 
 def measure(runs: int) -> dict[str, list[dict]]:
     """Every case ``runs`` times, in rotating order, after one unrecorded warm-up round."""
-    from sgconnect.testing import LocalSite
+    from sgconnect.testing import LocalSite, save_session
 
-    results: dict[str, list[dict]] = {case: [] for case in CASES}
     with _common.bench_environment(), LocalSite() as site:
-        _common.save_session(site, "alice")
-        for round_index in range(runs + 1):
-            shift = round_index % len(CASES)  # rotate the order: no case always goes first
-            for case in CASES[shift:] + CASES[:shift]:
-                result = one_run(site, case)
-                if round_index:
-                    results[case].append(result)
-    return results
+        save_session(site, "alice")
+        return _common.rotating_rounds(CASES, runs, lambda case: one_run(site, case))
 
 
 def table(results: dict[str, list[dict]]) -> str:

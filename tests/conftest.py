@@ -1,4 +1,5 @@
-"""Test-wide setup: offscreen Qt, an isolated session cache per test, loud skips.
+"""Test-wide setup: offscreen Qt, an isolated session cache and a fresh sgconnect per test, loud
+skips.
 
 Tests marked ``tkcore`` need the real tk-core (``sgtk``); tests marked ``qt`` need a Qt binding
 with QtWebEngine. When either is missing they are skipped with a reason that says so, and the
@@ -13,6 +14,8 @@ import sys
 
 import pytest
 
+from sgconnect.testing.helpers import PROXY_VARIABLES
+
 # Before anything imports Qt or tk-core.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("QTWEBENGINE_CHROMIUM_FLAGS", "--no-sandbox --disable-gpu")
@@ -21,14 +24,7 @@ if sys.version_info < (3, 11):
     os.environ.setdefault("QT_QUICK_BACKEND", "software")
 os.environ["SGTK_AUTH_ALLOW_NO_HTTPS"] = "1"
 # tk-core reads http_proxy and ignores no_proxy: a loopback site must not go through a proxy.
-for _proxy_var in (
-    "http_proxy",
-    "HTTP_PROXY",
-    "https_proxy",
-    "HTTPS_PROXY",
-    "all_proxy",
-    "ALL_PROXY",
-):
+for _proxy_var in PROXY_VARIABLES:
     os.environ.pop(_proxy_var, None)
 # Nothing handed down from the machine running the tests.
 for _handed_down in ("TANK_CONTEXT", "SHOTGUN_DESKTOP_CURRENT_USER", "SGCONNECT_NON_INTERACTIVE"):
@@ -99,3 +95,10 @@ def isolated_shotgun_home(tmp_path, monkeypatch):
     home.mkdir(mode=0o700)
     monkeypatch.setenv("SHOTGUN_HOME", str(home))
     return home
+
+
+@pytest.fixture(autouse=True)
+def _fresh_sgconnect(fresh_sgconnect):
+    """Each test starts and ends with no standalone broker and no handed-down user (the
+    ``fresh_sgconnect`` fixture of sgconnect's pytest plugin)."""
+    yield

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 from fixtures.toolkit import CONFIG, FIXTURES, REPO_ROOT, tk_core_checkout
 
-from sgconnect.testing import LocalSite
+from sgconnect.testing import LocalSite, child_environment
 
 pytestmark = pytest.mark.tkcore
 
@@ -40,7 +40,7 @@ class EngineRun:
 
 
 def child_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    env = child_environment()
     env.pop("SGCONNECT_HOOK", None)
     env.update(SGTK_AUTH_ALLOW_NO_HTTPS="1", PYTHONUNBUFFERED="1", **extra)
     return env

@@ -9,61 +9,21 @@ through stdin like a person typing.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
-import textwrap
 import threading
-import time
 
 import pytest
 
 import sgconnect
-from sgconnect import chain
+from sgconnect.testing import approve_next_app_session, run_python, save_session, start_python
 
 pytestmark = pytest.mark.tkcore
 
 CHILD_TIMEOUT = 90
 
 
-@pytest.fixture(autouse=True)
-def fresh_broker():
-    """Every test starts with no resolved credential and no handed-down user."""
-    sgconnect.reset()
-    chain._HANDED_DOWN.clear()
-    yield
-    sgconnect.reset()
-    chain._HANDED_DOWN.clear()
-
-
-def save_session(site, login: str) -> str:
-    """Save a session for ``login`` the way SG Desktop does (tk-core's cache), return its token."""
-    from tank.authentication import session_cache
-
-    token = site.issue_session(login)
-    session_cache.cache_session_data(site.url, login, token)
-    session_cache.set_current_user(site.url, login)
-    session_cache.set_current_host(site.url)
-    return token
-
-
 def rpc_calls(site) -> list[tuple[str, str, str]]:
     return [(e.rpc, e.auth, e.login) for e in site.journal if e.path.startswith("/api3/json")]
-
-
-def run_child(code: str, env_extra: dict, stdin: str = "", timeout: float = CHILD_TIMEOUT):
-    """Run ``code`` in a fresh interpreter with no controlling terminal (stdin is a pipe)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
-    env.update(env_extra)
-    return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=timeout,
-        start_new_session=True,
-    )
 
 
 # -- 3. saved session --------------------------------------------------------------------------
@@ -161,7 +121,7 @@ def test_handed_down_user_is_used_and_removed_from_the_environment(
     empty_home.mkdir(mode=0o700)
     site.clear_journal()
 
-    child = run_child(
+    child = run_python(
         HANDED_DOWN_CHILD,
         {"SITE_URL": site.url, variable: payload, "SHOTGUN_HOME": str(empty_home)},
     )
@@ -194,7 +154,7 @@ CONSOLE_CHILD = """
 
 def test_interactive_console_password_login_is_saved_for_the_next_process(make_local_site):
     site = make_local_site("default", app_session_launcher=False)
-    child = run_child(
+    child = run_python(
         CONSOLE_CHILD,
         {"SITE_URL": site.url, "SGCONNECT_LOGIN_METHOD": "password"},
         stdin=f"alice\n{site.password('alice')}\n",
@@ -206,26 +166,10 @@ def test_interactive_console_password_login_is_saved_for_the_next_process(make_l
 
     # The next process finds the session tk-core saved: no prompt (stdin is empty), no password.
     site.clear_journal()
-    again = run_child(CONSOLE_CHILD, {"SITE_URL": site.url}, stdin="")
+    again = run_python(CONSOLE_CHILD, {"SITE_URL": site.url}, stdin="")
     assert again.returncode == 0, again.stderr
     assert "SOURCE saved" in again.stdout
     assert [c for c in rpc_calls(site) if c[0] == "get_session_token"] == []
-
-
-def approve_when_requested(site, login: str, stop: threading.Event) -> threading.Thread:
-    """Approve the next app-session request on the site, as a person in a browser would."""
-
-    def approve():
-        while not stop.is_set():
-            pending = site.pending_app_session_requests()
-            if pending:
-                site.approve_app_session(pending[0], login)
-                return
-            time.sleep(0.05)
-
-    thread = threading.Thread(target=approve, daemon=True)
-    thread.start()
-    return thread
 
 
 URL_LOGIN_CHILD = """
@@ -242,7 +186,7 @@ URL_LOGIN_CHILD = """
 def test_browser_logins_through_the_app_session_launcher(make_local_site, method, tmp_path):
     site = make_local_site("saml2", app_session_launcher=True)
     stop = threading.Event()
-    approver = approve_when_requested(site, "carol", stop)
+    approver = approve_next_app_session(site, "carol", stop)
     env = {"SITE_URL": site.url, "SGCONNECT_LOGIN_METHOD": method}
     if method == "browser":
         # The "local browser": a command that records the URL it was asked to open.
@@ -251,7 +195,7 @@ def test_browser_logins_through_the_app_session_launcher(make_local_site, method
             f"{sys.executable} -c \"import sys; open('{opened}', 'w').write(sys.argv[1])\" %s"
         )
     try:
-        child = run_child(URL_LOGIN_CHILD, env)
+        child = run_python(URL_LOGIN_CHILD, env)
     finally:
         stop.set()
         approver.join(5)
@@ -266,7 +210,7 @@ def test_browser_logins_through_the_app_session_launcher(make_local_site, method
 
 def test_non_interactive_without_session_fails_clearly_without_prompting(make_local_site):
     site = make_local_site("default")
-    child = run_child(
+    child = run_python(
         'import sgconnect, os; sgconnect.connect("farm", site=os.environ["SITE_URL"])',
         {"SITE_URL": site.url, "SGCONNECT_NON_INTERACTIVE": "1"},
         stdin=f"alice\n{site.password('alice')}\n",  # must not be read
@@ -318,17 +262,7 @@ RENEWAL_CHILD = """
 def test_expired_session_is_renewed_once_and_every_call_completes(make_local_site, threads):
     site = make_local_site("default", app_session_launcher=False)
     save_session(site, "alice")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
-    env.update({"SITE_URL": site.url, "THREADS": str(threads)})
-    child = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(RENEWAL_CHILD)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        start_new_session=True,
-    )
+    child = start_python(RENEWAL_CHILD, {"SITE_URL": site.url, "THREADS": str(threads)})
     try:
         assert child.stdout.readline().strip() == "READY"
         site.expire_sessions()

@@ -23,6 +23,7 @@ import pytest
 
 from sgconnect import cli, doctor, session_cache
 from sgconnect.doctor import Environment, SiteFacts, conclude
+from sgconnect.testing import child_environment
 
 TIMEOUT = 60
 
@@ -32,7 +33,7 @@ TIMEOUT = 60
 
 def cli_env(home) -> dict:
     """The environment of a child: this test's SHOTGUN_HOME, no display, no inherited site."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    env = child_environment()
     for name in ("DISPLAY", "WAYLAND_DISPLAY", "SGCONNECT_SITE", "SGCONNECT_NON_INTERACTIVE"):
         env.pop(name, None)
     env["SHOTGUN_HOME"] = str(home)

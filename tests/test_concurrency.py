@@ -12,17 +12,15 @@
 from __future__ import annotations
 
 import logging
-import os
 import subprocess
-import sys
-import textwrap
 import threading
 
 import pytest
 import yaml
 
 import sgconnect
-from sgconnect import cache_lock, chain, session_cache
+from sgconnect import cache_lock, session_cache
+from sgconnect.testing import save_session, start_python
 
 pytestmark = pytest.mark.tkcore
 
@@ -32,34 +30,8 @@ CHILD_TIMEOUT = 90
 JOIN_GUARD_SECS = 60
 
 
-@pytest.fixture(autouse=True)
-def fresh_broker():
-    sgconnect.reset()
-    chain._HANDED_DOWN.clear()
-    yield
-    sgconnect.reset()
-    chain._HANDED_DOWN.clear()
-
-
-def save_session(site, login: str) -> str:
-    """Save a session for ``login`` in tk-core's cache, as SG Desktop or another process does."""
-    from tank.authentication import session_cache as tk_cache
-
-    token = site.issue_session(login)
-    tk_cache.cache_session_data(site.url, login, token)
-    tk_cache.set_current_user(site.url, login)
-    tk_cache.set_current_host(site.url)
-    return token
-
-
 def renewals_seen(site) -> list:
     return [e for e in site.journal if e.rpc == "get_session_token"]
-
-
-def child_env(**extra: str) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
-    env.update(extra)
-    return env
 
 
 def run_threads(target, count: int = THREADS) -> list:
@@ -115,15 +87,7 @@ CONSOLE_RENEWAL_CHILD = """
 def test_200_threads_after_expiry_one_console_renewal_every_call_completes(make_local_site):
     site = make_local_site("default", app_session_launcher=False)
     save_session(site, "alice")
-    child = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(CONSOLE_RENEWAL_CHILD)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=child_env(SITE_URL=site.url, THREADS=str(THREADS)),
-        start_new_session=True,
-    )
+    child = start_python(CONSOLE_RENEWAL_CHILD, dict(SITE_URL=site.url, THREADS=str(THREADS)))
     try:
         assert child.stdout.readline().strip() == "READY"
         site.expire_sessions()
@@ -214,15 +178,7 @@ TWO_PROCESS_CHILD = """
 
 
 def start_child(site, env_extra: dict | None = None) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(TWO_PROCESS_CHILD)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=child_env(SITE_URL=site.url, **(env_extra or {})),
-        start_new_session=True,
-    )
+    return start_python(TWO_PROCESS_CHILD, dict(SITE_URL=site.url, **(env_extra or {})))
 
 
 def test_two_processes_renewing_at_once_one_prompt_both_work_cache_valid(make_local_site):

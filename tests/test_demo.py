@@ -9,12 +9,14 @@ import sys
 
 import pytest
 
+from sgconnect.testing import child_environment
+
 #: A hang guard, not a timing assertion (the demo takes a few seconds).
 HANG_GUARD = 120
 
 
 def demo_env() -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    env = child_environment()
     for name in ("DISPLAY", "WAYLAND_DISPLAY"):
         env.pop(name, None)
     # The demo must isolate itself: a proxy or a site from the caller must not matter.

@@ -15,8 +15,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
-import textwrap
 from contextlib import contextmanager
 
 import pytest
@@ -24,32 +22,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import sgconnect
-from sgconnect import chain, redaction, session_cache
+from sgconnect import redaction, session_cache
+from sgconnect.testing import run_python, save_session, start_python
 
 pytestmark = pytest.mark.tkcore
 
 CHILD_TIMEOUT = 90
-
-
-@pytest.fixture(autouse=True)
-def fresh_broker():
-    sgconnect.reset()
-    chain._HANDED_DOWN.clear()
-    yield
-    sgconnect.reset()
-    chain._HANDED_DOWN.clear()
-
-
-def save_session(site, login: str, url: str | None = None) -> str:
-    """Save a session in tk-core's cache, as SG Desktop or another process does."""
-    from tank.authentication import session_cache as tk_cache
-
-    url = url or site.url
-    token = site.issue_session(login)
-    tk_cache.cache_session_data(url, login, token)
-    tk_cache.set_current_user(url, login)
-    tk_cache.set_current_host(url)
-    return token
 
 
 def cache_bytes(url: str) -> bytes | None:
@@ -67,24 +45,6 @@ def cache_files(home) -> list[str]:
         for folder, _, names in os.walk(home)
         for name in names
         if name == "authentication.yml"
-    )
-
-
-def child_env(**extra: str) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
-    env.update(extra)
-    return env
-
-
-def run_child(code: str, stdin: str = "", **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env=child_env(**env),
-        timeout=CHILD_TIMEOUT,
-        start_new_session=True,
     )
 
 
@@ -153,11 +113,10 @@ def test_site_down_during_a_console_login_is_unreachable(make_local_site, isolat
     site = make_local_site("default", app_session_launcher=False)
     password = site.password("alice")
     site.stop()
-    child = run_child(
+    child = run_python(
         LOGIN_CHILD,
-        f"alice\n{password}\n",
-        SITE_URL=site.url,
-        SGCONNECT_LOGIN_METHOD="password",
+        dict(SITE_URL=site.url, SGCONNECT_LOGIN_METHOD="password"),
+        stdin=f"alice\n{password}\n",
     )
     assert child.returncode == 0, child.stderr
     name, message, where = child_state(child.stdout)["error"]
@@ -180,6 +139,15 @@ API3_FAULTS = [
 ]
 
 
+def assert_names_the_site(error, site, words: str, status: int | None) -> None:
+    """The error names the site and says what went wrong (with the HTTP status, if given)."""
+    message = str(error)
+    assert error.site == site.url
+    assert site.url in message and words in message
+    if status is not None:
+        assert error.status == status
+
+
 @pytest.mark.parametrize(("kind", "count", "error", "words", "status"), API3_FAULTS)
 def test_api3_fault_is_a_typed_error_then_the_next_call_works(
     saved_site, kind, count, error, words, status
@@ -192,12 +160,9 @@ def test_api3_fault_is_a_typed_error_then_the_next_call_works(
     with pytest.raises(error) as caught:
         sg.find("Project", [], ["name"])
 
-    message = str(caught.value)
-    assert caught.value.site == site.url
-    assert site.url in message and words in message
-    assert "try again" in message.lower() or "check the" in message.lower()
-    if status is not None:
-        assert caught.value.status == status
+    assert_names_the_site(caught.value, site, words, status)
+    message = str(caught.value).lower()
+    assert "try again" in message or "check the" in message
     site.clear_faults()
     assert len(sg.find("Project", [], ["name"])) == 3  # the same connection recovers
 
@@ -254,11 +219,7 @@ def test_rest_fault_is_a_typed_error_then_the_next_call_works(
     with pytest.raises(error) as caught:
         rest.get("/entity/projects")
 
-    message = str(caught.value)
-    assert caught.value.site == site.url
-    assert site.url in message and words in message
-    if status is not None:
-        assert caught.value.status == status
+    assert_names_the_site(caught.value, site, words, status)
     site.clear_faults()
     assert len(rest.get("/entity/projects")["data"]) == 3
 
@@ -298,12 +259,10 @@ def test_cancelled_console_login_saves_nothing_and_the_next_call_asks_again(
 ):
     site = make_local_site("default", app_session_launcher=False)
     # tk-core's console: "Password (empty to abort)"; then the next call logs in for real.
-    child = run_child(
+    child = run_python(
         LOGIN_CHILD,
-        f"alice\n\nalice\n{site.password('alice')}\n",
-        SITE_URL=site.url,
-        SGCONNECT_LOGIN_METHOD="password",
-        AGAIN="1",
+        dict(SITE_URL=site.url, SGCONNECT_LOGIN_METHOD="password", AGAIN="1"),
+        stdin=f"alice\n\nalice\n{site.password('alice')}\n",
     )
     assert child.returncode == 0, child.stderr
     state = child_state(child.stdout)
@@ -318,14 +277,8 @@ def test_cancelled_console_login_saves_nothing_and_the_next_call_asks_again(
 
 def test_ctrl_c_during_a_headless_url_login_saves_nothing(make_local_site, isolated_shotgun_home):
     site = make_local_site("saml2", app_session_launcher=True)
-    child = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(LOGIN_CHILD)],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=child_env(SITE_URL=site.url, SGCONNECT_LOGIN_METHOD="url"),
-        start_new_session=True,
+    child = start_python(
+        LOGIN_CHILD, dict(SITE_URL=site.url, SGCONNECT_LOGIN_METHOD="url"), stdin=subprocess.DEVNULL
     )
     try:
         shown = ""
@@ -372,15 +325,7 @@ CANCELLED_RENEWAL_CHILD = """
 def test_cancelled_renewal_keeps_the_cache_and_the_next_call_asks_again(make_local_site):
     site = make_local_site("default", app_session_launcher=False)
     save_session(site, "alice")
-    child = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(CANCELLED_RENEWAL_CHILD)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=child_env(SITE_URL=site.url),
-        start_new_session=True,
-    )
+    child = start_python(CANCELLED_RENEWAL_CHILD, dict(SITE_URL=site.url))
     try:
         assert child.stdout.readline().strip() == "READY"
         site.expire_sessions()
@@ -464,11 +409,10 @@ def test_corrupt_cache_then_a_console_login_writes_a_valid_cache(two_sites):
         handle.write(CORRUPTIONS["truncated"].format(token=first.issue_session("alice")))
     second_before = cache_bytes(second_url)
 
-    child = run_child(
+    child = run_python(
         LOGIN_CHILD,
-        f"alice\n{first.password('alice')}\n",
-        SITE_URL=first.url,
-        SGCONNECT_LOGIN_METHOD="password",
+        dict(SITE_URL=first.url, SGCONNECT_LOGIN_METHOD="password"),
+        stdin=f"alice\n{first.password('alice')}\n",
     )
 
     assert child.returncode == 0, child.stderr

@@ -10,15 +10,12 @@ from __future__ import annotations
 import json
 import os
 import stat
-import subprocess
-import sys
-import textwrap
 import threading
-import time
 
 import pytest
 
 from sgconnect import cache_lock
+from sgconnect.testing import approve_next_app_session, start_python
 
 pytestmark = pytest.mark.tkcore
 
@@ -55,20 +52,6 @@ FLOWS_CHILD = """
 """
 
 
-def approve_when_requested(site, login: str, stop: threading.Event) -> threading.Thread:
-    def approve():
-        while not stop.is_set():
-            pending = site.pending_app_session_requests()
-            if pending:
-                site.approve_app_session(pending[0], login)
-                return
-            time.sleep(0.05)
-
-    thread = threading.Thread(target=approve, daemon=True)
-    thread.start()
-    return thread
-
-
 def test_login_renewal_logout_and_url_login_write_0600_files_in_0700_folders(
     make_local_site, tmp_path
 ):
@@ -76,8 +59,7 @@ def test_login_renewal_logout_and_url_login_write_0600_files_in_0700_folders(
     browser = make_local_site("saml2", app_session_launcher=True)
     browser_url = browser.url.replace("127.0.0.1", "localhost")  # its own cache folder
     watched = tmp_path / "fresh"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
-    env.update(
+    env = dict(
         SHOTGUN_HOME=str(watched / "shotgun"),  # does not exist yet
         WATCHED=str(watched),
         CONSOLE_SITE=console.url,
@@ -85,16 +67,8 @@ def test_login_renewal_logout_and_url_login_write_0600_files_in_0700_folders(
         SGCONNECT_LOGIN_METHOD="password",
     )
     stop = threading.Event()
-    approver = approve_when_requested(browser, "carol", stop)
-    child = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(FLOWS_CHILD)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        start_new_session=True,
-    )
+    approver = approve_next_app_session(browser, "carol", stop)
+    child = start_python(FLOWS_CHILD, env)
     try:
         password = console.password("alice")
         child.stdin.write(f"alice\n{password}\n")

@@ -39,6 +39,8 @@ from pathlib import Path
 
 import pytest
 
+from sgconnect.testing import child_environment
+
 pytestmark = pytest.mark.tkcore
 
 CHILD_TIMEOUT = 120
@@ -95,7 +97,7 @@ for _name in ("", "sgtk"):  # tk-core's "sgtk" logger does not propagate to the 
 for _name in ("", "sgtk", "tank", "shotgun_api3", "sgconnect", "urllib3"):
     logging.getLogger(_name).setLevel(logging.DEBUG)
 
-from sgconnect.testing import LocalSite
+from sgconnect.testing import LocalSite, approve_next_app_session, save_session
 
 _sites = []
 
@@ -120,29 +122,9 @@ def typed(*lines):
     sys.stdin = io.StringIO("".join(line + "\n" for line in lines))
 
 
-def save_session(site, login, url=None):
-    from tank.authentication import session_cache
-
-    url = url or site.url
-    token = site.issue_session(login)
-    session_cache.cache_session_data(url, login, token)
-    session_cache.set_current_user(url, login)
-    session_cache.set_current_host(url)
-    return token
-
-
 def approve_soon(site, login):
     """Approve the next app session request, as a person in a browser would."""
-
-    def approve():
-        for _ in range(2000):
-            pending = site.pending_app_session_requests()
-            if pending:
-                site.approve_app_session(pending[0], login)
-                return
-            time.sleep(0.02)
-
-    threading.Thread(target=approve, daemon=True).start()
+    approve_next_app_session(site, login, poll_secs=0.02, attempts=2000)
 
 
 def _public(obj, depth):
@@ -488,10 +470,7 @@ FLOWS = {
 
 
 def child_env(work: Path, **extra: str) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
-    for name in list(env):
-        if name.startswith("SGCONNECT_"):
-            del env[name]
+    env = {k: v for k, v in child_environment().items() if not k.startswith("SGCONNECT_")}
     home = work / "home"
     home.mkdir(mode=0o700, exist_ok=True)
     env.update(
@@ -505,6 +484,33 @@ def child_env(work: Path, **extra: str) -> dict:
     return env
 
 
+def run_harness(code: str, env: dict, work: Path, what: str) -> tuple:
+    """Run ``code`` in a child (in ``work``, stdin closed); return (child, stdout, stderr).
+
+    The test fails, naming ``what``, if the child hangs; the child is killed whatever happens.
+    """
+    child = subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=str(work),
+        start_new_session=True,
+    )
+    try:
+        out, err = child.communicate(timeout=CHILD_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        os.killpg(child.pid, signal.SIGKILL)
+        out, err = child.communicate()
+        pytest.fail(f"{what} hung\n{err[-3000:]}")
+    finally:
+        if child.poll() is None:
+            os.killpg(child.pid, signal.SIGKILL)
+    return child, out, err
+
+
 def run_flow(name: str, work: Path, *, redaction: bool = True) -> tuple[str, set, str]:
     """Run a flow in a child; return (corpus, secrets of its sites, its STEP lines)."""
     work.mkdir(parents=True, exist_ok=True)
@@ -515,22 +521,7 @@ def run_flow(name: str, work: Path, *, redaction: bool = True) -> tuple[str, set
         extra = {}
     if not redaction:
         extra["LEAK_NO_REDACTION"] = "1"
-    child = subprocess.Popen(
-        [sys.executable, "-c", code],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=child_env(work, **extra),
-        cwd=str(work),
-        start_new_session=True,
-    )
-    try:
-        out, err = child.communicate(timeout=CHILD_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        os.killpg(child.pid, signal.SIGKILL)
-        out, err = child.communicate()
-        pytest.fail(f"the {name} flow hung\n{err[-3000:]}")
+    child, out, err = run_harness(code, child_env(work, **extra), work, f"the {name} flow")
     assert child.returncode == 0, f"the {name} flow crashed:\n{err[-3000:]}"
     secrets = set(json.loads((work / "secrets.json").read_text()))
     corpus = out + "\n" + err + "\n" + (work / "corpus.txt").read_text(errors="replace")
@@ -702,25 +693,8 @@ def test_web_login_through_tk_core_qt_dialog_leaks_no_secret(make_local_site, tm
     )
     for variable in ("SGTK_FORCE_STANDARD_LOGIN_DIALOG", "SGCONNECT_LOGIN_METHOD"):
         env.pop(variable, None)
-    child = subprocess.Popen(
-        [sys.executable, "-c", HARNESS + textwrap.dedent(WEB_WRAPPER)],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        cwd=str(work),
-        start_new_session=True,
-    )
-    try:
-        out, err = child.communicate(timeout=CHILD_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        os.killpg(child.pid, signal.SIGKILL)
-        out, err = child.communicate()
-        pytest.fail(f"the web login flow hung\n{err[-3000:]}")
-    finally:
-        if child.poll() is None:
-            os.killpg(child.pid, signal.SIGKILL)
+    code = HARNESS + textwrap.dedent(WEB_WRAPPER)
+    child, out, err = run_harness(code, env, work, "the web login flow")
     result = json.loads((work / "result.json").read_text())
     assert child.returncode == 0 and result["ok"], f"{result}\n{err[-3000:]}"
     assert (result["login"], result["source"], result["auth_method"]) == ("alice", "fresh", "sso")

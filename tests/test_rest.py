@@ -38,6 +38,7 @@ from sgconnect.errors import (
     SiteUnreachableError,
 )
 from sgconnect.rest import RestSession
+from sgconnect.testing import save_session
 
 SCRIPT = "sgconnect_farm"
 
@@ -63,22 +64,6 @@ def api_requests(site: Any) -> list:
 
 def project_names(reply: Any) -> list[str]:
     return [item["attributes"]["name"] for item in reply["data"]]
-
-
-def save_session_with_tk_core(site_url: str, login: str, token: str) -> None:
-    """Save a session exactly as SG Desktop or `sgconnect login` would (tk-core's cache)."""
-    from tank.authentication import session_cache
-
-    session_cache.cache_session_data(site_url, login, token)
-    session_cache.set_current_user(site_url, login)
-    session_cache.set_current_host(site_url)
-
-
-@pytest.fixture
-def fresh_broker() -> Iterator[None]:
-    sgconnect.reset()
-    yield
-    sgconnect.reset()
 
 
 # -- grants --------------------------------------------------------------------------------------
@@ -264,8 +249,8 @@ def test_expired_session_adopts_the_session_another_process_saved(local_site):
 
 
 @pytest.mark.tkcore
-def test_rest_session_through_the_public_entry_point(local_site, fresh_broker):
-    save_session_with_tk_core(local_site.url, "alice", local_site.issue_session("alice"))
+def test_rest_session_through_the_public_entry_point(local_site, fresh_sgconnect):
+    save_session(local_site, "alice")
 
     session = sgconnect.rest_session("rest test", site=local_site.url, interactive=False)
     assert isinstance(session, RestSession)
@@ -306,11 +291,11 @@ class StudioConnection(HookBaseClass):
 
 
 @pytest.mark.tkcore
-def test_a_studio_hook_makes_read_only_sessions(local_site, fresh_broker, tmp_path, monkeypatch):
+def test_a_studio_hook_makes_read_only_sessions(local_site, fresh_sgconnect, tmp_path, monkeypatch):
     hook_file = tmp_path / "studio_connection.py"
     hook_file.write_text(STUDIO_HOOK)
     monkeypatch.setenv(sgconnect.HOOK_VARIABLE, str(hook_file))
-    save_session_with_tk_core(local_site.url, "alice", local_site.issue_session("alice"))
+    save_session(local_site, "alice")
 
     report = sgconnect.rest_session("report: assets", site=local_site.url, interactive=False)
     assert report.get("/entity/projects")["data"]

@@ -27,6 +27,7 @@ from sgconnect.farm import job_environment
 from sgconnect.service import key_file_problem, read_key_file, service_credential, validate_login
 from sgconnect.settings import Settings
 from sgconnect.sites import normalize_site
+from sgconnect.testing import save_session
 
 SCRIPT = "sgconnect_farm"
 PYTHON_DIR = str(Path(__file__).parents[1] / "python")
@@ -34,15 +35,13 @@ POSIX = hasattr(os, "geteuid")
 
 
 @pytest.fixture(autouse=True)
-def fresh_sgconnect(monkeypatch):
+def fresh_service(monkeypatch, fresh_sgconnect):
     """No SGCONNECT_* variable from outside, a fresh standalone broker, no remembered key."""
     for name in list(os.environ):
         if name.startswith("SGCONNECT_"):
             monkeypatch.delenv(name)
-    sgconnect.reset()
     service._forget_environment_keys()
     yield
-    sgconnect.reset()
     service._forget_environment_keys()
 
 
@@ -51,17 +50,6 @@ def _settings(**values: Any) -> Settings:
     values.setdefault("service_key_env", f"SGC_TEST_KEY_{secrets.token_hex(4).upper()}")
     values.setdefault("service_keyring_name", "")
     return Settings(**values)
-
-
-def _save_session(site: Any, login: str) -> str:
-    """Log ``login`` in as SG Desktop would: tk-core writes its session cache."""
-    from tank.authentication import session_cache
-
-    token = site.issue_session(login)
-    session_cache.cache_session_data(site.url, login, token)
-    session_cache.set_current_user(site.url, login)
-    session_cache.set_current_host(site.url)
-    return token
 
 
 # -- pure: logins, key-file checks --------------------------------------------------------------
@@ -348,7 +336,7 @@ def test_interactive_processes_do_not_use_service_mode(local_site, monkeypatch):
 
 @pytest.mark.tkcore
 def test_a_saved_session_wins_over_service_mode(local_site, monkeypatch):
-    _save_session(local_site, "alice")
+    save_session(local_site, "alice")
     _service_env(monkeypatch, local_site, "bob")
     sgconnect.connect("render").find("Project", [])
     reads = [e for e in local_site.journal if e.rpc == "read"]
@@ -362,7 +350,7 @@ def test_a_saved_session_wins_over_service_mode(local_site, monkeypatch):
 
 @pytest.mark.tkcore
 def test_job_environment_of_a_logged_in_person(local_site):
-    token = _save_session(local_site, "alice")
+    token = save_session(local_site, "alice")
     environment = job_environment("render")
     assert environment == {
         "SGCONNECT_SITE": normalize_site(local_site.url),
@@ -463,7 +451,7 @@ def _run_farm_job(
 
 def _submit_as_alice(site: Any) -> dict[str, str]:
     """The submit side: a process logged in as alice computes the job's environment."""
-    _save_session(site, "alice")
+    save_session(site, "alice")
     environment = job_environment("render")
     sgconnect.reset()
     return environment

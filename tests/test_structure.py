@@ -21,6 +21,7 @@ import pytest
 
 import sgconnect
 from sgconnect.credentials import Credential
+from sgconnect.testing import save_session
 
 THREADS = 200
 #: A guard against a hang, not a measurement: a storm takes about a second here.
@@ -28,17 +29,6 @@ HANG_GUARD_SECS = 120
 THREAD_AGENT = "structure-storm-thread/"
 #: Top-level modules the cached path must not load.
 HEAVY = ("PySide6", "PySide2", "shiboken6", "shiboken2", "tank", "sgtk", "tank_vendor")
-
-
-def _save_session(site, login="alice", token=None):
-    """Save a session with tk-core, as SG Desktop or ``sgconnect login`` does."""
-    from tank.authentication import session_cache
-
-    token = token or site.issue_session(login)
-    session_cache.cache_session_data(site.url, login, token)
-    session_cache.set_current_user(site.url, login)
-    session_cache.set_current_host(site.url)
-    return token
 
 
 @pytest.fixture
@@ -80,7 +70,7 @@ print(json.dumps({"projects": projects, "modules": sorted(sys.modules)}))
 def test_cached_path_sends_info_and_read_and_loads_neither_tkcore_nor_qt(
     local_site, tmp_path, monkeypatch, explicit_site
 ):
-    _save_session(local_site, "alice")
+    save_session(local_site, "alice")
     monkeypatch.setenv("SGCONNECT_NON_INTERACTIVE", "1")  # a missing session fails, never waits
     local_site.clear_journal()
 
@@ -112,7 +102,7 @@ def test_cached_path_sends_info_and_read_and_loads_neither_tkcore_nor_qt(
 def test_a_hand_out_asked_again_on_a_thread_is_the_same_object_and_sends_nothing(
     local_site, non_interactive_broker
 ):
-    _save_session(local_site, "alice")
+    save_session(local_site, "alice")
     local_site.clear_journal()
 
     first = sgconnect.connect("structure check", local_site.url)
@@ -183,7 +173,7 @@ def test_expiry_storm_adopts_the_session_another_process_saved_exactly_once(
 ):
     from tank.authentication import session_cache
 
-    _save_session(local_site, "alice")
+    save_session(local_site, "alice")
     sgconnect.connect("warm-up", local_site.url).find("Project", [], ["name"])
     credential = sgconnect.broker().credential(local_site.url)
     local_site.expire_sessions()
@@ -219,7 +209,7 @@ def test_expiry_storm_adopts_the_session_another_process_saved_exactly_once(
 def test_expiry_storm_without_a_session_fails_every_thread_without_prompting_or_hanging(
     local_site, non_interactive_broker, adoptions
 ):
-    _save_session(local_site, "alice")
+    save_session(local_site, "alice")
     sgconnect.connect("warm-up", local_site.url).find("Project", [], ["name"])
     local_site.expire_sessions()
     local_site.clear_journal()

@@ -23,6 +23,7 @@ Importing this package installs the log redaction filter (``sgconnect.redaction`
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from typing import TYPE_CHECKING, Any, Optional
 
@@ -146,9 +147,9 @@ def reset() -> None:
     global _standalone_broker
     with _standalone_lock:
         _standalone_broker = None
-    from . import chain
-
-    chain._HANDED_DOWN.clear()
+    chain = sys.modules.get(f"{__name__}.chain")
+    if chain is not None:  # not loaded: nothing can have been handed down
+        chain._HANDED_DOWN.clear()
 
 
 __all__ = [

@@ -7,11 +7,35 @@ Studios can test their own tools against it::
     with LocalSite(mode="saml2") as site:
         ...
 
+Helpers for such tests (:mod:`sgconnect.testing.helpers`): :func:`save_session`,
+:func:`approve_next_app_session`, :func:`child_environment`, :func:`run_python`,
+:func:`start_python` and :data:`PROXY_VARIABLES`.
+
 The pytest plugin (``sgconnect.testing.pytest_plugin``, registered as a ``pytest11`` entry point)
-provides the ``local_site`` and ``make_local_site`` fixtures. Werkzeug is needed to start a site
-(``pip install 'tk-multi-sgconnect[site]'``); importing this package does not import it.
+provides the ``local_site``, ``make_local_site`` and ``fresh_sgconnect`` fixtures. Werkzeug is
+needed to start a site (``pip install 'tk-multi-sgconnect[site]'``); importing this package does
+not import it.
 """
 
+from .helpers import (
+    PROXY_VARIABLES,
+    approve_next_app_session,
+    child_environment,
+    run_python,
+    save_session,
+    start_python,
+)
 from .site import HumanUserSpec, JournalEntry, LocalSite, ScriptSpec
 
-__all__ = ["HumanUserSpec", "JournalEntry", "LocalSite", "ScriptSpec"]
+__all__ = [
+    "PROXY_VARIABLES",
+    "HumanUserSpec",
+    "JournalEntry",
+    "LocalSite",
+    "ScriptSpec",
+    "approve_next_app_session",
+    "child_environment",
+    "run_python",
+    "save_session",
+    "start_python",
+]

@@ -5,7 +5,13 @@ tk-multi-sgconnect gets:
 
 - ``local_site``: a started ``default``-mode :class:`~sgconnect.testing.LocalSite`;
 - ``make_local_site(**kwargs)``: a factory of started sites; every site it made is stopped after
-  the test.
+  the test;
+- ``fresh_sgconnect``: ``sgconnect.reset()`` before and after the test (no standalone broker, no
+  user handed down by a launcher). Not autouse: request it, or make it autouse in a conftest::
+
+      @pytest.fixture(autouse=True)
+      def _fresh(fresh_sgconnect):
+          yield
 """
 
 from __future__ import annotations
@@ -38,3 +44,13 @@ def make_local_site() -> Iterator[Callable[..., Any]]:
 def local_site(make_local_site: Callable[..., Any]) -> Any:
     """A started ``default``-mode :class:`~sgconnect.testing.LocalSite` for this test."""
     return make_local_site("default")
+
+
+@pytest.fixture
+def fresh_sgconnect() -> Iterator[None]:
+    """The test starts and ends with no resolved credential and no handed-down user."""
+    import sgconnect
+
+    sgconnect.reset()
+    yield
+    sgconnect.reset()
