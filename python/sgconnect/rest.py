@@ -470,16 +470,7 @@ class RestSession:
             )
         if status == http.client.NO_CONTENT or (not raw.strip() and status < 300):
             return None
-        try:
-            decoded = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
-            content_type = headers.get("Content-Type", "no content type") if headers else "?"
-            raise SiteResponseError(
-                f"{site} answered {method} {_display(url)} with HTTP {status} and {content_type} "
-                "instead of the REST API's JSON: check the site URL, or a proxy in the way.",
-                site,
-                status=status,
-            ) from None
+        decoded = self._json(f"{method} {_display(url)}", status, headers, raw)
         if status >= 400:
             errors = _errors_of(decoded)
             raise RestError(
@@ -567,6 +558,19 @@ class RestSession:
             lifetime,
         )
 
+    def _json(self, what: str, status: int, headers: Any, raw: bytes) -> Any:
+        """The decoded JSON body of a reply to ``what``; SiteResponseError when it is not JSON."""
+        try:
+            return json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            content_type = headers.get("Content-Type", "no content type") if headers else "?"
+            raise SiteResponseError(
+                f"{self.site} answered {what} with HTTP {status} and {content_type} instead of "
+                "the REST API's JSON: check the site URL, or a proxy in the way.",
+                self.site,
+                status=status,
+            ) from None
+
     def _grant(self, fields: Mapping[str, str]) -> Mapping[str, Any]:
         """POST a token request; return the reply, or raise RestError (no secret in it)."""
         site = self.site
@@ -574,16 +578,7 @@ class RestSession:
         body = urllib.parse.urlencode(fields).encode("ascii")
         status, headers, raw = self._send("POST", url, body, None, form=True)
         grant = fields["grant_type"]
-        try:
-            reply = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
-            content_type = headers.get("Content-Type", "no content type") if headers else "?"
-            raise SiteResponseError(
-                f"{site} answered the REST token request with HTTP {status} and {content_type} "
-                "instead of JSON: check the site URL, or a proxy in the way.",
-                site,
-                status=status,
-            ) from None
+        reply = self._json("the REST token request", status, headers, raw)
         if status >= 300 or not isinstance(reply, dict):
             errors = _errors_of(reply)
             who = self._credential.login
