@@ -349,6 +349,7 @@ def test_a_server_that_is_not_shotgrid(html_server, isolated_shotgun_home):
 # -- doctor ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.tkcore  # without tk-core, doctor rightly concludes that no login method works
 def test_doctor_sso_site_with_app_session_launcher(make_local_site, isolated_shotgun_home):
     site = make_local_site("saml2")
     result = run_cli(isolated_shotgun_home, "doctor", "--site", site.url)
@@ -361,6 +362,7 @@ def test_doctor_sso_site_with_app_session_launcher(make_local_site, isolated_sho
     assert f"Conclusion: log in with `sgconnect login --site {site.url} --method url`." in text
 
 
+@pytest.mark.tkcore
 def test_doctor_default_site_password_works(local_site, isolated_shotgun_home):
     result = run_cli(isolated_shotgun_home, "doctor", "--site", local_site.url)
     assert result.returncode == 0
