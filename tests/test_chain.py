@@ -340,3 +340,13 @@ def test_bad_purposes_are_refused_before_any_request(make_local_site, purpose):
     with pytest.raises(sgconnect.InvalidPurposeError):
         sgconnect.connect(purpose, site=site.url, interactive=False)
     assert rpc_calls(site) == []
+
+
+def test_a_connection_keeps_the_renewal_policy_it_was_asked_with(make_local_site):
+    site = make_local_site("default")
+    save_session(site, "alice")
+    quiet = sgconnect.connect("policy", site=site.url, interactive=False)
+    prompting = sgconnect.connect("policy", site=site.url, interactive=True)
+    assert prompting is not quiet
+    assert (quiet._sgc_interactive, prompting._sgc_interactive) == (False, True)
+    assert sgconnect.connect("policy", site=site.url, interactive=False) is quiet

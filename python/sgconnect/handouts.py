@@ -55,7 +55,9 @@ class Broker:
     ) -> Any:
         purpose = validate_purpose(purpose)
         cache = self._thread_cache()
-        key = (kind, site, purpose)
+        # The interactive argument is part of the key: a connection keeps the renewal policy it
+        # was made with.
+        key = (kind, site, purpose, interactive)
         entry = cache.get(key)
         reused = entry is not None and entry[0] == self._generation
         if reused:
