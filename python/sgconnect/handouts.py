@@ -55,15 +55,15 @@ class Broker:
     ) -> Any:
         purpose = validate_purpose(purpose)
         cache = self._thread_cache()
-        # The interactive argument is part of the key: a connection keeps the renewal policy it
-        # was made with.
-        key = (kind, site, purpose, interactive)
+        # Whether renewal may prompt is part of the key: a connection keeps the policy it was made
+        # with, and asking with another policy gets another connection.
+        may_prompt = is_interactive(interactive, self.hook.settings)
+        key = (kind, site, purpose, may_prompt)
         entry = cache.get(key)
         reused = entry is not None and entry[0] == self._generation
         if reused:
             credential, handed = entry[1], entry[2]
         else:
-            may_prompt = is_interactive(interactive, self.hook.settings)
             credential = self.credential(site, may_prompt)
             handed = create(credential, purpose, may_prompt)
             cache[key] = (self._generation, credential, handed)
