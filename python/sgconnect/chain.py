@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import sys
+from contextlib import nullcontext
 from typing import Any, Optional
 
 from . import interactive as interactive_login
@@ -161,12 +162,8 @@ def from_interactive_login(site: Optional[str], settings: Settings) -> Credentia
     Under the site's cache lock, the saved session is looked for once more: another process may
     have logged in while this one waited, and then nobody is asked twice.
     """
-    if site is None:
-        return Credential.for_tk_user(
-            interactive_login.login(site, settings.login_method), source="fresh"
-        )
-    with cache_lock(site):
-        credential = from_saved_session(site)
+    with cache_lock(site) if site else nullcontext():
+        credential = from_saved_session(site)  # None without a site
         if credential is not None:
             return credential
         user = interactive_login.login(site, settings.login_method)

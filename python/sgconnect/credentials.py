@@ -215,22 +215,25 @@ class Credential:
             if rejected_token:
                 self._rejected_tokens.add(rejected_token)
 
-            saved = session_cache.read_saved_session(self.site, self.login)
-            if saved and saved.session_token not in self._rejected_tokens:
-                self._adopt(saved.session_token, saved.session_metadata, save=False)
-                return saved.session_token
+            adopted = self._adopt_saved_session()
+            if adopted:
+                return adopted
 
             if not interactive:
                 raise LoginRequiredError(self.site, reason=f"the session of {self.login} expired")
 
             # One renewal across processes too: tk-core writes its cache without a lock.
             with cache_lock(self.site):
-                saved = session_cache.read_saved_session(self.site, self.login)
-                if saved and saved.session_token not in self._rejected_tokens:
-                    # Another process renewed while this one waited for the lock.
-                    self._adopt(saved.session_token, saved.session_metadata, save=False)
-                    return saved.session_token
-                return self._renew_through_tk_core()
+                # Another process may have renewed while this one waited for the lock.
+                return self._adopt_saved_session() or self._renew_through_tk_core()
+
+    def _adopt_saved_session(self) -> Optional[str]:
+        """Adopt the session saved in tk-core's cache if it is one not yet rejected."""
+        saved = session_cache.read_saved_session(self.site, self.login)
+        if saved is None or saved.session_token in self._rejected_tokens:
+            return None
+        self._adopt(saved.session_token, saved.session_metadata, save=False)
+        return saved.session_token
 
     def _renew_through_tk_core(self) -> str:
         """tk-core's interactive renewal (its Qt dialog or console prompt); saves the cache."""
