@@ -39,13 +39,14 @@ from typing import Any, Callable, Iterator, List, Optional, TextIO
 
 from .environ import scoped_environ
 from .errors import SgConnectError
+from .testing.helpers import PROXY_VARIABLES
 
 _APPROVAL_URL = re.compile(r"https?://[^\s]+/app_session_request/[0-9A-Za-z_-]+")
 _RETURN_TO = re.compile(r"name='return_to' value='([^']*)'")
 #: Seconds the simulated person takes to notice the URL and open it.
 PERSON_DELAY = 1.0
 _ISOLATED_VARIABLES = (
-    "http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY",
+    *PROXY_VARIABLES,
     "SGCONNECT_SITE", "SGCONNECT_HOOK", "SGCONNECT_NON_INTERACTIVE", "SGCONNECT_LOGIN_METHOD",
     "TANK_CONTEXT", "SHOTGUN_DESKTOP_CURRENT_USER", "SGTK_DEFAULT_AUTH_METHOD",
     "SGTK_FORCE_STANDARD_LOGIN_DIALOG",
