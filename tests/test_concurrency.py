@@ -43,7 +43,7 @@ def run_threads(target, count: int = THREADS) -> list:
         start.wait()
         try:
             outcomes[index] = target()
-        except BaseException as exc:  # noqa: BLE001 - the outcome is what is checked
+        except BaseException as exc:  # the outcome is what is checked
             outcomes[index] = exc
 
     workers = [threading.Thread(target=work, args=(i,), daemon=True) for i in range(count)]

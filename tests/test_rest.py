@@ -167,7 +167,7 @@ def _hammer(credential: Credential, threads: int, requests: int) -> list[Any]:
         for _ in range(count):
             try:
                 outcome: Any = len(session.get("/entity/projects")["data"])
-            except Exception as exc:  # noqa: BLE001 - collected and asserted below
+            except Exception as exc:  # collected and asserted below
                 outcome = exc
             with lock:
                 results.append(outcome)
@@ -467,7 +467,7 @@ class _StubHandler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
         reply = {
             "access_token": secrets.token_urlsafe(24),
@@ -476,7 +476,7 @@ class _StubHandler(http.server.BaseHTTPRequestHandler):
         }
         self._answer(200, json.dumps(reply).encode(), "application/json")
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         self.server.seen.append(self.path)  # type: ignore[attr-defined]
         self.server.tool_headers.append(self.headers.get("X-Studio-Tool"))  # type: ignore[attr-defined]
         self.server.routes[self.path](self)  # type: ignore[attr-defined]

@@ -27,7 +27,7 @@ import sys
 import threading
 from typing import TYPE_CHECKING, Any, Optional
 
-from . import errors, redaction
+from . import environ, errors, redaction
 from .errors import *  # noqa: F403 - every error class is public API (errors.__all__)
 
 if TYPE_CHECKING:
@@ -40,7 +40,7 @@ redaction.install()
 
 #: The environment variable naming a standalone process's hook files (joined with os.pathsep),
 #: most derived last, like the ``hook_connection`` setting.
-HOOK_VARIABLE = "SGCONNECT_HOOK"
+HOOK_VARIABLE = environ.HOOK
 
 _standalone_lock = threading.Lock()
 _standalone_broker: Optional[Broker] = None

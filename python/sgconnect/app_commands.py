@@ -37,8 +37,8 @@ def describe(info: UserInfo, qt_binding: str) -> str:
 def qt_binding_in_use() -> str:
     """The Qt binding tk-core's importer picked, or "none"."""
     try:
-        from sgtk.platform.qt import QtCore  # noqa: PLC0415 - only inside an engine
-    except Exception:  # noqa: BLE001 - no Qt is an answer, not an error
+        from sgtk.platform.qt import QtCore  # only inside an engine
+    except Exception:  # no Qt is an answer, not an error
         return "none"
     if QtCore is None:  # an engine without Qt: tk-core leaves sgtk.platform.qt empty
         return "none"
@@ -75,7 +75,7 @@ def switch_user(app: Any) -> UserInfo:
 def _show(app: Any, title: str, text: str) -> None:
     app.logger.info("%s:\n%s", title, text)
     if getattr(app.engine, "has_ui", False):
-        from sgtk.platform.qt import QtGui  # noqa: PLC0415
+        from sgtk.platform.qt import QtGui
 
         QtGui.QMessageBox.information(None, title, text)
     else:

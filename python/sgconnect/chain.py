@@ -25,8 +25,8 @@ import sys
 from contextlib import nullcontext
 from typing import Any, Optional
 
+from . import environ, session_cache, tk
 from . import interactive as interactive_login
-from . import session_cache, tk
 from .cache_lock import cache_lock
 from .credentials import Credential
 from .errors import LoginRequiredError
@@ -37,7 +37,7 @@ from .sites import normalize_site
 logger = logging.getLogger(__name__)
 
 #: Environment variables through which launchers hand a serialized user (with its token) down.
-HANDED_DOWN_VARIABLES = ("SHOTGUN_DESKTOP_CURRENT_USER", "TANK_CONTEXT")
+HANDED_DOWN_VARIABLES = environ.HANDED_DOWN
 
 
 def resolve_credential(site: Optional[str], *, interactive: bool, settings: Settings) -> Credential:
@@ -94,7 +94,7 @@ def from_handed_down_user(site: Optional[str]) -> Optional[Credential]:
     for payload in payloads:
         try:
             user = tk.authentication().deserialize_user(payload)
-        except Exception as exc:  # noqa: BLE001 - a bad payload is "no user", not a crash
+        except Exception as exc:  # a bad payload is "no user", not a crash
             logger.warning(
                 "Ignoring a handed-down user that tk-core could not read (%s).",
                 exc.__class__.__name__,
@@ -114,10 +114,10 @@ _HANDED_DOWN: dict[str, Credential] = {}
 def _take_handed_down_users() -> list[Any]:
     """Serialized users found in the environment, removing them from it."""
     payloads = []
-    desktop_user = os.environ.pop("SHOTGUN_DESKTOP_CURRENT_USER", None)
+    desktop_user = os.environ.pop(environ.DESKTOP_CURRENT_USER, None)
     if desktop_user:
         payloads.append(desktop_user)
-    context = os.environ.get("TANK_CONTEXT")
+    context = os.environ.get(environ.TANK_CONTEXT)
     if context and "_current_user" in context:
         try:
             data = json.loads(context)
@@ -125,12 +125,12 @@ def _take_handed_down_users() -> list[Any]:
             logger.warning(
                 "TANK_CONTEXT is not JSON: its user is ignored and the variable removed."
             )
-            del os.environ["TANK_CONTEXT"]
+            del os.environ[environ.TANK_CONTEXT]
         else:
             user = data.pop("_current_user", None) if isinstance(data, dict) else None
             if user:
                 payloads.append(user)
-            os.environ["TANK_CONTEXT"] = json.dumps(data)
+            os.environ[environ.TANK_CONTEXT] = json.dumps(data)
     return payloads
 
 
@@ -179,7 +179,7 @@ def default_site() -> Optional[str]:
     user = tk.current_sgtk_user()
     if user is not None:
         return normalize_site(user.host)
-    configured = os.environ.get("SGCONNECT_SITE")
+    configured = os.environ.get(environ.SITE)
     if configured:
         return normalize_site(configured)
     if _HANDED_DOWN:

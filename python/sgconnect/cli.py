@@ -10,11 +10,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 import time
 from typing import Callable, Optional, Sequence
 
+from .environ import NON_INTERACTIVE, scoped_environ
 from .errors import (
     InvalidSiteError,
     LoginCancelledError,
@@ -65,17 +65,11 @@ def _pkg():
 
 
 def _resolve_site(given: Optional[str]) -> Optional[str]:
-    """``--site``, else ``$SGCONNECT_SITE``, else tk-core's current host; normalised."""
-    from . import session_cache
+    """``--site`` (normalised), else the default site (:func:`sgconnect.chain.default_site`)."""
+    from .chain import default_site
     from .sites import normalize_site
 
-    if given is not None:
-        return normalize_site(given)
-    configured = os.environ.get("SGCONNECT_SITE")
-    if configured:
-        return normalize_site(configured)
-    host = session_cache.current_host()
-    return normalize_site(host) if host else None
+    return normalize_site(given) if given is not None else default_site()
 
 
 def _out(text: str = "") -> None:
@@ -144,11 +138,19 @@ def _why_method(method: str) -> str:
 
 def cmd_whoami(args: argparse.Namespace) -> int:
     """Who connections act as; never prompts, never shows a token."""
+    # Never prompt, whatever the terminal: a name lookup on an expired session must not ask. The
+    # variable is set for this command only; the broker made under it is dropped afterwards.
+    _pkg().reset()
+    try:
+        with scoped_environ({NON_INTERACTIVE: "1"}):
+            return _whoami(args)
+    finally:
+        _pkg().reset()
+
+
+def _whoami(args: argparse.Namespace) -> int:
     from . import session_cache
 
-    # Never prompt, whatever the terminal: a name lookup on an expired session must not ask.
-    os.environ["SGCONNECT_NON_INTERACTIVE"] = "1"
-    _pkg().reset()
     site = _resolve_site(args.site)
     if site is None:
         raise LoginRequiredError(None, reason="no site given and none logged in to yet")
@@ -434,7 +436,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except SgConnectError as exc:
         _error(str(exc))
         return EXIT_ERROR
-    except Exception as exc:  # noqa: BLE001 - one line, never a traceback without --debug
+    except Exception as exc:  # one line, never a traceback without --debug
         from .redaction import redact
 
         if debug:

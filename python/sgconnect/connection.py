@@ -59,7 +59,7 @@ def unreachable(
 
 def why_unreachable(error: BaseException) -> str:
     """A person's words for a transport fault, with the exception's class name."""
-    import ssl  # noqa: PLC0415 - already loaded by shotgun_api3
+    import ssl  # already loaded by shotgun_api3
 
     kind = error.__class__.__name__
     if isinstance(error, ConnectionRefusedError):

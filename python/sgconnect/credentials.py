@@ -298,7 +298,7 @@ class Credential:
         if user is not None and hasattr(user, "get_claims_expiration"):
             try:
                 return float(user.get_claims_expiration())
-            except Exception:  # noqa: BLE001 - display only
+            except Exception:  # display only
                 return None
         return None
 

@@ -164,7 +164,7 @@ class _Browser:
         time.sleep(PERSON_DELAY)
         try:
             self.approve(url)
-        except Exception as exc:  # noqa: BLE001 - reported by the demo
+        except Exception as exc:  # reported by the demo
             self.error = f"{exc.__class__.__name__}: {exc}"
             self._say(f"      [browser] could not approve: {self.error}")
         else:

@@ -16,15 +16,16 @@ from __future__ import annotations
 
 from typing import Optional
 
+from . import environ
 from .service import SITE_VARIABLE, SUDO_VARIABLE, validate_login
 from .sites import normalize_site, validate_purpose
 
 __all__ = ["job_environment", "PURPOSE_VARIABLE", "NON_INTERACTIVE_VARIABLE"]
 
 #: The purpose the submitter gave, for the job's own logs and ``connect()`` calls.
-PURPOSE_VARIABLE = "SGCONNECT_PURPOSE"
+PURPOSE_VARIABLE = environ.PURPOSE
 #: Forbids prompts in the job (``Settings.non_interactive``).
-NON_INTERACTIVE_VARIABLE = "SGCONNECT_NON_INTERACTIVE"
+NON_INTERACTIVE_VARIABLE = environ.NON_INTERACTIVE
 
 
 def job_environment(purpose: str, site: Optional[str] = None) -> dict[str, str]:

@@ -50,7 +50,7 @@ def has_local_browser() -> bool:
     if not has_display():
         # Text browsers (lynx, w3m) cannot run an SSO login.
         return False
-    import webbrowser  # noqa: PLC0415 - only when a login is about to run
+    import webbrowser  # only when a login is about to run
 
     try:
         webbrowser.get()
@@ -121,7 +121,7 @@ def _tk_prompt(site: Optional[str], login_hint: Optional[str], method: str) -> A
 def _app_session_login(site: str, open_url: Callable[[str], bool], out: TextIO) -> Any:
     """tk-core's app session launcher, then a session user saved in tk-core's cache."""
     authentication = tk.authentication()
-    from tank.authentication import app_session_launcher  # noqa: PLC0415 - tk-core is loaded
+    from tank.authentication import app_session_launcher  # tk-core is loaded
 
     started = time.monotonic()
 
@@ -154,7 +154,7 @@ def _app_session_login(site: str, open_url: Callable[[str], bool], out: TextIO) 
 
 
 def _open_local_browser(url: str) -> bool:
-    import webbrowser  # noqa: PLC0415
+    import webbrowser
 
     return webbrowser.open(url)
 
@@ -268,7 +268,7 @@ def _describe(exc: BaseException) -> str:
     if callable(formatter):
         try:
             text = formatter()
-        except Exception:  # noqa: BLE001 - keep the plain text
+        except Exception:  # keep the plain text
             pass
     return text
 

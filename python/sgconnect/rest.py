@@ -248,7 +248,7 @@ def _display(url: str) -> str:
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
     """Never follow a redirect: the Authorization header must not travel to another URL."""
 
-    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: D102
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
         return None
 
 

@@ -28,6 +28,7 @@ import threading
 import unicodedata
 from typing import Optional
 
+from . import environ
 from .credentials import Credential
 from .errors import ServiceKeyError, SgConnectError
 from .settings import Settings
@@ -46,9 +47,9 @@ __all__ = [
 ]
 
 #: The login of the person a farm job acts as (set on the submit side, never a token).
-SUDO_VARIABLE = "SGCONNECT_SUDO_AS_LOGIN"
+SUDO_VARIABLE = environ.SUDO_AS_LOGIN
 #: The site a standalone process connects to when none is given.
-SITE_VARIABLE = "SGCONNECT_SITE"
+SITE_VARIABLE = environ.SITE
 #: Longer logins and script names are refused (ShotGrid logins are far shorter).
 MAX_LOGIN_LENGTH = 255
 
@@ -278,13 +279,13 @@ def _read_key(script_name: str, settings: Settings, site: str) -> tuple[str, str
 def _keyring_key(service: str, script_name: str) -> tuple[Optional[str], str]:
     """The key from the OS keyring, when the optional ``keyring`` package is importable."""
     try:
-        import keyring  # noqa: PLC0415 - optional, lazy on purpose
+        import keyring  # optional, lazy on purpose
     except ImportError:
         return None, f"OS keyring {service!r} (skipped: the keyring package is not installed)"
     where = f"OS keyring service {service!r}, username {script_name!r}"
     try:
         key = keyring.get_password(service, script_name)
-    except Exception as exc:  # noqa: BLE001 - no backend, locked keyring...: "not found"
+    except Exception as exc:  # no backend, locked keyring...: "not found"
         logger.debug("OS keyring lookup failed (%s).", exc.__class__.__name__)
         return None, f"{where} (failed: {exc.__class__.__name__})"
     key = key.strip() if isinstance(key, str) else ""

@@ -24,6 +24,7 @@ import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from .environ import SHOTGUN_HOME
 from .redaction import register_secret
 
 logger = logging.getLogger("sgconnect.session_cache")
@@ -52,7 +53,7 @@ class _CorruptCache(Exception):
 
 def _global_root(generation: int = _CORE_V18) -> str:
     """``LocalFileStorageManager.get_global_root(CACHE, generation)``."""
-    override = os.environ.get("SHOTGUN_HOME")
+    override = os.environ.get(SHOTGUN_HOME)
     if override:
         return os.path.abspath(os.path.expanduser(os.path.expandvars(override)))
     # For the CACHE type the v17 and v18 global roots are the same on every OS.

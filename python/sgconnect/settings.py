@@ -13,6 +13,8 @@ import os
 from dataclasses import dataclass, fields
 from typing import Any, Optional
 
+from . import environ as environ_vars
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -29,7 +31,7 @@ class Settings:
     #: Service mode: the script (API user) name; "" disables service mode.
     service_script_name: str = ""
     #: Service mode: the environment variable that holds the script key.
-    service_key_env: str = "SGCONNECT_SCRIPT_KEY"
+    service_key_env: str = environ_vars.SCRIPT_KEY
     #: Service mode: a file holding the script key; it must not be readable by group or others.
     service_key_file: str = ""
     #: Service mode: the OS keyring service name (used when the keyring package is importable).
@@ -41,7 +43,7 @@ class Settings:
         environ = os.environ if environ is None else environ
         values: dict[str, Any] = {}
         for field in fields(cls):
-            raw = environ.get(f"SGCONNECT_{field.name.upper()}")
+            raw = environ.get(environ_vars.SETTINGS_PREFIX + field.name.upper())
             if raw is None:
                 continue
             if field.type in ("bool", bool):

@@ -34,7 +34,7 @@ def tank() -> ModuleType:
     if module is not None:
         return module
     try:
-        import tank as module  # noqa: PLC0415 - lazy on purpose
+        import tank as module  # lazy on purpose
     except ImportError as exc:
         from .errors import SgConnectError
 
