@@ -121,7 +121,7 @@ def test_site_down_during_a_console_login_is_unreachable(make_local_site, isolat
     assert child.returncode == 0, child.stderr
     name, message, where = child_state(child.stdout)["error"]
     assert (name, where) == ("SiteUnreachableError", site.url)
-    assert f"Cannot reach {site.url} to log in (ConnectionRefusedError)" in message
+    assert f"Cannot reach {site.url} to log in (connection refused: nothing listens there (ConnectionRefusedError))" in message
     assert cache_files(isolated_shotgun_home) == []
 
 

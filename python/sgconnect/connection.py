@@ -17,20 +17,20 @@ a tool's call completes instead of failing halfway through its work. Unlike it, 
 from __future__ import annotations
 
 import http.client
-import socket
-from typing import Any, Optional
-
-import shotgun_api3
-from shotgun_api3 import AuthenticationFault, ProtocolError
+from typing import Any
 
 from .credentials import Credential
-from .errors import SgConnectError, SiteResponseError, SiteUnreachableError
+from .errors import SgConnectError, SiteResponseError
+from .transport import USER_AGENT, unreachable
+from .transport import shotgun_api3 as _shotgun_api3
+
+shotgun_api3 = _shotgun_api3()
+AuthenticationFault = shotgun_api3.AuthenticationFault
+ProtocolError = shotgun_api3.ProtocolError
 
 #: The attempts a call gets: the first, one after adopting a token another thread or process
 #: renewed, one after an interactive renewal.
 MAX_AUTH_ATTEMPTS = 3
-
-USER_AGENT = "sgconnect/0.1"
 
 
 def _is_expired_sso_claims(error: ProtocolError) -> bool:
@@ -38,40 +38,6 @@ def _is_expired_sso_claims(error: ProtocolError) -> bool:
     headers = getattr(error, "headers", None) or {}
     location = headers.get("location") or headers.get("Location") or ""
     return error.errcode == http.client.FOUND and location.endswith("/saml/saml_login_request")
-
-
-def unreachable(
-    site: str, error: BaseException, action: str, timeout: Optional[float]
-) -> SiteUnreachableError:
-    """The error for a request to ``site`` that got no answer: a timeout, or a transport fault."""
-    if isinstance(error, (TimeoutError, socket.timeout)):
-        return SiteUnreachableError(
-            f"{site} did not answer {action} within {timeout} s (timeout). Check the network, "
-            "or raise the timeout in the hook settings.",
-            site,
-        )
-    return SiteUnreachableError(
-        f"Cannot reach {site} ({why_unreachable(error)}): check the URL (is it http or https?), "
-        f"the network and any proxy (`sgconnect doctor --site {site}`).",
-        site,
-    )
-
-
-def why_unreachable(error: BaseException) -> str:
-    """A person's words for a transport fault, with the exception's class name."""
-    import ssl  # already loaded by shotgun_api3
-
-    kind = error.__class__.__name__
-    if isinstance(error, ConnectionRefusedError):
-        return f"connection refused: nothing listens there ({kind})"
-    if isinstance(error, socket.gaierror):
-        return f"unknown host name ({kind})"
-    if isinstance(error, ssl.SSLError):
-        return (
-            "TLS failed: an http site given as https, or a certificate problem "
-            f"(see SHOTGUN_API_CACERTS) ({kind})"
-        )
-    return kind
 
 
 class _SiteFaults:

@@ -18,7 +18,6 @@ import os
 import shutil
 import sys
 import time
-import urllib.error
 from contextlib import contextmanager, nullcontext
 from typing import Any, Callable, Iterator, Optional, TextIO
 
@@ -31,6 +30,7 @@ from .errors import (
     SgConnectError,
     SiteUnreachableError,
 )
+from .transport import network_failure, unreachable
 
 METHODS = ("auto", "qt", "browser", "web", "password", "url")
 
@@ -223,43 +223,14 @@ def _tk_errors(site: Optional[str]) -> Iterator[None]:
 _AGAIN = "The next call asks again; `sgconnect login` logs in now."
 
 
-def _network_failure(exc: BaseException) -> Optional[BaseException]:
-    """The transport error behind ``exc`` (its causes, contexts, tk-core's parent), or None."""
-    import http.client
-
-    from shotgun_api3.lib import httplib2
-
-    pending: list[Optional[BaseException]] = [exc]
-    seen: set[int] = set()
-    while pending:
-        error = pending.pop()
-        if error is None or id(error) in seen:
-            continue
-        seen.add(id(error))
-        reason = getattr(error, "reason", None)
-        if isinstance(error, urllib.error.URLError) and isinstance(reason, BaseException):
-            return reason
-        if isinstance(error, (OSError, http.client.HTTPException, httplib2.HttpLib2Error)):
-            return error
-        pending += [error.__cause__, error.__context__, getattr(error, "parent_exception", None)]
-    return None
-
-
 def unreachable_error(
     site: Optional[str], exc: BaseException, doing: str
 ) -> Optional[SiteUnreachableError]:
     """A :class:`SiteUnreachableError` when ``exc`` comes from the network, else None."""
-    failure = _network_failure(exc)
+    failure = network_failure(exc)
     if failure is None:
         return None
-    where = site or "the site"
-    kind = "timeout" if isinstance(failure, TimeoutError) else failure.__class__.__name__
-    doctor = f" (`sgconnect doctor --site {site}`)" if site else ""
-    return SiteUnreachableError(
-        f"Cannot reach {where} to {doing} ({kind}): check the URL, the network and any "
-        f"proxy{doctor}, then try again.",
-        site,
-    )
+    return unreachable(site, failure, doing, to=f"to {doing}")
 
 
 def _describe(exc: BaseException) -> str:

@@ -42,8 +42,6 @@ import http.client
 import json
 import logging
 import re
-import socket
-import ssl
 import threading
 import time
 import urllib.error
@@ -52,17 +50,25 @@ import urllib.request
 import weakref
 from typing import Any, Iterator, Mapping, Optional, Sequence, Union
 
-from .connection import USER_AGENT, why_unreachable
 from .credentials import Credential
 from .errors import (
     InvalidSiteError,
     RestError,
-    SgConnectError,
     SiteForbiddenError,
     SiteResponseError,
     SiteUnreachableError,
 )
 from .redaction import redact, register_secret
+from .transport import (
+    DEFAULT_PORTS,
+    USER_AGENT,
+    build_opener,
+    is_timeout,
+    proxy_url,
+    socket_timeout,
+    ssl_context,
+    unreachable,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -74,8 +80,6 @@ MAX_EXPIRY_MARGIN_SECS = 30.0
 EXPIRY_MARGIN_FRACTION = 0.1
 #: The lifetime assumed when a token reply has no usable ``expires_in`` (ShotGrid's value).
 DEFAULT_EXPIRES_IN = 600.0
-#: The api3 client's default proxy port.
-DEFAULT_PROXY_PORT = 8080
 #: The ShotGrid error code of an authentication failure (bad credentials or expired token).
 AUTH_ERROR_CODE = 102
 
@@ -156,7 +160,6 @@ def expiry_margin(lifetime: float) -> float:
 
 # -- paths: the token only ever goes to the site's /api/v1 ----------------------------------------
 
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _RESERVED_HEADERS = frozenset(
     {"authorization", "proxy-authorization", "cookie", "host", "content-length", "content-type"}
@@ -226,7 +229,7 @@ def _same_origin(site: str, parts: urllib.parse.SplitResult) -> bool:
     scheme = parts.scheme.lower()
     if scheme != own.scheme or parts.hostname != own.hostname:
         return False
-    return (port or _DEFAULT_PORTS.get(scheme)) == (own.port or _DEFAULT_PORTS.get(own.scheme))
+    return (port or DEFAULT_PORTS.get(scheme)) == (own.port or DEFAULT_PORTS.get(own.scheme))
 
 
 def _with_params(url: str, params: Params) -> str:
@@ -240,67 +243,6 @@ def _with_params(url: str, params: Params) -> str:
 def _display(url: str) -> str:
     """The path of ``url`` for a message (no query: it may be long)."""
     return urllib.parse.urlsplit(url).path
-
-
-# -- transport ------------------------------------------------------------------------------------
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """Never follow a redirect: the Authorization header must not travel to another URL."""
-
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        return None
-
-
-def proxy_url(http_proxy: str) -> str:
-    """``host[:port]`` or ``user:pass@host[:port]`` (the api3 format) as a proxy URL for urllib.
-
-    The port defaults to 8080, as in shotgun_api3. The password is registered as a secret.
-    """
-    credentials, _, server = http_proxy.strip().rpartition("@")
-    host, _, port = server.partition(":")
-    if not host:
-        raise ValueError("the http_proxy setting has no host: use host:port or user:pass@host:port")
-    if port and not port.isdigit():
-        raise ValueError(
-            "the port of the http_proxy setting is not a number: use host:port or "
-            "user:pass@host:port"
-        )
-    auth = ""
-    if credentials:
-        user, _, password = credentials.partition(":")
-        register_secret(password)
-        quote = urllib.parse.quote
-        auth = f"{quote(user, safe='')}:{quote(password, safe='')}@"
-        register_secret(auth)
-    return f"http://{auth}{host}:{int(port) if port else DEFAULT_PROXY_PORT}"
-
-
-_ssl_contexts: dict[str, ssl.SSLContext] = {}
-_ssl_lock = threading.Lock()
-
-
-def ssl_context(site: str) -> ssl.SSLContext:
-    """The TLS context of the api3 connection: ``SHOTGUN_API_CACERTS``, else shotgun_api3's bundle.
-
-    :raises SgConnectError: The CA bundle cannot be read.
-    """
-    import shotgun_api3
-
-    cafile = shotgun_api3.Shotgun._get_certs_file(None)
-    with _ssl_lock:
-        context = _ssl_contexts.get(cafile)
-        if context is None:
-            try:
-                context = ssl.create_default_context(cafile=cafile)
-            except (OSError, ssl.SSLError) as exc:
-                raise SgConnectError(
-                    f"Cannot load the CA certificates for {site} from {cafile} "
-                    f"({exc.__class__.__name__}): fix or unset SHOTGUN_API_CACERTS.",
-                    site,
-                ) from None
-            _ssl_contexts[cafile] = context
-    return context
 
 
 # -- the session ----------------------------------------------------------------------------------
@@ -618,10 +560,8 @@ class RestSession:
             for name, value in self._headers.items():
                 request.add_header(name, value)
             request.add_unredirected_header("Authorization", f"Bearer {token}")
-        site = self.site
-        timeout = self._timeout if self._timeout else socket._GLOBAL_DEFAULT_TIMEOUT  # type: ignore[attr-defined]
         try:
-            with self._get_opener().open(request, timeout=timeout) as reply:
+            with self._get_opener().open(request, timeout=socket_timeout(self._timeout)) as reply:
                 return reply.status, reply.headers, reply.read()
         except urllib.error.HTTPError as exc:
             with exc:
@@ -631,43 +571,25 @@ class RestSession:
                     raw = b""
             return exc.code, exc.headers, raw
         except urllib.error.URLError as exc:
-            reason = exc.reason
-            if isinstance(reason, (TimeoutError, socket.timeout)):
-                raise self._timed_out(method, url) from None
-            if isinstance(reason, ssl.SSLError):
-                raise SiteUnreachableError(
-                    f"TLS with {site} failed ({reason.__class__.__name__}): check the site's "
-                    "certificate, or point SHOTGUN_API_CACERTS at your CA bundle.",
-                    site,
-                ) from None
-            raise self._unreachable(reason) from None
-        except (TimeoutError, socket.timeout):
-            raise self._timed_out(method, url) from None
-        except (OSError, http.client.HTTPException) as exc:
-            raise self._unreachable(exc) from None
+            raise self._unreachable(method, url, exc.reason) from None
+        except (OSError, http.client.HTTPException) as exc:  # timeouts included
+            raise self._unreachable(method, url, exc) from None
 
-    def _timed_out(self, method: str, url: str) -> SiteUnreachableError:
-        return SiteUnreachableError(
-            f"{self.site} did not answer REST {method} {_display(url)} within {self._timeout} s "
-            "(timeout). Check the network, or raise the timeout in the hook settings.",
+    def _unreachable(self, method: str, url: str, reason: Any) -> SiteUnreachableError:
+        if not isinstance(reason, BaseException):
+            reason = OSError(str(reason))
+        return unreachable(
             self.site,
-        )
-
-    def _unreachable(self, reason: Any) -> SiteUnreachableError:
-        via = " through the proxy" if self._proxy else ""
-        return SiteUnreachableError(
-            f"Cannot reach {self.site}{via} for the REST API ({why_unreachable(reason)}): "
-            f"check the URL, the network and any proxy (`sgconnect doctor --site {self.site}`).",
-            self.site,
+            reason,
+            f"REST {method} {_display(url)}",
+            self._timeout if is_timeout(reason) else None,
+            to="for the REST API",
+            via_proxy=bool(self._proxy),
         )
 
     def _get_opener(self) -> urllib.request.OpenerDirector:
         if self._opener is None:
-            proxies = {"http": self._proxy, "https": self._proxy} if self._proxy else {}
-            handlers: list[Any] = [urllib.request.ProxyHandler(proxies), _NoRedirect()]
-            if self.site.startswith("https:"):
-                handlers.append(urllib.request.HTTPSHandler(context=ssl_context(self.site)))
-            self._opener = urllib.request.build_opener(*handlers)
+            self._opener = build_opener(self.site, self._proxy)
         return self._opener
 
 

@@ -1,0 +1,243 @@
+"""The transport: how sgconnect's requests reach a site, and what a failed one is called.
+
+One module owns what every request path shares:
+
+- **shotgun_api3 itself** (:func:`shotgun_api3`): the pip-installed package, else tk-core's
+  ``tank_vendor.shotgun_api3`` (tk-core up to v0.23.6 ships it only there, and a bare DCC
+  interpreter has no pip shotgun_api3). Every other module gets shotgun_api3 through it; it is
+  imported on first need only.
+- **TLS**: the CA bundle shotgun_api3 trusts (``SHOTGUN_API_CACERTS``, else its own), one
+  :class:`ssl.SSLContext` per bundle (:func:`ssl_context`, reset by :func:`reset`).
+- **Proxies**: the api3 ``http_proxy`` format turned into a proxy URL (:func:`proxy_url`).
+- **Redirects**: never followed by REST sessions (:func:`build_opener`), so the Authorization
+  header cannot travel to another URL.
+- **Timeouts**: ``None`` waits forever (:func:`socket_timeout`).
+- **Every transport-fault message** (:func:`unreachable`, :func:`why_unreachable`,
+  :func:`network_failure`): one wording, whatever the surface (api3, REST, login, renewal).
+
+The issue "One hardened transport on every path" hardens this seam (deadlines, keep-alive).
+"""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import threading
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any, Optional
+
+from .environ import CA_CERTS
+from .errors import SgConnectError, SiteUnreachableError
+from .redaction import register_secret
+
+__all__ = [
+    "USER_AGENT",
+    "DEFAULT_PORTS",
+    "DEFAULT_PROXY_PORT",
+    "shotgun_api3",
+    "proxy_url",
+    "ssl_context",
+    "build_opener",
+    "socket_timeout",
+    "unreachable",
+    "why_unreachable",
+    "network_failure",
+    "reset",
+]
+
+USER_AGENT = "sgconnect/0.1"
+#: The port of a URL without one, per scheme.
+DEFAULT_PORTS = {"https": 443, "http": 80}
+#: The api3 client's default proxy port.
+DEFAULT_PROXY_PORT = 8080
+
+
+# -- shotgun_api3 ---------------------------------------------------------------------------------
+
+
+def shotgun_api3() -> Any:
+    """The ``shotgun_api3`` module: the pip-installed one, else tk-core's vendored copy.
+
+    :raises ImportError: Neither is importable.
+    """
+    try:
+        import shotgun_api3 as module
+    except ImportError:
+        try:
+            from tank_vendor import shotgun_api3 as module
+        except ImportError:
+            raise ImportError(
+                "sgconnect needs shotgun_api3: pip install shotgun_api3, or run inside tk-core "
+                "(its tank_vendor.shotgun_api3)"
+            ) from None
+    return module
+
+
+# -- proxies, TLS, redirects, timeouts ------------------------------------------------------------
+
+
+def proxy_url(http_proxy: str) -> str:
+    """``host[:port]`` or ``user:pass@host[:port]`` (the api3 format) as a proxy URL for urllib.
+
+    The port defaults to 8080, as in shotgun_api3. The password is registered as a secret.
+
+    :raises ValueError: No host, or a port that is not a number.
+    """
+    credentials, _, server = http_proxy.strip().rpartition("@")
+    host, _, port = server.partition(":")
+    if not host:
+        raise ValueError("the http_proxy setting has no host: use host:port or user:pass@host:port")
+    if port and not port.isdigit():
+        raise ValueError(
+            "the port of the http_proxy setting is not a number: use host:port or "
+            "user:pass@host:port"
+        )
+    auth = ""
+    if credentials:
+        user, _, password = credentials.partition(":")
+        register_secret(password)
+        quote = urllib.parse.quote
+        auth = f"{quote(user, safe='')}:{quote(password, safe='')}@"
+        register_secret(auth)
+    return f"http://{auth}{host}:{int(port) if port else DEFAULT_PROXY_PORT}"
+
+
+_ssl_lock = threading.Lock()
+_ssl_contexts: dict[str, Any] = {}
+
+
+def ssl_context(site: str) -> Any:
+    """The TLS context of the api3 connection: ``SHOTGUN_API_CACERTS``, else shotgun_api3's bundle.
+
+    One :class:`ssl.SSLContext` per bundle path, made on first need.
+
+    :raises SgConnectError: The CA bundle cannot be read.
+    """
+    import ssl
+
+    cafile = shotgun_api3().Shotgun._get_certs_file(None)
+    with _ssl_lock:
+        context = _ssl_contexts.get(cafile)
+        if context is None:
+            try:
+                context = ssl.create_default_context(cafile=cafile)
+            except (OSError, ssl.SSLError) as exc:
+                raise SgConnectError(
+                    f"Cannot load the CA certificates for {site} from {cafile} "
+                    f"({exc.__class__.__name__}): fix or unset {CA_CERTS}.",
+                    site,
+                ) from None
+            _ssl_contexts[cafile] = context
+    return context
+
+
+def reset() -> None:
+    """Forget the TLS contexts (a changed ``SHOTGUN_API_CACERTS`` file is read again)."""
+    with _ssl_lock:
+        _ssl_contexts.clear()
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Never follow a redirect: the Authorization header must not travel to another URL."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
+
+
+def build_opener(site: str, proxy: Optional[str]) -> urllib.request.OpenerDirector:
+    """A urllib opener for ``site``: through ``proxy`` (a :func:`proxy_url`) or no proxy at all
+    (the ``http_proxy`` environment variables are ignored, as by shotgun_api3), never following a
+    redirect, with :func:`ssl_context` for https."""
+    proxies = {"http": proxy, "https": proxy} if proxy else {}
+    handlers: list[Any] = [urllib.request.ProxyHandler(proxies), _NoRedirect()]
+    if site.startswith("https:"):
+        handlers.append(urllib.request.HTTPSHandler(context=ssl_context(site)))
+    return urllib.request.build_opener(*handlers)
+
+
+def socket_timeout(timeout_secs: Optional[float]) -> Any:
+    """The ``timeout`` argument for a socket-level call: ``None`` or 0 waits forever."""
+    return timeout_secs if timeout_secs else socket._GLOBAL_DEFAULT_TIMEOUT  # type: ignore[attr-defined]
+
+
+# -- transport faults -----------------------------------------------------------------------------
+
+
+def is_timeout(error: BaseException) -> bool:
+    """Whether ``error`` is a timeout (``socket.timeout`` is ``TimeoutError`` since Python 3.10)."""
+    return isinstance(error, (TimeoutError, socket.timeout))
+
+
+def why_unreachable(error: BaseException) -> str:
+    """A person's words for a transport fault, with the exception's class name."""
+    import ssl
+
+    kind = error.__class__.__name__
+    if is_timeout(error):
+        return "timeout"
+    if isinstance(error, ConnectionRefusedError):
+        return f"connection refused: nothing listens there ({kind})"
+    if isinstance(error, socket.gaierror):
+        return f"unknown host name ({kind})"
+    if isinstance(error, ssl.SSLError):
+        return (
+            "TLS failed: an http site given as https, or a certificate problem "
+            f"(see {CA_CERTS}) ({kind})"
+        )
+    return kind
+
+
+def unreachable(
+    site: Optional[str],
+    error: BaseException,
+    action: str,
+    timeout: Optional[float] = None,
+    *,
+    to: str = "",
+    via_proxy: bool = False,
+) -> SiteUnreachableError:
+    """The error for a request to ``site`` that got no answer: a timeout, or a transport fault.
+
+    :param site: The site URL (``None``: "the site").
+    :param error: The transport exception (or its reason).
+    :param action: What did not get an answer, for a timeout ("find", "REST GET /entity/...").
+    :param timeout: The timeout in seconds when one applied; a timeout without one is a fault.
+    :param to: What the request was for, after the site ("to log in", "for the REST API").
+    :param via_proxy: The request went through the configured proxy.
+    """
+    where = site or "the site"
+    if timeout is not None and is_timeout(error):
+        return SiteUnreachableError(
+            f"{where} did not answer {action} within {timeout} s (timeout). Check the network, "
+            "or raise the timeout in the hook settings.",
+            site,
+        )
+    via = " through the proxy" if via_proxy else ""
+    purpose = f" {to}" if to else ""
+    doctor = f" (`sgconnect doctor --site {site}`)" if site else ""
+    return SiteUnreachableError(
+        f"Cannot reach {where}{via}{purpose} ({why_unreachable(error)}): check the URL (is it "
+        f"http or https?), the network and any proxy{doctor}.",
+        site,
+    )
+
+
+def network_failure(exc: BaseException) -> Optional[BaseException]:
+    """The transport error behind ``exc`` (its causes, contexts, tk-core's parent), or None."""
+    httplib2 = shotgun_api3().lib.httplib2
+    pending: list[Optional[BaseException]] = [exc]
+    seen: set[int] = set()
+    while pending:
+        error = pending.pop()
+        if error is None or id(error) in seen:
+            continue
+        seen.add(id(error))
+        reason = getattr(error, "reason", None)
+        if isinstance(error, urllib.error.URLError) and isinstance(reason, BaseException):
+            return reason
+        if isinstance(error, (OSError, http.client.HTTPException, httplib2.HttpLib2Error)):
+            return error
+        pending += [error.__cause__, error.__context__, getattr(error, "parent_exception", None)]
+    return None
