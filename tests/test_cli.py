@@ -205,7 +205,8 @@ def test_headless_login_approved_then_whoami_in_a_new_process(
     info = json.loads(as_json.stdout)
     assert info["login"] == "alice" and info["source"] == "saved" and info["site"] == site.url
     assert set(info) == {
-        "login", "name", "site", "auth_method", "source", "session_expiry", "acting_as",
+        "login", "name", "site", "auth_method", "source", "session_expiry", "script_name",
+        "sudo_as_login", "acting_as",
     }  # fmt: skip
     assert_no_secret(site, out, err, whoami.stdout, whoami.stderr, as_json.stdout, as_json.stderr)
 

@@ -139,7 +139,10 @@ def test_spent_refresh_token_falls_back_to_a_fresh_mint(local_site):
     credential = session_credential(local_site)
     session = RestSession(credential)
     session.get("/entity/projects")
-    rest._holder_for(credential)._refresh = secrets.token_urlsafe(32)  # unknown to the site
+    # An access and a refresh token the site never issued: a 401, then a refused refresh grant.
+    credential.rest_tokens.store(
+        {"access_token": secrets.token_urlsafe(32), "refresh_token": secrets.token_urlsafe(32)}
+    )
     local_site.expire_rest_tokens()
 
     assert session.get("/entity/projects")["data"]
@@ -705,12 +708,14 @@ def test_expiry_margin_is_bounded():
 def test_a_session_cannot_be_pickled_and_shows_no_token(local_site):
     import pickle
 
-    session = RestSession(session_credential(local_site))
+    credential = session_credential(local_site)
+    session = RestSession(credential)
     session.get("/entity/projects")
-    with pytest.raises(TypeError):
-        pickle.dumps(session)
+    for private in (session, credential, credential.rest_tokens):
+        with pytest.raises(TypeError):
+            pickle.dumps(private)
     public = {name: getattr(session, name) for name in dir(session) if not name.startswith("_")}
-    text = repr(public) + repr(session) + repr(rest._holder_for(session._credential))
+    text = repr(public) + repr(session) + repr(credential) + repr(credential.rest_tokens)
     assert not [s for s in local_site.secrets if s in text]
 
 

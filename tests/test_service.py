@@ -34,6 +34,11 @@ PYTHON_DIR = str(Path(__file__).parents[1] / "python")
 POSIX = hasattr(os, "geteuid")
 
 
+def sent_key(credential) -> str:
+    """The script key ``credential`` applies to a REST token request (what it would send)."""
+    return credential.rest_grant(credential.attempt())["client_secret"]
+
+
 @pytest.fixture(autouse=True)
 def fresh_service(monkeypatch, fresh_sgconnect):
     """No SGCONNECT_* variable from outside, a fresh standalone broker, no remembered key."""
@@ -172,8 +177,8 @@ def test_key_from_environment_is_removed_from_it(monkeypatch):
     monkeypatch.setenv("SGCONNECT_SUDO_AS_LOGIN", "alice")
     monkeypatch.setenv("SGCONNECT_SITE", "http://127.0.0.1:1")
     credential = service_credential(None, settings)
-    assert credential.is_script and credential.source == "service"
-    assert (credential.site, credential.login, credential.sudo_as_login) == (
+    assert (credential.auth_method, credential.source) == ("script", "service")
+    assert (credential.site, credential.script_name, credential.sudo_as_login) == (
         "http://127.0.0.1:1",
         SCRIPT,
         "alice",
@@ -182,13 +187,13 @@ def test_key_from_environment_is_removed_from_it(monkeypatch):
     assert key not in repr(credential) and key not in repr(credential.info())
     # A second resolution (after sgconnect.reset(), a user switch...) still has the key.
     again = service_credential("http://127.0.0.1:1", settings)
-    assert again._script_key == key
+    assert sent_key(again) == key
 
 
 def test_key_from_file_when_not_in_environment(tmp_path):
     path, key = _key_file(tmp_path, 0o600)
     credential = service_credential("http://127.0.0.1:1", _settings(service_key_file=str(path)))
-    assert credential._script_key == key and credential.sudo_as_login is None
+    assert sent_key(credential) == key and credential.sudo_as_login is None
 
 
 def _fake_keyring(tmp_path: Path, monkeypatch, body: str) -> None:
@@ -217,7 +222,7 @@ def test_key_from_keyring_when_importable(tmp_path, monkeypatch, no_keyring_modu
         """,
     )
     settings = _settings(service_keyring_name="studio-farm")
-    assert service_credential("http://127.0.0.1:1", settings)._script_key == key
+    assert sent_key(service_credential("http://127.0.0.1:1", settings)) == key
     # Another keyring service name: not found, and the error says where it looked.
     with pytest.raises(ServiceKeyError) as caught:
         service_credential("http://127.0.0.1:1", _settings(service_keyring_name="other"))
@@ -238,7 +243,7 @@ def test_broken_keyring_is_not_found(tmp_path, monkeypatch, no_keyring_module_af
     )
     path, key = _key_file(tmp_path, 0o600)
     settings = _settings(service_keyring_name="studio-farm", service_key_file=str(path))
-    assert service_credential("http://127.0.0.1:1", settings)._script_key == key
+    assert sent_key(service_credential("http://127.0.0.1:1", settings)) == key
 
 
 def test_missing_key_names_where_it_looked(tmp_path, monkeypatch):
@@ -303,7 +308,10 @@ def test_non_interactive_without_session_uses_service_mode(local_site, monkeypat
         f"site={normalize_site(local_site.url)} via script (service) thread=MainThread"
     ]
     info = sgconnect.current_user()
-    assert (info.login, info.acting_as, info.source) == ("carol", SCRIPT, "service")
+    assert (info.login, info.script_name, info.sudo_as_login) == ("carol", SCRIPT, "carol")
+    assert info.source == "service"
+    with pytest.warns(DeprecationWarning, match="UserInfo.acting_as"):
+        assert info.acting_as == SCRIPT
 
 
 def test_service_mode_without_sudo_acts_as_the_script_and_says_so(local_site, monkeypatch, caplog):
@@ -465,7 +473,8 @@ def test_farm_job_acts_as_the_submitter_on_every_call(local_site, tmp_path):
     names = ["Big Buck Bunny", "Sintel", "Tears of Steel"]
     assert result["projects"] == names
     assert result["user"]["login"] == "alice"
-    assert result["user"]["acting_as"] == SCRIPT
+    assert (result["user"]["script_name"], result["user"]["sudo_as_login"]) == (SCRIPT, "alice")
+    assert result["user"]["acting_as"] == SCRIPT  # the deprecated key, for one release
     assert result["user"]["source"] == "service"
     assert "hand-out api3 purpose='render' login=alice script=sgconnect_farm" in stderr
     assert "hand-out rest purpose='render' login=alice script=sgconnect_farm" in stderr

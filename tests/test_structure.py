@@ -20,7 +20,6 @@ import threading
 import pytest
 
 import sgconnect
-from sgconnect.credentials import Credential
 from sgconnect.testing import save_session
 
 THREADS = 200
@@ -38,20 +37,6 @@ def non_interactive_broker(monkeypatch):
     sgconnect.reset()
     yield
     sgconnect.reset()
-
-
-@pytest.fixture
-def adoptions(monkeypatch):
-    """The logins whose credential adopted a new session token (the method is called through)."""
-    adopted = []
-    original = Credential._adopt
-
-    def counting(self, token, metadata, *, save):
-        adopted.append(self.login)
-        return original(self, token, metadata, save=save)
-
-    monkeypatch.setattr(Credential, "_adopt", counting)
-    return adopted
 
 
 # -- the cached path ---------------------------------------------------------------------------
@@ -169,7 +154,7 @@ def _requests_per_thread(journal):
 
 @pytest.mark.tkcore
 def test_expiry_storm_adopts_the_session_another_process_saved_exactly_once(
-    local_site, non_interactive_broker, adoptions
+    local_site, non_interactive_broker
 ):
     from tank.authentication import session_cache
 
@@ -187,9 +172,7 @@ def test_expiry_storm_adopts_the_session_another_process_saved_exactly_once(
     assert outcomes == ["ok"] * THREADS
     # The credential's session token changed exactly once, to the one the other process saved,
     # and tk-core never renewed (no prompt, no get_session_token, no password).
-    assert adoptions == ["alice"]
-    assert credential._session_token() == fresh
-    assert credential.renewals == 0
+    assert (credential.adoptions, credential.renewals) == (1, 0)
     journal = local_site.journal
     assert {e.rpc for e in journal} == {"info", "read"}
     reads = [e for e in journal if e.rpc == "read"]
@@ -207,7 +190,7 @@ def test_expiry_storm_adopts_the_session_another_process_saved_exactly_once(
 
 @pytest.mark.tkcore
 def test_expiry_storm_without_a_session_fails_every_thread_without_prompting_or_hanging(
-    local_site, non_interactive_broker, adoptions
+    local_site, non_interactive_broker
 ):
     save_session(local_site, "alice")
     sgconnect.connect("warm-up", local_site.url).find("Project", [], ["name"])
@@ -221,8 +204,8 @@ def test_expiry_storm_without_a_session_fails_every_thread_without_prompting_or_
     for outcome in outcomes:
         assert outcome.startswith("LoginRequiredError: "), outcome
         assert local_site.url in outcome and "sgconnect login" in outcome
-    assert adoptions == []
-    assert sgconnect.broker().credential(local_site.url).renewals == 0
+    credential = sgconnect.broker().credential(local_site.url)
+    assert (credential.adoptions, credential.renewals) == (0, 0)
     # Each thread: one info, one rejected read, then the error; no retry loop, no renewal.
     per_thread = _requests_per_thread(local_site.journal)
     assert len(per_thread) == THREADS

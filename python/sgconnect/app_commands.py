@@ -29,8 +29,8 @@ def describe(info: UserInfo, qt_binding: str) -> str:
         f"Session expiry: {expiry}",
         f"Qt binding: {qt_binding}",
     ]
-    if info.acting_as:
-        lines.insert(1, f"Acting through script: {info.acting_as}")
+    if info.script_name:
+        lines.insert(1, f"Acting through script: {info.script_name}")
     return "\n".join(lines)
 
 

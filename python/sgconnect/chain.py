@@ -28,7 +28,7 @@ from typing import Any, Optional
 from . import environ, session_cache, tk
 from . import interactive as interactive_login
 from .cache_lock import cache_lock
-from .credentials import Credential
+from .credentials import Credential, SessionCredential, credential_for_tk_user
 from .errors import LoginRequiredError
 from .service import service_credential
 from .settings import Settings
@@ -78,7 +78,7 @@ def from_current_user(site: Optional[str]) -> Optional[Credential]:
     user = tk.current_sgtk_user()
     if user is None or not _same_site(user.host, site):
         return None
-    return Credential.for_tk_user(user, source="current_user")
+    return credential_for_tk_user(user, source="current_user")
 
 
 # -- 2. a user handed down by a launcher ---------------------------------------------------------
@@ -101,7 +101,7 @@ def from_handed_down_user(site: Optional[str]) -> Optional[Credential]:
             )
             continue
         if _same_site(user.host, site):
-            credential = Credential.for_tk_user(user, source="handed_down")
+            credential = credential_for_tk_user(user, source="handed_down")
             _HANDED_DOWN[credential.site] = credential
             return credential
     return _HANDED_DOWN.get(site) if site else next(iter(_HANDED_DOWN.values()), None)
@@ -144,7 +144,7 @@ def from_saved_session(site: Optional[str]) -> Optional[Credential]:
     saved = session_cache.read_saved_session(site)
     if saved is None:
         return None
-    return Credential.for_session(
+    return SessionCredential(
         site,
         saved.login,
         saved.session_token,
@@ -167,7 +167,7 @@ def from_interactive_login(site: Optional[str], settings: Settings) -> Credentia
         if credential is not None:
             return credential
         user = interactive_login.login(site, settings.login_method)
-    return Credential.for_tk_user(user, source="fresh")
+    return credential_for_tk_user(user, source="fresh")
 
 
 # -- helpers -------------------------------------------------------------------------------------

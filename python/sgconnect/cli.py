@@ -164,8 +164,8 @@ def _whoami(args: argparse.Namespace) -> int:
     name = f" ({info.name})" if info.name else ""
     _out(f"{info.login}{name} on {info.site}")
     _out(f"  auth method:    {info.auth_method}")
-    if info.acting_as:
-        _out(f"  acting as:      script {info.acting_as} (sudo_as_login)")
+    if info.script_name:
+        _out(f"  acting as:      script {info.script_name} (sudo_as_login)")
     _out(f"  session expiry: {_describe_expiry(info.session_expiry)}")
     _out(f"  source:         {info.source}: {source}")
     return EXIT_OK

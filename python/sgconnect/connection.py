@@ -19,7 +19,8 @@ from __future__ import annotations
 import http.client
 from typing import Any
 
-from .credentials import Credential
+from .auth_flow import MAX_AUTH_ATTEMPTS, drive
+from .credentials import Attempt, Credential, ScriptCredential, SessionCredential
 from .errors import SgConnectError, SiteResponseError
 from .transport import USER_AGENT, unreachable
 from .transport import shotgun_api3 as _shotgun_api3
@@ -28,9 +29,15 @@ shotgun_api3 = _shotgun_api3()
 AuthenticationFault = shotgun_api3.AuthenticationFault
 ProtocolError = shotgun_api3.ProtocolError
 
-#: The attempts a call gets: the first, one after adopting a token another thread or process
-#: renewed, one after an interactive renewal.
-MAX_AUTH_ATTEMPTS = 3
+__all__ = ["SessionConnection", "ScriptConnection", "create_connection", "MAX_AUTH_ATTEMPTS"]
+
+
+def is_rejection(error: BaseException) -> bool:
+    """Whether the site rejected an api3 call's credential: ``AuthenticationFault`` (error 102),
+    or the 302 to ``/saml/saml_login_request`` of expired SSO claims."""
+    if isinstance(error, AuthenticationFault):
+        return True
+    return isinstance(error, ProtocolError) and _is_expired_sso_claims(error)
 
 
 def _is_expired_sso_claims(error: ProtocolError) -> bool:
@@ -41,9 +48,32 @@ def _is_expired_sso_claims(error: ProtocolError) -> bool:
 
 
 class _SiteFaults:
-    """Mixin: typed, secret-free errors for transport faults, and no token on ``config``."""
+    """Mixin: the credential applied to each request through the auth flow, typed and
+    secret-free errors for transport faults, and no secret on ``config`` between requests."""
 
     _sgc_credential: Credential
+    _sgc_interactive = False
+    _sgc_attempt: Attempt
+
+    def _auth_params(self) -> dict[str, Any]:
+        # The attempt of the call in flight; outside one (uploads), the secret as it is now.
+        attempt = getattr(self, "_sgc_attempt", None) or self._sgc_credential.attempt()
+        config = self.config  # type: ignore[attr-defined]
+        with self._sgc_credential.applied_to_api3(config, attempt):
+            return super()._auth_params()  # type: ignore[misc]
+
+    def _call_rpc(self, method, params, include_auth_params=True, first=False):
+        def send(attempt: Attempt) -> Any:
+            self._sgc_attempt = attempt
+            return self._sgc_transport_call(method, params, include_auth_params, first)
+
+        return drive(
+            self._sgc_credential,
+            send,
+            interactive=self._sgc_interactive,
+            attempts=MAX_AUTH_ATTEMPTS,
+            rejects_error=is_rejection,
+        )
 
     def _decode_response(self, headers: Any, body: Any) -> Any:
         decoded = super()._decode_response(headers, body)  # type: ignore[misc]
@@ -98,36 +128,13 @@ class SessionConnection(_SiteFaults, shotgun_api3.Shotgun):
     ):
         self._sgc_credential = credential
         self._sgc_interactive = interactive
-        # No credential reaches shotgun_api3's config: _auth_params() reads the credential.
+        # No credential reaches shotgun_api3's config: _auth_params() applies it per request.
         super().__init__(credential.site, http_proxy=http_proxy, connect=False)
         self.config.timeout_secs = timeout_secs
         self.add_user_agent(USER_AGENT)
 
     def __repr__(self) -> str:
-        return f"<SessionConnection {self._sgc_credential.login!r} on {self.base_url}>"
-
-    def _auth_params(self) -> dict[str, Any]:
-        self.config.session_token = self._sgc_token
-        try:
-            return super()._auth_params()
-        finally:
-            self.config.session_token = None
-
-    def _call_rpc(self, method, params, include_auth_params=True, first=False):
-        credential = self._sgc_credential
-        attempt = 1
-        while True:
-            self._sgc_token = credential._session_token()
-            try:
-                return self._sgc_transport_call(method, params, include_auth_params, first)
-            except AuthenticationFault:
-                if attempt >= MAX_AUTH_ATTEMPTS:
-                    raise
-            except ProtocolError as exc:  # only the expired-claims 302 gets here
-                if attempt >= MAX_AUTH_ATTEMPTS or not _is_expired_sso_claims(exc):
-                    raise
-            credential._renewed_session_token(self._sgc_token, self._sgc_interactive)
-            attempt += 1
+        return f"<SessionConnection {self._sgc_credential.person_login!r} on {self.base_url}>"
 
 
 class ScriptConnection(_SiteFaults, shotgun_api3.Shotgun):
@@ -147,23 +154,25 @@ class ScriptConnection(_SiteFaults, shotgun_api3.Shotgun):
             sudo_as_login=credential.sudo_as_login,
             connect=False,
         )
-        self.config.script_name = credential.login
+        self.config.script_name = credential.script_name
         self.config.timeout_secs = timeout_secs
         self.add_user_agent(USER_AGENT)
 
     def __repr__(self) -> str:
         sudo = f" as {self.config.sudo_as_login!r}" if self.config.sudo_as_login else ""
-        return f"<ScriptConnection {self._sgc_credential.login!r}{sudo} on {self.base_url}>"
+        return f"<ScriptConnection {self._sgc_credential.script_name!r}{sudo} on {self.base_url}>"
 
-    def _auth_params(self) -> dict[str, Any]:
-        self.config.api_key = self._sgc_credential._script_key
-        try:
-            return super()._auth_params()
-        finally:
-            self.config.api_key = None
 
-    def _call_rpc(self, method, params, include_auth_params=True, first=False):
-        return self._sgc_transport_call(method, params, include_auth_params, first)
+def _session_connection(credential: Credential, interactive: bool, **kwargs: Any) -> Any:
+    return SessionConnection(credential, interactive=interactive, **kwargs)
+
+
+def _script_connection(credential: Credential, interactive: bool, **kwargs: Any) -> Any:
+    return ScriptConnection(credential, **kwargs)
+
+
+#: The connection class of each credential kind.
+_MAKERS = {SessionCredential: _session_connection, ScriptCredential: _script_connection}
 
 
 def create_connection(
@@ -172,10 +181,9 @@ def create_connection(
     interactive: bool,
     http_proxy: str | None = None,
     timeout_secs: float | None = None,
-) -> shotgun_api3.Shotgun:
+) -> Any:
     """A new :class:`ScriptConnection` or :class:`SessionConnection` for ``credential``."""
-    if credential.is_script:
-        return ScriptConnection(credential, http_proxy=http_proxy, timeout_secs=timeout_secs)
-    return SessionConnection(
-        credential, interactive=interactive, http_proxy=http_proxy, timeout_secs=timeout_secs
-    )
+    for kind, make in _MAKERS.items():
+        if isinstance(credential, kind):
+            return make(credential, interactive, http_proxy=http_proxy, timeout_secs=timeout_secs)
+    raise TypeError(f"no api3 connection for a {type(credential).__name__}")

@@ -1,34 +1,75 @@
-"""The credential: who a connection acts as, on which site, and how it renews.
+"""Credentials: who a connection acts as, on which site, one small object per kind.
 
-One small object per (site, identity), shared by every connection handed out for it in this
-process, whatever the thread. The secret it holds (a session token, or a script key) lives in
-private attributes only: no public attribute, method, ``repr`` or ``str`` returns it.
+- :class:`SessionCredential`: a HumanUser's session token (with tk-core's session metadata for web
+  and SSO sessions). Its token and renewal are owned by a :class:`~sgconnect.renewal.SessionState`.
+- :class:`ScriptCredential`: a script (ApiUser) key, optionally acting as a person through
+  ``sudo_as_login`` (service mode). It cannot be renewed.
 
-Renewal is single-flight. The first thread whose call is rejected renews; the threads that were
-rejected with the same token wait on the lock and then use the new one. Renewal itself is tk-core's
-(``interactive_authentication.renew_session``): the Qt dialog with a QApplication, the console
-without one. A non-interactive process gets :class:`~sgconnect.errors.LoginRequiredError` instead
-of a prompt.
+Both derive from :class:`Credential` (google-auth style: a small contract per kind). One
+credential is shared by every connection handed out for its site in this process, whatever the
+thread. The secret lives in private attributes only: no public attribute, method, ``repr`` or
+``str`` returns it. Instead a credential **applies itself** to an outgoing request:
+
+- :meth:`Credential.attempt` takes the secret as it is now, in an opaque :class:`Attempt`;
+- :meth:`Credential.applied_to_api3` puts an attempt into a shotgun_api3 config for one
+  request, then takes it out again;
+- :meth:`Credential.rest_grant` gives the fields of the REST token request for an attempt;
+- :meth:`Credential.renew` replaces a rejected attempt's secret (single flight, see
+  :mod:`sgconnect.renewal`); :attr:`Credential.renewable` says whether that can work.
+
+The REST Bearer and refresh tokens of a credential are owned by it too
+(:attr:`Credential.rest_tokens`, a :class:`sgconnect.rest.tokens.RestTokens`).
+
+Wrap a tk-core ``ShotgunUser`` with :func:`credential_for_tk_user`.
 """
 
 from __future__ import annotations
 
 import threading
+import warnings
+from abc import ABC, abstractmethod
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
-from . import session_cache, tk
-from .cache_lock import cache_lock
-from .errors import LoginCancelledError, LoginFailedError, LoginRequiredError, SgConnectError
+from .errors import RestError
 from .redaction import register_secret
+from .renewal import SessionState
 
-#: Where a credential came from, in chain order.
-SOURCES = ("current_user", "handed_down", "saved", "fresh", "service")
+__all__ = [
+    "Attempt",
+    "Credential",
+    "HandOutIdentity",
+    "ScriptCredential",
+    "SessionCredential",
+    "UserInfo",
+    "credential_for_tk_user",
+]
+
+
+def _deprecated_alias(owner: str, old: str, new: str) -> None:
+    warnings.warn(
+        f"{owner}.{old} is deprecated (it held the script name): use {owner}.{new}; "
+        f"{owner}.{old} goes in the next release.",
+        DeprecationWarning,
+        stacklevel=3,
+    )
 
 
 @dataclass(frozen=True)
 class UserInfo:
-    """What a tool may know about the identity behind its connections. Holds no secret."""
+    """What a tool may know about the identity behind its connections. Holds no secret.
+
+    :ivar login: The person connections act as: the HumanUser's login, the ``sudo_as_login`` of a
+        script, or the script name of a script acting as itself.
+    :ivar site: The site URL.
+    :ivar auth_method: ``session``, ``web``, ``sso`` or ``script``.
+    :ivar source: ``current_user``, ``handed_down``, ``saved``, ``fresh`` or ``service``.
+    :ivar name: The person's display name, when it was read from the site.
+    :ivar session_expiry: When the SSO claims expire (seconds since the epoch), if known.
+    :ivar script_name: Service mode: the script (ApiUser) that acts; else ``None``.
+    :ivar sudo_as_login: Service mode: the person the script acts as; else ``None``.
+    """
 
     login: str
     site: str
@@ -36,10 +77,18 @@ class UserInfo:
     source: str
     name: Optional[str] = None
     session_expiry: Optional[float] = None
-    acting_as: Optional[str] = None
+    script_name: Optional[str] = None
+    sudo_as_login: Optional[str] = None
+
+    @property
+    def acting_as(self) -> Optional[str]:
+        """Deprecated alias of :attr:`script_name` (one release)."""
+        _deprecated_alias("UserInfo", "acting_as", "script_name")
+        return self.script_name
 
     def as_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (for ``sgconnect whoami --json``)."""
+        """A JSON-ready dict (for ``sgconnect whoami --json``); ``acting_as`` is kept for one
+        release, with the value of ``script_name``."""
         return {
             "login": self.login,
             "name": self.name,
@@ -47,65 +96,204 @@ class UserInfo:
             "auth_method": self.auth_method,
             "source": self.source,
             "session_expiry": self.session_expiry,
-            "acting_as": self.acting_as,
+            "script_name": self.script_name,
+            "sudo_as_login": self.sudo_as_login,
+            "acting_as": self.script_name,
         }
 
 
-class Credential:
-    """A resolved identity on one site: a session (human user) or a script key (service).
+@dataclass(frozen=True)
+class HandOutIdentity:
+    """Who a hand-out acts as, for its audit record (see ``HandOut``). Holds no secret."""
 
-    Build one with :meth:`for_session` or :meth:`for_script`; tools never need to.
+    login: str
+    auth_method: str
+    source: str
+    script_name: Optional[str]
+    sudo_as_login: Optional[str]
+
+
+class Attempt:
+    """One try with a credential's secret as it was when the try began. Opaque: no public
+    attribute, and its ``repr`` shows no secret. Made by :meth:`Credential.attempt`."""
+
+    __slots__ = ("_secret",)
+
+    def __init__(self, secret: Optional[str]):
+        self._secret = secret
+
+    def __repr__(self) -> str:
+        return "<Attempt>"
+
+    def __reduce__(self):
+        raise TypeError("an Attempt cannot be pickled: it would carry its secret along")
+
+
+class Credential(ABC):
+    """A resolved identity on one site. Build a :class:`SessionCredential` or a
+    :class:`ScriptCredential` (or wrap a tk-core user with :func:`credential_for_tk_user`); tools
+    never need to.
+
+    :ivar site: The site URL.
+    :ivar auth_method: ``session``, ``web``, ``sso`` or ``script``.
+    :ivar source: Where the credential came from (see :class:`UserInfo`).
+    :ivar name: The person's display name, once read from the site.
     """
 
-    __slots__ = (
-        "site",
-        "login",
-        "auth_method",
-        "source",
-        "name",
-        "sudo_as_login",
-        "renewals",
-        "_token",
-        "_metadata",
-        "_script_key",
-        "_tk_user",
-        "_rejected_tokens",
-        "_renewal_lock",
-        "__weakref__",
-    )
+    #: Service mode only: the script that acts.
+    script_name: Optional[str] = None
+    #: Service mode only: the person the script acts as.
+    sudo_as_login: Optional[str] = None
+    #: Whether :meth:`renew` can replace a rejected secret.
+    renewable = False
 
-    def __init__(
-        self,
-        site: str,
-        login: str,
-        *,
-        auth_method: str,
-        source: str,
-        name: Optional[str] = None,
-        sudo_as_login: Optional[str] = None,
-    ):
+    def __init__(self, site: str, *, auth_method: str, source: str, name: Optional[str] = None):
         self.site = site
-        #: The human login, or the script name for a service credential.
-        self.login = login
         self.auth_method = auth_method
         self.source = source
         self.name = name
-        #: Service mode only: the person the script acts as.
-        self.sudo_as_login = sudo_as_login
-        #: How many times this process renewed the session.
-        self.renewals = 0
-        self._token: Optional[str] = None
-        self._metadata: Optional[str] = None
-        self._script_key: Optional[str] = None
-        self._tk_user: Any = None
-        self._rejected_tokens: set[str] = set()
-        self._renewal_lock = threading.Lock()
+        self._lock = threading.Lock()
+        self._rest_tokens: Any = None
 
-    # -- construction -------------------------------------------------------------------------
+    # -- who ----------------------------------------------------------------------------------
 
-    @classmethod
-    def for_session(
-        cls,
+    @property
+    @abstractmethod
+    def person_login(self) -> str:
+        """Who calls act as: the HumanUser's login, the ``sudo_as_login``, or the script name."""
+
+    @property
+    def renewals(self) -> int:
+        """How many times this process renewed the secret through tk-core."""
+        return 0
+
+    @property
+    def adoptions(self) -> int:
+        """How many times this process adopted a session another process saved in tk-core's
+        cache (instead of renewing it)."""
+        return 0
+
+    def user_entity(self) -> tuple[str, str, str]:
+        """``(entity type, field, value)`` that finds this identity's user record on the site."""
+        return ("HumanUser", "login", self.person_login)
+
+    def identity(self) -> HandOutIdentity:
+        """Who acts, for an audit record."""
+        return HandOutIdentity(
+            login=self.person_login,
+            auth_method=self.auth_method,
+            source=self.source,
+            script_name=self.script_name,
+            sudo_as_login=self.sudo_as_login,
+        )
+
+    def info(self) -> UserInfo:
+        """The secret-free description of this credential."""
+        return UserInfo(
+            login=self.person_login,
+            site=self.site,
+            auth_method=self.auth_method,
+            source=self.source,
+            name=self.name,
+            session_expiry=self._expiry(),
+            script_name=self.script_name,
+            sudo_as_login=self.sudo_as_login,
+        )
+
+    @abstractmethod
+    def describe(self) -> str:
+        """Who, where, how, in a few words (for ``repr`` and log lines). No secret."""
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.describe()}>"
+
+    __str__ = __repr__
+
+    def __reduce__(self):
+        raise TypeError("a Credential cannot be pickled: it would carry its secret along")
+
+    # -- applying itself to a request -----------------------------------------------------------
+
+    @abstractmethod
+    def attempt(self) -> Attempt:
+        """The secret as it is now, for one try (see :mod:`sgconnect.auth_flow`)."""
+
+    def renew(self, attempt: Attempt, interactive: bool) -> None:
+        """Replace the secret the site rejected in ``attempt`` (single flight).
+
+        :raises LoginRequiredError: (sessions) no other token, and the process may not prompt.
+        :raises NotImplementedError: This kind cannot be renewed (:attr:`renewable` is False).
+        """
+        raise NotImplementedError(f"a {type(self).__name__} cannot be renewed")
+
+    @abstractmethod
+    def applied_to_api3(self, config: Any, attempt: Attempt) -> Any:
+        """A context manager: ``attempt``'s secret in shotgun_api3's ``config`` for one request
+        (``_auth_params``), taken out again when the block ends."""
+
+    @abstractmethod
+    def rest_grant(self, attempt: Attempt) -> dict[str, str]:
+        """The form fields of the REST token request (``/api/v1/auth/access_token``).
+
+        :raises RestError: (HTTP 401) there is no secret to send.
+        """
+
+    @abstractmethod
+    def grant_advice(self) -> str:
+        """What a person does when the site refuses this credential a REST token."""
+
+    @property
+    def rest_tokens(self) -> Any:
+        """The REST Bearer and refresh tokens of this credential
+        (:class:`sgconnect.rest.tokens.RestTokens`), made on first need."""
+        tokens = self._rest_tokens
+        if tokens is None:
+            from .rest.tokens import RestTokens
+
+            with self._lock:
+                if self._rest_tokens is None:
+                    self._rest_tokens = RestTokens()
+                tokens = self._rest_tokens
+        return tokens
+
+    def _expiry(self) -> Optional[float]:
+        return None
+
+    # -- deprecated constructors (kept for callers of the one-class credential) ------------------
+
+    @staticmethod
+    def for_session(site: str, login: str, session_token: str, **kwargs: Any) -> SessionCredential:
+        """Same as :class:`SessionCredential` (kept for existing callers)."""
+        return SessionCredential(site, login, session_token, **kwargs)
+
+    @staticmethod
+    def for_script(site: str, script_name: str, script_key: str, **kwargs: Any) -> ScriptCredential:
+        """Same as :class:`ScriptCredential` (kept for existing callers)."""
+        return ScriptCredential(site, script_name, script_key, **kwargs)
+
+    @staticmethod
+    def for_tk_user(user: Any, *, source: str) -> Credential:
+        """Same as :func:`credential_for_tk_user` (kept for existing callers)."""
+        return credential_for_tk_user(user, source=source)
+
+
+class SessionCredential(Credential):
+    """A HumanUser's session on one site, renewed through tk-core when it expires.
+
+    :param site: The site URL.
+    :param login: The HumanUser's login.
+    :param session_token: The session token (registered as a secret).
+    :param source: Where it came from (see :class:`UserInfo`).
+    :param session_metadata: tk-core's session metadata (web and SSO sessions).
+    :param tk_user: tk-core's ``ShotgunUser``, when the session came from tk-core.
+    :param auth_method: ``session``, ``web`` or ``sso``; ``None`` tells from ``tk_user`` and
+        ``session_metadata``.
+    """
+
+    renewable = True
+
+    def __init__(
+        self,
         site: str,
         login: str,
         session_token: str,
@@ -114,199 +302,147 @@ class Credential:
         session_metadata: Optional[str] = None,
         tk_user: Any = None,
         auth_method: Optional[str] = None,
-    ) -> Credential:
-        """A human user's session, from a token (and tk-core's user object when there is one)."""
-        credential = cls(site, login, auth_method=auth_method or "session", source=source)
-        credential._token = session_token
-        credential._metadata = session_metadata
-        credential._tk_user = tk_user
-        register_secret(session_token)
-        if session_metadata:
-            register_secret(session_metadata)
-        if auth_method is None:
-            credential.auth_method = _auth_method_of(tk_user, session_metadata)
-        return credential
-
-    @classmethod
-    def for_tk_user(cls, user: Any, *, source: str) -> Credential:
-        """Wrap a tk-core ``ShotgunUser`` (session or script)."""
-        impl = user.impl
-        if hasattr(impl, "get_key"):  # tk-core's ScriptUser
-            return cls.for_script(user.host, impl.get_script(), impl.get_key(), source=source)
-        return cls.for_session(
-            user.host,
-            user.login,
-            impl.get_session_token(),
+        name: Optional[str] = None,
+    ):
+        super().__init__(
+            site,
+            auth_method=auth_method or _auth_method_of(tk_user, session_metadata),
             source=source,
-            session_metadata=impl.get_session_metadata(),
-            tk_user=user,
+            name=name,
         )
+        #: The HumanUser's login.
+        self.login = login
+        self._session = SessionState(site, login, session_token, session_metadata, tk_user)
 
-    @classmethod
-    def for_script(
-        cls,
+    @property
+    def person_login(self) -> str:
+        return self.login
+
+    @property
+    def renewals(self) -> int:
+        return self._session.renewals
+
+    @property
+    def adoptions(self) -> int:
+        return self._session.adoptions
+
+    def describe(self) -> str:
+        return f"{self.login!r} on {self.site} via {self.auth_method} ({self.source})"
+
+    def attempt(self) -> Attempt:
+        return Attempt(self._session.current_token())
+
+    def renew(self, attempt: Attempt, interactive: bool) -> None:
+        self._session.renewed_token(attempt._secret, interactive)
+
+    @contextmanager
+    def applied_to_api3(self, config: Any, attempt: Attempt) -> Iterator[None]:
+        config.session_token = attempt._secret
+        try:
+            yield
+        finally:
+            config.session_token = None
+
+    def rest_grant(self, attempt: Attempt) -> dict[str, str]:
+        if not attempt._secret:
+            raise RestError("no session token", self.site, status=401)
+        return {"grant_type": "session_token", "session_token": attempt._secret}
+
+    def grant_advice(self) -> str:
+        return f". Log in again with `sgconnect login --site {self.site}`."
+
+    def _expiry(self) -> Optional[float]:
+        return self._session.expiry()
+
+
+class ScriptCredential(Credential):
+    """A script (ApiUser) key, optionally acting as a person through ``sudo_as_login``.
+
+    :param site: The site URL.
+    :param script_name: The script's name (``client_id`` for REST).
+    :param script_key: The script key (registered as a secret).
+    :param source: Where it came from (``service``).
+    :param sudo_as_login: The person the script acts as, or ``None`` for the script itself.
+    """
+
+    def __init__(
+        self,
         site: str,
         script_name: str,
         script_key: str,
         *,
         source: str = "service",
         sudo_as_login: Optional[str] = None,
-    ) -> Credential:
-        """A script (API user) credential, optionally acting as a person through sudo."""
-        credential = cls(
-            site, script_name, auth_method="script", source=source, sudo_as_login=sudo_as_login
-        )
-        credential._script_key = script_key
+        name: Optional[str] = None,
+    ):
+        super().__init__(site, auth_method="script", source=source, name=name)
+        self.script_name = script_name
+        self.sudo_as_login = sudo_as_login
         register_secret(script_key)
-        return credential
-
-    # -- what tools may see ---------------------------------------------------------------------
+        self._key = script_key
 
     @property
-    def is_script(self) -> bool:
-        """True for a script-key (service) credential."""
-        return self._script_key is not None
+    def person_login(self) -> str:
+        return self.sudo_as_login or self.script_name  # type: ignore[return-value]
 
-    def info(self) -> UserInfo:
-        """The secret-free description of this credential."""
-        return UserInfo(
-            login=self.sudo_as_login or self.login,
-            site=self.site,
-            auth_method=self.auth_method,
-            source=self.source,
-            name=self.name,
-            session_expiry=self._session_expiry(),
-            acting_as=self.login if self.is_script else None,
-        )
+    @property
+    def login(self) -> str:
+        """Deprecated: the script name (a script user has no login). Use :attr:`script_name`."""
+        _deprecated_alias("ScriptCredential", "login", "script_name")
+        return self.script_name  # type: ignore[return-value]
 
-    def __repr__(self) -> str:
+    def user_entity(self) -> tuple[str, str, str]:
+        if self.sudo_as_login:
+            return ("HumanUser", "login", self.sudo_as_login)
+        return ("ApiUser", "firstname", self.script_name)  # type: ignore[return-value]
+
+    def describe(self) -> str:
         sudo = f", sudo_as_login={self.sudo_as_login!r}" if self.sudo_as_login else ""
-        return (
-            f"<Credential {self.login!r} on {self.site} via {self.auth_method} "
-            f"({self.source}){sudo}>"
-        )
+        return f"script {self.script_name!r} on {self.site} via script ({self.source}){sudo}"
 
-    __str__ = __repr__
+    def attempt(self) -> Attempt:
+        return Attempt(self._key)
 
-    def __reduce__(self):
-        raise TypeError("a Credential cannot be pickled: it would carry its secret along")
-
-    # -- private to the package ------------------------------------------------------------------
-
-    def _session_token(self) -> Optional[str]:
-        """The current session token (tk-core's user may have renewed it in the background)."""
-        if self._tk_user is not None and not self.is_script:
-            token = self._tk_user.impl.get_session_token()
-            if token and token != self._token:
-                register_secret(token)
-                self._token = token
-        return self._token
-
-    def _renewed_session_token(self, rejected_token: Optional[str], interactive: bool) -> str:
-        """Return a session token to retry with after the site rejected ``rejected_token``.
-
-        In order: a token another thread already renewed; a different token another process
-        saved in tk-core's cache; tk-core's interactive renewal (or LoginRequiredError).
-        """
-        with self._renewal_lock:
-            current = self._session_token()
-            if current and current != rejected_token:
-                return current
-            if rejected_token:
-                self._rejected_tokens.add(rejected_token)
-
-            adopted = self._adopt_saved_session()
-            if adopted:
-                return adopted
-
-            if not interactive:
-                raise LoginRequiredError(self.site, reason=f"the session of {self.login} expired")
-
-            # One renewal across processes too: tk-core writes its cache without a lock.
-            with cache_lock(self.site):
-                # Another process may have renewed while this one waited for the lock.
-                return self._adopt_saved_session() or self._renew_through_tk_core()
-
-    def _adopt_saved_session(self) -> Optional[str]:
-        """Adopt the session saved in tk-core's cache if it is one not yet rejected."""
-        saved = session_cache.read_saved_session(self.site, self.login)
-        if saved is None or saved.session_token in self._rejected_tokens:
-            return None
-        self._adopt(saved.session_token, saved.session_metadata, save=False)
-        return saved.session_token
-
-    def _renew_through_tk_core(self) -> str:
-        """tk-core's interactive renewal (its Qt dialog or console prompt); saves the cache."""
-        user = self._tk_session_user()
-        authentication = tk.authentication()
+    @contextmanager
+    def applied_to_api3(self, config: Any, attempt: Attempt) -> Iterator[None]:
+        config.script_name = self.script_name
+        config.api_key = attempt._secret
         try:
-            authentication.interactive_authentication.renew_session(user.impl)
-        except authentication.AuthenticationCancelled:
-            raise LoginCancelledError(
-                f"Renewal of {self.login}'s session on {self.site} was cancelled; nothing was "
-                "saved. The next call asks again.",
-                self.site,
-            ) from None
-        except authentication.AuthenticationError as exc:
-            unreachable = _unreachable(self.site, exc)
-            if unreachable is not None:
-                raise unreachable from None
-            raise LoginFailedError(
-                f"Could not renew {self.login}'s session on {self.site}: "
-                f"{exc.__class__.__name__}: {exc}",
-                self.site,
-            ) from None
-        except SgConnectError:
-            raise
-        except Exception as exc:
-            # tk-core re-raises a network failure during a password prompt as a bare Exception.
-            unreachable = _unreachable(self.site, exc)
-            if unreachable is None:
-                raise
-            raise unreachable from None
-        self.renewals += 1
-        self._adopt(user.impl.get_session_token(), user.impl.get_session_metadata(), save=False)
-        return self._token
+            yield
+        finally:
+            config.api_key = None
 
-    def _adopt(self, token: str, metadata: Optional[str], *, save: bool) -> None:
-        register_secret(token)
-        if metadata:
-            register_secret(metadata)
-        self._token = token
-        self._metadata = metadata
-        if self._tk_user is not None:
-            self._tk_user.impl.set_session_token(token, cache=save)
-            self._tk_user.impl.set_session_metadata(metadata)
+    def rest_grant(self, attempt: Attempt) -> dict[str, str]:
+        fields = {
+            "grant_type": "client_credentials",
+            "client_id": self.script_name,
+            "client_secret": attempt._secret,
+        }
+        if self.sudo_as_login:
+            fields["scope"] = f"sudo_as_login:{self.sudo_as_login}"
+        return fields  # type: ignore[return-value]
 
-    def _tk_session_user(self) -> Any:
-        """tk-core's user for this session, built on first need (it imports tk-core)."""
-        if self._tk_user is None:
-            authentication = tk.authentication()
-            authenticator = authentication.ShotgunAuthenticator(
-                authentication.DefaultsManager(fixed_host=self.site)
-            )
-            self._tk_user = authenticator.create_session_user(
-                self.login,
-                session_token=self._token,
-                host=self.site,
-                session_metadata=self._metadata,
-            )
-        return self._tk_user
-
-    def _session_expiry(self) -> Optional[float]:
-        user = self._tk_user
-        if user is not None and hasattr(user, "get_claims_expiration"):
-            try:
-                return float(user.get_claims_expiration())
-            except Exception:  # display only
-                return None
-        return None
+    def grant_advice(self) -> str:
+        return ". Check the script name and key of the service settings, and the sudo login."
 
 
-def _unreachable(site: str, exc: BaseException) -> Any:
-    from .interactive import unreachable_error
+def credential_for_tk_user(user: Any, *, source: str) -> Credential:
+    """Wrap a tk-core ``ShotgunUser`` (a session user, or a script user) in a credential.
 
-    return unreachable_error(site, exc, "renew the session")
+    :param user: tk-core's ``ShotgunUser`` (``ShotgunSamlUser``, ``ShotgunWebUser``...).
+    :param source: Where it came from (see :class:`UserInfo`).
+    """
+    impl = user.impl
+    if hasattr(impl, "get_key"):  # tk-core's ScriptUser
+        return ScriptCredential(user.host, impl.get_script(), impl.get_key(), source=source)
+    return SessionCredential(
+        user.host,
+        user.login,
+        impl.get_session_token(),
+        source=source,
+        session_metadata=impl.get_session_metadata(),
+        tk_user=user,
+    )
 
 
 def _auth_method_of(tk_user: Any, session_metadata: Optional[str]) -> str:

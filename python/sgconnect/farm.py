@@ -49,7 +49,7 @@ def job_environment(purpose: str, site: Optional[str] = None) -> dict[str, str]:
         NON_INTERACTIVE_VARIABLE: "1",
         PURPOSE_VARIABLE: purpose,
     }
-    acting_as_itself = user.acting_as is not None and user.login == user.acting_as
+    acting_as_itself = user.script_name is not None and user.sudo_as_login is None
     if not acting_as_itself:
         environment[SUDO_VARIABLE] = validate_login(user.login)
     return environment

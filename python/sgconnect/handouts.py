@@ -67,17 +67,19 @@ class Broker:
             credential = self.credential(site, may_prompt)
             handed = create(credential, purpose, may_prompt)
             cache[key] = (self._generation, credential, handed)
+        identity = credential.identity()
         self.hook.audit(
             HandOut(
                 purpose=purpose,
                 kind=kind,
                 site=credential.site,
-                login=credential.sudo_as_login or credential.login,
-                auth_method=credential.auth_method,
-                source=credential.source,
-                acting_as=credential.login if credential.is_script else None,
+                login=identity.login,
+                auth_method=identity.auth_method,
+                source=identity.source,
                 reused=reused,
                 thread=threading.current_thread().name,
+                script_name=identity.script_name,
+                sudo_as_login=identity.sudo_as_login,
             )
         )
         return handed
@@ -132,13 +134,9 @@ class Broker:
         """
         credential = self.credential(site, interactive)
         if with_name and credential.name is None:
-            login = credential.sudo_as_login or credential.login
-            entity = (
-                "ApiUser" if credential.is_script and not credential.sudo_as_login else "HumanUser"
-            )
-            field = "firstname" if entity == "ApiUser" else "login"
+            entity, field, value = credential.user_entity()
             found = self.connection("sgconnect whoami", credential.site, interactive).find_one(
-                entity, [[field, "is", login]], ["name"]
+                entity, [[field, "is", value]], ["name"]
             )
             credential.name = (found or {}).get("name")
         return credential.info()

@@ -29,7 +29,7 @@ import unicodedata
 from typing import Optional
 
 from . import environ
-from .credentials import Credential
+from .credentials import Credential, ScriptCredential
 from .errors import ServiceKeyError, SgConnectError
 from .settings import Settings
 from .sites import normalize_site
@@ -73,7 +73,7 @@ def service_credential(site: Optional[str], settings: Settings) -> Optional[Cred
     site = _service_site(site, script_name)
     key, where = _read_key(script_name, settings, site)
     sudo_as_login = _sudo_as_login(site)
-    credential = Credential.for_script(
+    credential = ScriptCredential(
         site, script_name, key, source="service", sudo_as_login=sudo_as_login
     )
     if sudo_as_login:

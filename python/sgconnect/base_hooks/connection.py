@@ -42,6 +42,7 @@ from __future__ import annotations
 import logging
 import sys
 import threading
+import warnings
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -60,9 +61,12 @@ class HandOut:
     :ivar auth_method: ``session``, ``web``, ``sso`` or ``script``.
     :ivar source: Where the credential came from: ``current_user``, ``handed_down``, ``saved``,
         ``fresh`` or ``service``.
-    :ivar acting_as: In service mode, the script that acts; else ``None``.
     :ivar reused: ``True`` when this thread already had the connection (no new object).
     :ivar thread: The name of the thread it was handed to.
+    :ivar script_name: In service mode, the script (ApiUser) that acts; else ``None``.
+    :ivar sudo_as_login: In service mode, the person the script acts as; else ``None``.
+
+    ``acting_as`` (the script name) is a deprecated alias of ``script_name`` for one release.
     """
 
     purpose: str
@@ -71,14 +75,26 @@ class HandOut:
     login: str
     auth_method: str
     source: str
-    acting_as: Optional[str]
     reused: bool
     thread: str
+    script_name: Optional[str] = None
+    sudo_as_login: Optional[str] = None
+
+    @property
+    def acting_as(self) -> Optional[str]:
+        """Deprecated alias of :attr:`script_name` (one release)."""
+        warnings.warn(
+            "HandOut.acting_as is deprecated (it held the script name): use "
+            "HandOut.script_name; HandOut.acting_as goes in the next release.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.script_name
 
     def message(self) -> str:
         """One log line: ``hand-out api3 purpose='publish' login=alice site=... via session``."""
-        script = f" script={self.acting_as}" if self.acting_as else ""
-        if self.acting_as and self.acting_as == self.login:
+        script = f" script={self.script_name}" if self.script_name else ""
+        if self.script_name and not self.sudo_as_login:
             script += " as itself (no sudo_as_login)"
         reused = " reused" if self.reused else ""
         return (

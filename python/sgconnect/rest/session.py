@@ -18,13 +18,14 @@ The token is cached until shortly before ``expires_in`` and shared by every ``Re
 credential, whatever the thread: N threads needing a token cause one mint. An expired token is
 replaced with the ``refresh_token`` grant when a refresh token is held, else minted again. A 401
 on a call mints again once and retries once. When the session itself has expired, the credential
-renews it (:meth:`sgconnect.credentials.Credential._renewed_session_token`: a session another
-process saved, tk-core's prompt, or :class:`~sgconnect.errors.LoginRequiredError` when the process
-may not prompt), then the token is minted again.
+renews it (:meth:`sgconnect.credentials.Credential.renew`: a session another process saved,
+tk-core's prompt, or :class:`~sgconnect.errors.LoginRequiredError` when the process may not
+prompt), then the token is minted again: one auth flow (:mod:`sgconnect.auth_flow`) drives both.
 
-**What stays private.** The access token, the refresh token, the session token and the script key
-live in private attributes of module-level objects (:class:`_TokenHolder`), never on a public
-attribute, in a ``repr``, a log record or an exception; each is registered with
+**What stays private.** The access token and the refresh token live in private attributes of the
+credential's :class:`~sgconnect.rest.tokens.RestTokens`; the session token and the script key in
+the credential, which applies itself to the token request (:meth:`Credential.rest_grant`). None
+is ever on a public attribute, in a ``repr``, a log record or an exception; each is registered with
 :func:`sgconnect.redaction.register_secret` as soon as it is seen. A path is resolved against the
 site's ``/api/v1`` before any network access, and anything that would leave it (another scheme,
 host or port, ``//host``, ``user@``, ``..``) is refused, so a tool cannot send the token elsewhere.
@@ -42,207 +43,38 @@ import http.client
 import json
 import logging
 import re
-import threading
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
-import weakref
-from typing import Any, Iterator, Mapping, Optional, Sequence, Union
+from typing import Any, Iterator, Mapping, Optional
 
-from .credentials import Credential
-from .errors import (
-    InvalidSiteError,
-    RestError,
-    SiteForbiddenError,
-    SiteResponseError,
-    SiteUnreachableError,
-)
-from .redaction import redact, register_secret
-from .transport import (
-    DEFAULT_PORTS,
+from ..auth_flow import drive
+from ..credentials import Credential
+from ..errors import RestError, SiteForbiddenError, SiteResponseError, SiteUnreachableError
+from ..redaction import redact
+from ..transport import (
     USER_AGENT,
     build_opener,
     is_timeout,
     proxy_url,
     socket_timeout,
-    ssl_context,
     unreachable,
 )
+from .tokens import expires_in
+from .urls import TOKEN_PATH, Params, display, resolve_url, with_params
 
 logger = logging.getLogger(__name__)
 
-API_ROOT = "/api/v1"
-TOKEN_PATH = API_ROOT + "/auth/access_token"
 
-#: A token is replaced this long before it expires: 10 % of its lifetime, at most 30 s.
-MAX_EXPIRY_MARGIN_SECS = 30.0
-EXPIRY_MARGIN_FRACTION = 0.1
-#: The lifetime assumed when a token reply has no usable ``expires_in`` (ShotGrid's value).
-DEFAULT_EXPIRES_IN = 600.0
 #: The ShotGrid error code of an authentication failure (bad credentials or expired token).
 AUTH_ERROR_CODE = 102
-
-Params = Union[Mapping[str, Any], Sequence[tuple[str, Any]], None]
-
-
-# -- the token shared by every RestSession of a credential ----------------------------------------
-
-
-class _TokenHolder:
-    """The Bearer and refresh tokens of one credential. Private; its ``repr`` shows no token."""
-
-    __slots__ = ("lock", "mints", "_access", "_refresh", "_renew_at")
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.mints = 0
-        self._access: Optional[str] = None
-        self._refresh: Optional[str] = None
-        self._renew_at = 0.0
-
-    def __repr__(self) -> str:
-        state = "a token" if self._access else "no token"
-        return f"<_TokenHolder with {state}, {self.mints} mint(s)>"
-
-    def __reduce__(self):
-        raise TypeError("a REST token holder cannot be pickled")
-
-    def valid_token(self) -> Optional[str]:
-        """The access token, unless it is (about to be) expired."""
-        token, renew_at = self._access, self._renew_at
-        if token is not None and time.monotonic() < renew_at:
-            return token
-        return None
-
-    def store(self, reply: Mapping[str, Any]) -> float:
-        """Keep the tokens of a token reply; return its lifetime in seconds."""
-        access = reply["access_token"]
-        refresh = reply.get("refresh_token")
-        register_secret(access)
-        if isinstance(refresh, str) and refresh:
-            register_secret(refresh)
-            self._refresh = refresh
-        lifetime = expires_in(reply)
-        self._access = access
-        self._renew_at = time.monotonic() + lifetime - expiry_margin(lifetime)
-        self.mints += 1
-        return lifetime
-
-
-_holders: weakref.WeakKeyDictionary[Credential, _TokenHolder] = weakref.WeakKeyDictionary()
-_holders_lock = threading.Lock()
-
-
-def _holder_for(credential: Credential) -> _TokenHolder:
-    """The token holder of ``credential``, made on first need; it lives as long as it does."""
-    holder = _holders.get(credential)
-    if holder is None:
-        with _holders_lock:
-            holder = _holders.get(credential)
-            if holder is None:
-                holder = _holders[credential] = _TokenHolder()
-    return holder
-
-
-def expires_in(reply: Mapping[str, Any]) -> float:
-    """The lifetime of a token reply in seconds (``expires_in``; 600 when missing or unusable)."""
-    value = reply.get("expires_in")
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        return DEFAULT_EXPIRES_IN
-    return float(value)
-
-
-def expiry_margin(lifetime: float) -> float:
-    """How long before its expiry a token of ``lifetime`` seconds is replaced."""
-    return min(MAX_EXPIRY_MARGIN_SECS, max(0.0, lifetime) * EXPIRY_MARGIN_FRACTION)
-
-
-# -- paths: the token only ever goes to the site's /api/v1 ----------------------------------------
+#: The attempts of a REST token request, and of a REST call: the first, one after renewing.
+REST_ATTEMPTS = 2
 
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _RESERVED_HEADERS = frozenset(
     {"authorization", "proxy-authorization", "cookie", "host", "content-length", "content-type"}
 )
-
-
-def _refuse(site: str, reason: str) -> InvalidSiteError:
-    return InvalidSiteError(
-        f"REST path refused before any request to {site}: {reason}. Pass a path relative to "
-        f"{API_ROOT}, such as '/entity/projects', or a link the site returned.",
-        site,
-    )
-
-
-def resolve_url(site: str, path: str) -> str:
-    """The absolute URL of ``path`` under ``site``'s ``/api/v1``; no network access.
-
-    Accepts ``"/entity/projects"``, ``"entity/projects"``, ``"/api/v1/entity/projects"`` (a
-    ``links`` value) and a full URL on the site's own origin, each with an optional query.
-
-    :raises InvalidSiteError: ``path`` names another scheme, host or port, holds ``//host``,
-        ``user@``, a backslash, a control character or a fragment, or leaves ``/api/v1``.
-    """
-    if not isinstance(path, str):
-        raise _refuse(site, f"a path is a str, not {type(path).__name__}")
-    if any(ch <= " " or ch == "\x7f" for ch in path):
-        raise _refuse(site, "the path contains a space or a control character")
-    if "\\" in path:
-        raise _refuse(site, "the path contains a backslash")
-    if path.startswith("//"):
-        raise _refuse(site, "a path starting with '//' names another host")
-    parts = urllib.parse.urlsplit(path)
-    if parts.fragment or path.endswith("#"):
-        raise _refuse(site, "the path has a fragment ('#')")
-    if parts.scheme or parts.netloc:
-        if not (parts.scheme and parts.netloc):
-            raise _refuse(site, "the path has a scheme but no host, or a host but no scheme")
-        if "@" in parts.netloc:
-            raise _refuse(site, "the URL has user information ('user@host')")
-        if not _same_origin(site, parts):
-            raise _refuse(site, "the URL is on another origin (scheme, host or port)")
-        rooted = parts.path
-        if not (rooted == API_ROOT or rooted.startswith(API_ROOT + "/")):
-            raise _refuse(site, f"the URL is outside {API_ROOT}")
-    elif parts.path == API_ROOT or parts.path.startswith(API_ROOT + "/"):
-        rooted = parts.path
-    else:
-        relative = parts.path.lstrip("/")
-        if ":" in relative.split("/", 1)[0]:  # RFC 3986: no ':' there in a relative path
-            raise _refuse(site, "the path starts with a 'host:port' or 'scheme:' form")
-        rooted = f"{API_ROOT}/{relative}" if relative else API_ROOT
-    if "@" in rooted:
-        raise _refuse(site, "the path has an '@' (a 'user@host' form)")
-    for segment in rooted.split("/"):
-        decoded = urllib.parse.unquote(segment)
-        if decoded in (".", "..") or "/" in decoded or "\\" in decoded:
-            raise _refuse(site, "the path has a '.', '..' or encoded '/' segment")
-    return site + rooted + (f"?{parts.query}" if parts.query else "")
-
-
-def _same_origin(site: str, parts: urllib.parse.SplitResult) -> bool:
-    own = urllib.parse.urlsplit(site)
-    try:
-        port = parts.port
-    except ValueError:
-        return False
-    scheme = parts.scheme.lower()
-    if scheme != own.scheme or parts.hostname != own.hostname:
-        return False
-    return (port or DEFAULT_PORTS.get(scheme)) == (own.port or DEFAULT_PORTS.get(own.scheme))
-
-
-def _with_params(url: str, params: Params) -> str:
-    if not params:
-        return url
-    items = params.items() if isinstance(params, Mapping) else params
-    query = urllib.parse.urlencode(list(items), doseq=True)
-    return url + ("&" if "?" in url else "?") + query
-
-
-def _display(url: str) -> str:
-    """The path of ``url`` for a message (no query: it may be long)."""
-    return urllib.parse.urlsplit(url).path
 
 
 # -- the session ----------------------------------------------------------------------------------
@@ -285,7 +117,7 @@ class RestSession:
     @property
     def login(self) -> str:
         """Who the calls act as (the person, for a script acting through sudo)."""
-        return self._credential.sudo_as_login or self._credential.login
+        return self._credential.person_login
 
     def __repr__(self) -> str:
         return f"<RestSession {self.login!r} on {self.site}>"
@@ -358,7 +190,7 @@ class RestSession:
         :raises InvalidSiteError: ``path`` (now) or a ``links.next`` (later) is refused.
         :raises SiteResponseError: A page has no ``data`` list, or ``links.next`` loops.
         """
-        return self._pages(_with_params(resolve_url(self.site, path), params))
+        return self._pages(with_params(resolve_url(self.site, path), params))
 
     def _pages(self, url: str) -> Iterator[Any]:
         seen: set[str] = set()
@@ -368,7 +200,7 @@ class RestSession:
             data = page.get("data") if isinstance(page, dict) else None
             if not isinstance(data, list):
                 raise SiteResponseError(
-                    f"{self.site} answered GET {_display(url)} without a 'data' list: "
+                    f"{self.site} answered GET {display(url)} without a 'data' list: "
                     "iter_pages() is for collections; use get() for one record.",
                     self.site,
                 )
@@ -381,30 +213,38 @@ class RestSession:
             if url in seen:
                 raise SiteResponseError(
                     f"{self.site} answered a 'links.next' that loops back to a page already read "
-                    f"({_display(url)}); stopping.",
+                    f"({display(url)}); stopping.",
                     self.site,
                 )
 
     # -- one call ---------------------------------------------------------------------------------
 
     def _call(self, method: str, path: str, params: Params, payload: Any = None) -> Any:
-        url = _with_params(resolve_url(self.site, path), params)
+        url = with_params(resolve_url(self.site, path), params)
         body = None if payload is None else json.dumps(payload).encode("utf-8")
-        token = self._token()
-        status, headers, raw = self._send(method, url, body, token)
-        if status == http.client.UNAUTHORIZED:
+
+        def rejected(reply: tuple[int, Any, bytes]) -> bool:
+            if reply[0] != http.client.UNAUTHORIZED:
+                return False
             logger.debug(
-                "REST %s %s on %s: 401, minting a new token", method, _display(url), self.site
+                "REST %s %s on %s: 401, minting a new token", method, display(url), self.site
             )
-            token = self._token(rejected=token)
-            status, headers, raw = self._send(method, url, body, token)
+            return True
+
+        status, headers, raw = drive(
+            self._credential.rest_tokens.bearer(self),
+            lambda token: self._send(method, url, body, token),
+            interactive=self._interactive,
+            attempts=REST_ATTEMPTS,
+            rejects_result=rejected,
+        )
         return self._reply(method, url, status, headers, raw)
 
     def _reply(self, method: str, url: str, status: int, headers: Any, raw: bytes) -> Any:
         site = self.site
         if 300 <= status < 400:
             raise SiteResponseError(
-                f"{site} answered {method} {_display(url)} with a redirect (HTTP {status}), which "
+                f"{site} answered {method} {display(url)} with a redirect (HTTP {status}), which "
                 "REST sessions never follow so that the token cannot be sent elsewhere. Check the "
                 "site URL (its https:// form?) or a proxy in the way.",
                 site,
@@ -412,11 +252,11 @@ class RestSession:
             )
         if status == http.client.NO_CONTENT or (not raw.strip() and status < 300):
             return None
-        decoded = self._json(f"{method} {_display(url)}", status, headers, raw)
+        decoded = self._json(f"{method} {display(url)}", status, headers, raw)
         if status >= 400:
             errors = _errors_of(decoded)
             raise RestError(
-                f"REST {method} {_display(url)} on {site} failed: HTTP {status}"
+                f"REST {method} {display(url)} on {site} failed: HTTP {status}"
                 f"{_summary(errors)}{_advice(status)}",
                 site,
                 status=status,
@@ -424,80 +264,28 @@ class RestSession:
             )
         return decoded
 
-    # -- the token ------------------------------------------------------------------------------
+    # -- minting the token (for the credential's RestTokens) -------------------------------------
 
-    def _token(self, rejected: Optional[str] = None) -> str:
-        """A valid access token: the shared one, or one minted now (single flight).
-
-        :param rejected: A token the site just answered 401 to: replace it, unless another
-            thread already has.
-        """
-        holder = _holder_for(self._credential)
-        if rejected is None:
-            token = holder.valid_token()
-            if token is not None:
-                return token
-        with holder.lock:
-            token = holder.valid_token()
-            if token is not None and token != rejected:
-                return token
-            if rejected is not None and holder._access == rejected:
-                holder._access = None
-            self._mint(holder)
-            return holder._access  # type: ignore[return-value]
-
-    def _mint(self, holder: _TokenHolder) -> None:
-        """Mint a token into ``holder`` (its lock held): refresh grant first, else a fresh grant."""
-        credential = self._credential
-        if holder._refresh is not None:
-            try:
-                reply = self._grant(
-                    {"grant_type": "refresh_token", "refresh_token": holder._refresh}
-                )
-            except RestError as exc:
-                if not _is_auth_failure(exc):
-                    raise
-                holder._refresh = None  # spent or revoked: mint a fresh one below
-            else:
-                self._stored(holder, reply, "refresh_token")
-                return
-
-        if credential.is_script:
-            fields = {
-                "grant_type": "client_credentials",
-                "client_id": credential.login,
-                "client_secret": credential._script_key,
-            }
-            if credential.sudo_as_login:
-                fields["scope"] = f"sudo_as_login:{credential.sudo_as_login}"
-            self._stored(holder, self._grant(fields), "client_credentials")
-            return
-
-        session_token = credential._session_token()
+    def refreshed(self, refresh_token: str) -> Optional[Mapping[str, Any]]:
+        """The reply of the ``refresh_token`` grant, or ``None`` when the site refused it."""
         try:
-            if not session_token:
-                raise RestError("no session token", credential.site, status=401)
-            reply = self._grant({"grant_type": "session_token", "session_token": session_token})
+            reply = self._grant({"grant_type": "refresh_token", "refresh_token": refresh_token})
         except RestError as exc:
             if not _is_auth_failure(exc):
                 raise
-            logger.debug(
-                "REST token for %s on %s: the session was refused, renewing it",
-                credential.login,
-                credential.site,
-            )
-            renewed = credential._renewed_session_token(session_token, self._interactive)
-            reply = self._grant({"grant_type": "session_token", "session_token": renewed})
-        self._stored(holder, reply, "session_token")
+            return None
+        return reply
 
-    def _stored(self, holder: _TokenHolder, reply: Mapping[str, Any], grant: str) -> None:
-        lifetime = holder.store(reply)
-        logger.debug(
-            "REST access token minted for %s on %s (grant %s, lifetime %d s)",
-            self.login,
-            self.site,
-            grant,
-            lifetime,
+    def minted(self) -> Mapping[str, Any]:
+        """The reply of a fresh grant: the credential's own (session token or client
+        credentials), renewed once through the auth flow when the site refuses it."""
+        credential = self._credential
+        return drive(
+            credential,
+            lambda attempt: self._grant(credential.rest_grant(attempt)),
+            interactive=self._interactive,
+            attempts=REST_ATTEMPTS,
+            rejects_error=_is_auth_failure,
         )
 
     def _json(self, what: str, status: int, headers: Any, raw: bytes) -> Any:
@@ -523,10 +311,9 @@ class RestSession:
         reply = self._json("the REST token request", status, headers, raw)
         if status >= 300 or not isinstance(reply, dict):
             errors = _errors_of(reply)
-            who = self._credential.login
             raise RestError(
-                f"{site} refused a REST token for {who} (grant {grant}): HTTP {status}"
-                f"{_summary(errors)}{_grant_advice(self._credential, grant)}",
+                f"{site} refused a REST token for {self.login} (grant {grant}): HTTP {status}"
+                f"{_summary(errors)}{self._credential.grant_advice()}",
                 site,
                 status=status,
                 errors=errors,
@@ -536,6 +323,13 @@ class RestSession:
             raise SiteResponseError(
                 f"{site} answered the REST token request without an access token.", site, status
             )
+        logger.debug(
+            "REST access token minted for %s on %s (grant %s, lifetime %d s)",
+            self.login,
+            site,
+            grant,
+            expires_in(reply),
+        )
         return reply
 
     # -- HTTP -----------------------------------------------------------------------------------
@@ -581,7 +375,7 @@ class RestSession:
         return unreachable(
             self.site,
             reason,
-            f"REST {method} {_display(url)}",
+            f"REST {method} {display(url)}",
             self._timeout if is_timeout(reason) else None,
             to="for the REST API",
             via_proxy=bool(self._proxy),
@@ -639,17 +433,13 @@ def _advice(status: int) -> str:
     return "."
 
 
-def _grant_advice(credential: Credential, grant: str) -> str:
-    if grant == "client_credentials":
-        return ". Check the script name and key of the service settings, and the sudo login."
-    return ". Log in again with `sgconnect login --site " + credential.site + "`."
-
-
-def _is_auth_failure(error: RestError) -> bool:
+def _is_auth_failure(error: BaseException) -> bool:
     """The site refused the credential itself (an expired session, a spent refresh token)."""
+    if not isinstance(error, RestError):
+        return False
     if error.status == http.client.UNAUTHORIZED:
         return True
     return any(isinstance(e, dict) and e.get("code") == AUTH_ERROR_CODE for e in error.errors)
 
 
-__all__ = ["RestSession", "resolve_url", "proxy_url", "ssl_context", "expires_in", "expiry_margin"]
+__all__ = ["RestSession", "AUTH_ERROR_CODE"]

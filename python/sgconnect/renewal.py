@@ -1,0 +1,214 @@
+"""The renewal engine of a session: one owner of a session token, renewed once for everyone.
+
+A :class:`SessionState` belongs to one :class:`~sgconnect.credentials.SessionCredential` (like
+msal's token cache: one owner of token state, one lock). It holds the session token and its
+metadata privately, and answers two questions:
+
+- :meth:`SessionState.current_token`: the token to send now (tk-core's user may have renewed it
+  in the background: its token wins);
+- :meth:`SessionState.renewed_token`: the token to retry with after the site rejected one.
+
+Renewal is single-flight. The first thread whose call is rejected renews; the threads that were
+rejected with the same token wait on the lock and then use the new one. In order:
+
+1. a token another thread already renewed;
+2. **adoption**: a different token another process saved in tk-core's session cache
+   (:func:`sgconnect.session_cache.read_saved_session`), not one rejected before;
+3. tk-core's ``interactive_authentication.renew_session`` (the Qt dialog with a QApplication, the
+   console without one), under the site's cross-process :func:`~sgconnect.cache_lock.cache_lock`
+   (tk-core writes its cache without a lock), after looking for an adopted session once more.
+
+A non-interactive process gets :class:`~sgconnect.errors.LoginRequiredError` instead of step 3.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Optional
+
+from . import session_cache, tk
+from .cache_lock import cache_lock
+from .errors import LoginCancelledError, LoginFailedError, LoginRequiredError, SgConnectError
+from .redaction import register_secret
+
+__all__ = ["SessionState"]
+
+
+class SessionState:
+    """The session token of one credential and its single-flight renewal. No public secret.
+
+    :param site: The site URL.
+    :param login: The HumanUser's login.
+    :param token: The session token (registered as a secret).
+    :param metadata: tk-core's session metadata (web and SSO sessions), or ``None``.
+    :param tk_user: tk-core's ``ShotgunUser`` when the session came from tk-core, else ``None``
+        (one is built on the first interactive renewal).
+    """
+
+    __slots__ = (
+        "site",
+        "login",
+        "renewals",
+        "adoptions",
+        "_token",
+        "_metadata",
+        "_tk_user",
+        "_rejected",
+        "_lock",
+    )
+
+    def __init__(
+        self,
+        site: str,
+        login: str,
+        token: str,
+        metadata: Optional[str] = None,
+        tk_user: Any = None,
+    ):
+        self.site = site
+        self.login = login
+        #: How many times this process renewed the session through tk-core.
+        self.renewals = 0
+        #: How many times this process adopted a session another process saved.
+        self.adoptions = 0
+        self._token: Optional[str] = None
+        self._metadata: Optional[str] = None
+        self._tk_user = tk_user
+        self._rejected: set[str] = set()
+        self._lock = threading.Lock()
+        self._keep(token, metadata)
+
+    def __repr__(self) -> str:
+        return f"<SessionState {self.login!r} on {self.site}, {self.renewals} renewal(s)>"
+
+    def __reduce__(self):
+        raise TypeError("a session state cannot be pickled: it would carry its secret along")
+
+    @property
+    def tk_user(self) -> Any:
+        """tk-core's user behind the session, or ``None`` when none was needed yet."""
+        return self._tk_user
+
+    def current_token(self) -> Optional[str]:
+        """The token to send now (tk-core's user may have renewed it in the background)."""
+        if self._tk_user is not None:
+            token = self._tk_user.impl.get_session_token()
+            if token and token != self._token:
+                register_secret(token)
+                self._token = token
+        return self._token
+
+    def renewed_token(self, rejected_token: Optional[str], interactive: bool) -> str:
+        """Return a session token to retry with after the site rejected ``rejected_token``.
+
+        :raises LoginRequiredError: No other token, and the process may not prompt.
+        :raises LoginCancelledError: The person cancelled tk-core's renewal prompt.
+        :raises LoginFailedError: tk-core's renewal failed.
+        :raises SiteUnreachableError: The site could not be reached to renew.
+        """
+        with self._lock:
+            current = self.current_token()
+            if current and current != rejected_token:
+                return current
+            if rejected_token:
+                self._rejected.add(rejected_token)
+
+            adopted = self._adopt_saved_session()
+            if adopted:
+                return adopted
+
+            if not interactive:
+                raise LoginRequiredError(self.site, reason=f"the session of {self.login} expired")
+
+            # One renewal across processes too: tk-core writes its cache without a lock.
+            with cache_lock(self.site):
+                # Another process may have renewed while this one waited for the lock.
+                return self._adopt_saved_session() or self._renew_through_tk_core()
+
+    def expiry(self) -> Optional[float]:
+        """When the SSO claims behind the session expire (seconds since the epoch), if known."""
+        user = self._tk_user
+        if user is not None and hasattr(user, "get_claims_expiration"):
+            try:
+                return float(user.get_claims_expiration())
+            except Exception:  # display only
+                return None
+        return None
+
+    # -- inside the engine -------------------------------------------------------------------------
+
+    def _keep(self, token: str, metadata: Optional[str]) -> None:
+        register_secret(token)
+        if metadata:
+            register_secret(metadata)
+        self._token = token
+        self._metadata = metadata
+
+    def _adopt_saved_session(self) -> Optional[str]:
+        """Adopt the session saved in tk-core's cache if it is one not yet rejected."""
+        saved = session_cache.read_saved_session(self.site, self.login)
+        if saved is None or saved.session_token in self._rejected:
+            return None
+        self._adopt(saved.session_token, saved.session_metadata)
+        self.adoptions += 1
+        return saved.session_token
+
+    def _adopt(self, token: str, metadata: Optional[str]) -> None:
+        self._keep(token, metadata)
+        if self._tk_user is not None:
+            self._tk_user.impl.set_session_token(token, cache=False)
+            self._tk_user.impl.set_session_metadata(metadata)
+
+    def _renew_through_tk_core(self) -> str:
+        """tk-core's interactive renewal (its Qt dialog or console prompt); saves the cache."""
+        user = self._tk_session_user()
+        authentication = tk.authentication()
+        try:
+            authentication.interactive_authentication.renew_session(user.impl)
+        except authentication.AuthenticationCancelled:
+            raise LoginCancelledError(
+                f"Renewal of {self.login}'s session on {self.site} was cancelled; nothing was "
+                "saved. The next call asks again.",
+                self.site,
+            ) from None
+        except authentication.AuthenticationError as exc:
+            unreachable = _unreachable(self.site, exc)
+            if unreachable is not None:
+                raise unreachable from None
+            raise LoginFailedError(
+                f"Could not renew {self.login}'s session on {self.site}: "
+                f"{exc.__class__.__name__}: {exc}",
+                self.site,
+            ) from None
+        except SgConnectError:
+            raise
+        except Exception as exc:
+            # tk-core re-raises a network failure during a password prompt as a bare Exception.
+            unreachable = _unreachable(self.site, exc)
+            if unreachable is None:
+                raise
+            raise unreachable from None
+        self.renewals += 1
+        self._adopt(user.impl.get_session_token(), user.impl.get_session_metadata())
+        return self._token  # type: ignore[return-value]
+
+    def _tk_session_user(self) -> Any:
+        """tk-core's user for this session, built on first need (it imports tk-core)."""
+        if self._tk_user is None:
+            authentication = tk.authentication()
+            authenticator = authentication.ShotgunAuthenticator(
+                authentication.DefaultsManager(fixed_host=self.site)
+            )
+            self._tk_user = authenticator.create_session_user(
+                self.login,
+                session_token=self._token,
+                host=self.site,
+                session_metadata=self._metadata,
+            )
+        return self._tk_user
+
+
+def _unreachable(site: str, exc: BaseException) -> Any:
+    from .interactive import unreachable_error
+
+    return unreachable_error(site, exc, "renew the session")
