@@ -96,7 +96,7 @@ LOGIN_CHILD = """
         state["error"] = None
     except sgconnect.SgConnectError as exc:
         state["error"] = [type(exc).__name__, str(exc), exc.site]
-    state["credentials"] = len(sgconnect.broker()._credentials)
+    state["credentials"] = len(sgconnect.broker().credentials())
     print("STATE", json.dumps(state), flush=True)
     if os.environ.get("AGAIN"):
         sg = sgconnect.connect("login", site=site, interactive=True)

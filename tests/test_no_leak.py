@@ -315,7 +315,7 @@ SERVICE = """
     add("grandchild environment", grandchild.stdout)
     # A wrong key: a typed error.
     os.environ["SGCONNECT_SCRIPT_KEY"] = "not-the-key-" + site.script_key("sgconnect_farm")[::-1]
-    sgconnect.service._forget_environment_keys()
+    sgconnect.service.forget_environment_keys()
     sgconnect.reset()
     attempt("wrong key", lambda: sgconnect.connect("render").find("Project", []))
 """

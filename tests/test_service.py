@@ -45,9 +45,9 @@ def fresh_service(monkeypatch, fresh_sgconnect):
     for name in list(os.environ):
         if name.startswith("SGCONNECT_"):
             monkeypatch.delenv(name)
-    service._forget_environment_keys()
+    service.forget_environment_keys()
     yield
-    service._forget_environment_keys()
+    service.forget_environment_keys()
 
 
 def _settings(**values: Any) -> Settings:

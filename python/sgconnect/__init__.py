@@ -23,11 +23,10 @@ Importing this package installs the log redaction filter (``sgconnect.redaction`
 from __future__ import annotations
 
 import os
-import sys
 import threading
 from typing import TYPE_CHECKING, Any, Optional
 
-from . import environ, errors, redaction
+from . import environ, errors, redaction, state
 from .errors import *  # noqa: F403 - every error class is public API (errors.__all__)
 
 if TYPE_CHECKING:
@@ -79,15 +78,11 @@ def current_user(
 
 def login(site: Optional[str] = None, method: str = "auto") -> UserInfo:
     """Run tk-core's interactive login now, save the session, and use it from now on."""
-    from . import interactive as interactive_login
-    from .credentials import Credential
+    from .chain import login_and_adopt
     from .sites import normalize_site
 
-    user = interactive_login.login(normalize_site(site) if site is not None else None, method)
-    credential = Credential.for_tk_user(user, source="fresh")
-    active = broker()
-    active.forget()
-    active._credentials[credential.site] = credential
+    site = normalize_site(site) if site is not None else None
+    _, credential = login_and_adopt(broker(), site, method)
     return credential.info()
 
 
@@ -124,16 +119,16 @@ def _standalone() -> Broker:
 
 
 def _make_standalone_broker() -> Broker:
-    from .base_hooks.connection import StandaloneConnectionHook, StandaloneParent
     from .handouts import Broker
     from .settings import Settings
+    from .standalone_hook import StandaloneConnectionHook, StandaloneParent
 
     parent = StandaloneParent(Settings.from_environment())
     hook_paths = [path for path in os.environ.get(HOOK_VARIABLE, "").split(os.pathsep) if path]
     if not hook_paths:
         return Broker(StandaloneConnectionHook(parent))
     from . import tk
-    from .base_hooks.connection import tk_connection_hook_class
+    from .standalone_hook import tk_connection_hook_class
 
     hook = tk.tank().hook.create_hook_instance(
         hook_paths, parent, base_class=tk_connection_hook_class()
@@ -142,14 +137,13 @@ def _make_standalone_broker() -> Broker:
 
 
 def reset() -> None:
-    """Forget the standalone broker (its credentials and hand-outs) and the users handed down by a
-    launcher. For tests and user switches."""
+    """Reset every piece of process state (see :mod:`sgconnect.state`): the standalone broker (its
+    credentials and hand-outs), the users handed down by a launcher, the purpose cache, the TLS
+    contexts and the tk-core hook base classes. For tests and user switches."""
     global _standalone_broker
     with _standalone_lock:
         _standalone_broker = None
-    chain = sys.modules.get(f"{__name__}.chain")
-    if chain is not None:  # not loaded: nothing can have been handed down
-        chain._HANDED_DOWN.clear()
+    state.reset_all()
 
 
 __all__ = [

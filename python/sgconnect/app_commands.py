@@ -11,7 +11,8 @@ import logging
 from typing import Any
 
 from . import interactive, tk
-from .credentials import Credential, UserInfo
+from .chain import login_and_adopt
+from .credentials import UserInfo
 
 
 def describe(info: UserInfo, qt_binding: str) -> str:
@@ -63,10 +64,8 @@ def switch_user(app: Any) -> UserInfo:
     site = broker.current_user(interactive=False).site
     interactive.logout(site)
     broker.forget()
-    user = interactive.login(site, app.get_setting("login_method"))
+    user, credential = login_and_adopt(broker, site, app.get_setting("login_method"))
     tk.tank().set_authenticated_user(user)
-    credential = Credential.for_tk_user(user, source="fresh")
-    broker._credentials[credential.site] = credential
     info = credential.info()
     _show(app, "Switch user", "Now connected as:\n" + describe(info, qt_binding_in_use()))
     return info

@@ -25,7 +25,7 @@ import sys
 from contextlib import nullcontext
 from typing import Any, Optional
 
-from . import environ, session_cache, tk
+from . import environ, session_cache, state, tk
 from . import interactive as interactive_login
 from .cache_lock import cache_lock
 from .credentials import Credential, SessionCredential, credential_for_tk_user
@@ -168,6 +168,31 @@ def from_interactive_login(site: Optional[str], settings: Settings) -> Credentia
             return credential
         user = interactive_login.login(site, settings.login_method)
     return credential_for_tk_user(user, source="fresh")
+
+
+def login_and_adopt(broker: Any, site: Optional[str], method: str) -> tuple[Any, Credential]:
+    """tk-core's interactive login now (the session is saved), then ``broker`` uses it.
+
+    The one login flow of ``sgconnect.login()`` and the app's "Switch user" command.
+
+    :param broker: The :class:`~sgconnect.handouts.Broker` that adopts the new credential.
+    :param site: The normalised site URL, or ``None`` for tk-core's current host.
+    :param method: The login method (``auto``, ``qt``, ``browser``, ``url``, ``password``).
+    :returns: tk-core's new user, and the credential wrapping it.
+    """
+    user = interactive_login.login(site, method)
+    credential = credential_for_tk_user(user, source="fresh")
+    broker.adopt(credential)
+    return user, credential
+
+
+def reset() -> None:
+    """Forget the users handed down by a launcher (their variables are gone from the
+    environment; a new one is read from it again)."""
+    _HANDED_DOWN.clear()
+
+
+state.register(__name__, reset)
 
 
 # -- helpers -------------------------------------------------------------------------------------

@@ -39,6 +39,23 @@ class SiteForbiddenError(SgConnectError):
     """The connection hook refused to hand out a connection to this site."""
 
 
+class HookError(SgConnectError, TypeError):
+    """A connection hook method returned what sgconnect cannot use (``None``, a wrong type).
+
+    The message names the hook file and the method to fix.
+
+    :ivar hook_file: The file of the hook class whose method misbehaved.
+    :ivar method: The method's name (``resolve_credential``, ``create_connection``...).
+    """
+
+    def __init__(
+        self, message: str, site: Optional[str] = None, *, hook_file: str = "", method: str = ""
+    ):
+        super().__init__(message, site)
+        self.hook_file = hook_file
+        self.method = method
+
+
 class SiteUnreachableError(SgConnectError):
     """The site could not be reached: connection refused, DNS failure or timeout."""
 
@@ -107,6 +124,7 @@ __all__ = [
     "InvalidSiteError",
     "InvalidPurposeError",
     "SiteForbiddenError",
+    "HookError",
     "SiteUnreachableError",
     "SiteResponseError",
     "LoginRequiredError",

@@ -11,10 +11,14 @@ from __future__ import annotations
 import threading
 from typing import Any, Callable, Optional
 
+from . import hook_runner
 from .base_hooks.connection import HandOut
 from .chain import default_site, is_interactive
 from .credentials import Credential, UserInfo
 from .sites import normalize_site, validate_purpose
+
+#: Site spellings remembered per broker (a bound: a tool looping over odd spellings).
+_MAX_SITE_SPELLINGS = 256
 
 
 class Broker:
@@ -30,6 +34,7 @@ class Broker:
         self._resolving: dict[Optional[str], threading.Lock] = {}
         self._generation = 0
         self._local = threading.local()
+        self._site_keys: dict[str, str] = {}
 
     # -- hand-outs --------------------------------------------------------------------------------
 
@@ -37,23 +42,25 @@ class Broker:
         self, purpose: str, site: Optional[str] = None, interactive: Optional[bool] = None
     ) -> Any:
         """This thread's shotgun_api3 connection for ``purpose`` on ``site``."""
-        return self._hand_out("api3", self.hook.create_connection, purpose, site, interactive)
+        return self._hand_out("api3", hook_runner.create_connection, purpose, site, interactive)
 
     def rest_session(
         self, purpose: str, site: Optional[str] = None, interactive: Optional[bool] = None
     ) -> Any:
         """This thread's REST session for ``purpose`` on ``site``."""
-        return self._hand_out("rest", self.hook.create_rest_session, purpose, site, interactive)
+        return self._hand_out("rest", hook_runner.create_rest_session, purpose, site, interactive)
 
     def _hand_out(
         self,
         kind: str,
-        create: Callable[[Credential, str, bool], Any],
+        create: Callable[[Any, Credential, str, bool], Any],
         purpose: str,
         site: Optional[str],
         interactive: Optional[bool],
     ) -> Any:
         purpose = validate_purpose(purpose)
+        # One key per site, however it was written (``url`` and ``url + "/"`` share a connection).
+        site = self._site_key(site)
         cache = self._thread_cache()
         # Whether renewal may prompt is part of the key: a connection keeps the policy it was made
         # with, and asking with another policy gets another connection.
@@ -65,10 +72,11 @@ class Broker:
             credential, handed = entry[1], entry[2]
         else:
             credential = self.credential(site, may_prompt)
-            handed = create(credential, purpose, may_prompt)
+            handed = create(self.hook, credential, purpose, may_prompt)
             cache[key] = (self._generation, credential, handed)
         identity = credential.identity()
-        self.hook.audit(
+        hook_runner.audit(
+            self.hook,
             HandOut(
                 purpose=purpose,
                 kind=kind,
@@ -80,9 +88,20 @@ class Broker:
                 thread=threading.current_thread().name,
                 script_name=identity.script_name,
                 sudo_as_login=identity.sudo_as_login,
-            )
+            ),
         )
         return handed
+
+    def _site_key(self, site: Optional[str]) -> Optional[str]:
+        """``site`` normalised, remembered per spelling (the cached path stays a dict lookup)."""
+        if site is None:
+            return None
+        key = self._site_keys.get(site)
+        if key is None:
+            key = normalize_site(site)
+            if len(self._site_keys) < _MAX_SITE_SPELLINGS:
+                self._site_keys[site] = key
+        return key
 
     def _thread_cache(self) -> dict:
         try:
@@ -112,8 +131,8 @@ class Broker:
         with resolving:
             credential = self._credentials.get(key)
             if credential is None:
-                credential = self.hook.resolve_user(
-                    key, is_interactive(interactive, self.hook.settings)
+                credential = hook_runner.resolve_credential(
+                    self.hook, key, is_interactive(interactive, self.hook.settings)
                 )
                 with self._lock:
                     self._credentials[key] = credential
@@ -140,6 +159,21 @@ class Broker:
             )
             credential.name = (found or {}).get("name")
         return credential.info()
+
+    def adopt(self, credential: Credential) -> None:
+        """Use ``credential`` for its site from now on (after a login or a user switch).
+
+        Every other credential and hand-out is dropped first, as by :meth:`forget`.
+        """
+        with self._lock:
+            self._credentials.clear()
+            self._generation += 1
+            self._credentials[credential.site] = credential
+
+    def credentials(self) -> dict[Optional[str], Credential]:
+        """The credentials resolved so far, by the site they were asked for (a copy)."""
+        with self._lock:
+            return dict(self._credentials)
 
     def forget(self) -> None:
         """Drop every credential and hand-out (after a logout or a user switch).

@@ -44,6 +44,7 @@ __all__ = [
     "validate_login",
     "key_file_problem",
     "read_key_file",
+    "forget_environment_keys",
 ]
 
 #: The login of the person a farm job acts as (set on the submit side, never a token).
@@ -292,7 +293,11 @@ def _keyring_key(service: str, script_name: str) -> tuple[Optional[str], str]:
     return (key or None), where
 
 
-def _forget_environment_keys() -> None:
-    """Forget the keys taken from the environment (for tests)."""
+def forget_environment_keys() -> None:
+    """Forget the script keys taken from (and removed from) the environment.
+
+    Not part of :func:`sgconnect.reset`: the variable is gone, so the next resolution would have
+    no key. For tests, and for a process that must drop the key.
+    """
     with _lock:
         _env_keys.clear()

@@ -10,20 +10,22 @@ import re
 import unicodedata
 from typing import Any
 
+from . import state
 from .errors import InvalidPurposeError, InvalidSiteError
 
-__all__ = ["normalize_site", "validate_purpose", "MAX_PURPOSE_LENGTH"]
+__all__ = ["normalize_site", "validate_purpose", "MAX_PURPOSE_LENGTH", "reset"]
 
 MAX_PURPOSE_LENGTH = 200
 
 _SITE_EXAMPLE = "A site looks like https://mystudio.shotgrid.autodesk.com (http:// is allowed too)."
+#: The port of a URL without one, per scheme (the one table of them; transport re-exports it).
+DEFAULT_PORTS = {"https": 443, "http": 80}
 _SCHEME_RE = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):(//)?")
 #: ``host:port`` without a scheme, e.g. ``localhost:8000`` or ``mystudio.example.com:8080/page``.
 #: The port needs a digit: ``javascript:/x`` and ``file:/etc/passwd`` are schemes, not hosts.
 _HOST_PORT_RE = re.compile(r"[^:/?#@\\]+:[0-9]+(?:[/?#]|$)")
 _LABEL_RE = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?")
 _PORT_RE = re.compile(r"[0-9]{1,5}")
-_DEFAULT_PORTS = {"https": 443, "http": 80}
 #: A query or fragment with one of these is refused rather than silently dropped.
 _SECRET_WORDS = ("token", "password", "passwd", "pwd", "secret", "session", "key", "auth", "jwt")
 
@@ -45,7 +47,7 @@ def _split_scheme(text: str) -> tuple[str, str]:
     if match and (match.group(2) or not _HOST_PORT_RE.match(text)):
         scheme = match.group(1).lower()
         rest = text[match.end() :]
-        if scheme not in _DEFAULT_PORTS:
+        if scheme not in DEFAULT_PORTS:
             authority = re.split(r"[/?#\\]", rest, maxsplit=1)[0]
             if not match.group(2) and "@" in authority:
                 raise _refuse(
@@ -124,7 +126,7 @@ def normalize_site(url: str) -> str:
     if port:
         if not _PORT_RE.fullmatch(port) or not 0 < int(port) < 65536:
             raise _refuse("the port must be a number from 1 to 65535", site_rendering)
-        if int(port) != _DEFAULT_PORTS[scheme]:
+        if int(port) != DEFAULT_PORTS[scheme]:
             return f"{site_rendering}:{int(port)}"
     return site_rendering
 
@@ -178,3 +180,11 @@ def validate_purpose(purpose: str) -> str:
     if type(purpose) is str and len(_accepted_purposes) < _MAX_CACHED_PURPOSES:
         _accepted_purposes[purpose] = result
     return result
+
+
+def reset() -> None:
+    """Forget the purposes already accepted (they are checked again on next use)."""
+    _accepted_purposes.clear()
+
+
+state.register(__name__, reset)

@@ -28,9 +28,11 @@ import urllib.parse
 import urllib.request
 from typing import Any, Optional
 
+from . import state
 from .environ import CA_CERTS
 from .errors import SgConnectError, SiteUnreachableError
 from .redaction import register_secret
+from .sites import DEFAULT_PORTS
 
 __all__ = [
     "USER_AGENT",
@@ -48,8 +50,6 @@ __all__ = [
 ]
 
 USER_AGENT = "sgconnect/0.1"
-#: The port of a URL without one, per scheme.
-DEFAULT_PORTS = {"https": 443, "http": 80}
 #: The api3 client's default proxy port.
 DEFAULT_PROXY_PORT = 8080
 
@@ -137,6 +137,9 @@ def reset() -> None:
     """Forget the TLS contexts (a changed ``SHOTGUN_API_CACERTS`` file is read again)."""
     with _ssl_lock:
         _ssl_contexts.clear()
+
+
+state.register(__name__, reset)
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):

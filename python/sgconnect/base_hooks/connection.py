@@ -1,9 +1,11 @@
 """The connection hook: the one place a studio decides who connects, and how.
 
 Every hand-out (``sgconnect.connect()``, ``app.get_connection()``, ``rest_session()``...) goes
-through the three methods of :class:`ConnectionHook`:
+through the three methods of :class:`ConnectionHook`, called by :mod:`sgconnect.hook_runner`
+(which checks what each returns, and raises :class:`~sgconnect.errors.HookError` naming the hook
+file and the method when it cannot be used):
 
-1. :meth:`ConnectionHook.resolve_user`: who acts, on which site (the credential chain);
+1. :meth:`ConnectionHook.resolve_credential`: who acts, on which site (the credential chain);
 2. :meth:`ConnectionHook.create_connection` / :meth:`ConnectionHook.create_rest_session`: the
    connection made for that user and a tool's purpose;
 3. :meth:`ConnectionHook.audit`: the record of each hand-out.
@@ -23,25 +25,24 @@ overrides it by inheritance from its configuration::
 
 
     class StudioConnection(HookBaseClass):
-        def resolve_user(self, site, interactive):
+        def resolve_credential(self, site, interactive):
             if site and "staging" in site:
                 errors = self.parent.sgconnect.errors
                 raise errors.SiteForbiddenError(f"{site} is not for production tools", site)
-            return super().resolve_user(site, interactive)
+            return super().resolve_credential(site, interactive)
 
         def create_connection(self, credential, purpose, interactive):
             sg = super().create_connection(credential, purpose, interactive)
             sg.add_user_agent("studio-pipeline/4.2")
             return sg
 
-See ``docs/hook.md`` for the worked example and its test.
+See ``docs/hook.md`` for the worked example and its test. This module holds the interface only;
+the stand-ins for a process without an engine are in :mod:`sgconnect.standalone_hook`.
 """
 
 from __future__ import annotations
 
 import logging
-import sys
-import threading
 import warnings
 from dataclasses import dataclass
 from typing import Any, Optional
@@ -125,27 +126,42 @@ class ConnectionHook:
             self._sgc_settings = cached
         return cached
 
-    def resolve_user(self, site: Optional[str], interactive: bool) -> Any:
+    def resolve_credential(self, site: Optional[str], interactive: bool) -> Any:
         """Return the credential connections to ``site`` act as.
 
         The default runs the credential chain (:func:`sgconnect.chain.resolve_credential`): the
         current sgtk user, a user handed down by a launcher, the saved session, then an interactive
         login or service mode.
 
+        Called once per process and site (single flight, shared by all threads), through
+        :mod:`sgconnect.hook_runner`, which checks what it returns.
+
         :param site: The normalised site URL, or ``None`` for the default site.
         :param interactive: Whether a login prompt may be shown.
-        :returns: A :class:`sgconnect.credentials.Credential`.
+        :returns: A :class:`sgconnect.credentials.Credential`. A tk-core ``ShotgunUser`` is
+            accepted too: it is wrapped with :func:`sgconnect.credentials.credential_for_tk_user`.
         :raises sgconnect.errors.LoginRequiredError: Non-interactive and no session.
         :raises sgconnect.errors.SiteForbiddenError: (in a studio override) the site is refused.
 
         Example: only one site, whatever the tool asks::
 
-            def resolve_user(self, site, interactive):
-                return super().resolve_user("https://mystudio.shotgrid.autodesk.com", interactive)
+            def resolve_credential(self, site, interactive):
+                return super().resolve_credential(
+                    "https://mystudio.shotgrid.autodesk.com", interactive
+                )
         """
         from ..chain import resolve_credential
 
         return resolve_credential(site, interactive=interactive, settings=self.settings)
+
+    def resolve_user(self, site: Optional[str], interactive: bool) -> Any:
+        """Deprecated name of :meth:`resolve_credential` (one release).
+
+        A studio hook that still overrides ``resolve_user`` keeps working: sgconnect calls its
+        override, with a :class:`DeprecationWarning` naming the hook file. Rename the method to
+        ``resolve_credential`` (and its ``super()`` call).
+        """
+        return ConnectionHook.resolve_credential(self, site, interactive)
 
     def create_connection(self, credential: Any, purpose: str, interactive: bool) -> Any:
         """Return a new shotgun_api3 connection acting as ``credential`` for ``purpose``.
@@ -206,64 +222,3 @@ class ConnectionHook:
         logger = self.logger  # type: ignore[attr-defined]
         if logger.isEnabledFor(logging.INFO):
             logger.info(record.message())
-
-
-class StandaloneParent:
-    """What a hook's ``self.parent`` is outside an engine: settings, and a logger."""
-
-    def __init__(self, settings: Settings):
-        from .. import __name__ as package_name
-
-        self.settings = settings
-        self.logger = logging.getLogger("sgconnect")
-        self.sgconnect = sys.modules[package_name]
-
-    def get_setting(self, name: str, default: Any = None) -> Any:
-        return getattr(self.settings, name, default)
-
-
-class _StandaloneHookRoot:
-    """The part of tk-core's ``Hook`` a connection hook uses, for processes without tk-core."""
-
-    def __init__(self, parent: Any):
-        self.__parent = parent
-        self.__logger = logging.getLogger("sgconnect.hook")
-
-    @property
-    def parent(self) -> Any:
-        return self.__parent
-
-    @property
-    def logger(self) -> logging.Logger:
-        return self.__logger
-
-
-class StandaloneConnectionHook(ConnectionHook, _StandaloneHookRoot):
-    """The default hook of a process without an engine (``hooks/connection.py`` adds nothing)."""
-
-
-_tk_base_lock = threading.Lock()
-_tk_base_classes: dict[Any, type] = {}
-
-
-def tk_connection_hook_class() -> type:
-    """:class:`ConnectionHook` on top of tk-core's ``Hook``, for tk-core's hook loader.
-
-    tk-core requires hook base classes to derive from its ``Hook``; this class is made on first
-    need (it imports tk-core) and kept, so that tk-core's hook cache sees one stable class.
-    """
-    tank = sys.modules.get("tank")
-    if tank is None:
-        from .. import tk
-
-        tank = tk.tank()
-    with _tk_base_lock:
-        cls = _tk_base_classes.get(tank.Hook)
-        if cls is None:
-            cls = type(
-                "ConnectionHook",
-                (ConnectionHook, tank.Hook),
-                {"__doc__": ConnectionHook.__doc__, "__module__": __name__},
-            )
-            _tk_base_classes[tank.Hook] = cls
-        return cls
