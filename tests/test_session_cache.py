@@ -113,7 +113,7 @@ def test_locations_match_tkcore(tk, host):
 def test_sanitize_matches_tkcore(url):
     from tank.util.shotgun.connection import sanitize_url
 
-    assert fast._sanitize_url(url) == sanitize_url(url)
+    assert fast.sanitize_url(url) == sanitize_url(url)
 
 
 @pytest.mark.tkcore

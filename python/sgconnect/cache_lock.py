@@ -42,7 +42,7 @@ def lock_path(site: Optional[str]) -> str:
     if site is None:
         folder = session_cache.cache_root()
     else:
-        folder = os.path.dirname(session_cache.site_cache_file(session_cache._sanitize_url(site)))
+        folder = os.path.dirname(session_cache.site_cache_file(session_cache.sanitize_url(site)))
     return os.path.join(folder, LOCK_NAME)
 
 

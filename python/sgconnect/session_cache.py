@@ -100,7 +100,7 @@ def global_cache_file() -> str:
     return _with_legacy_fallback(current, legacy)
 
 
-def _sanitize_url(url: str) -> str:
+def sanitize_url(url: str) -> str:
     """tk-core's ``connection.sanitize_url``: scheme (default https) + netloc, lower-cased."""
 
     def one_pass(text: str) -> str:
@@ -213,7 +213,7 @@ def current_host() -> Optional[str]:
             return None
         if not isinstance(host, str):
             raise _CorruptCache(f"its current_host is a {type(host).__name__}, not a string")
-        return _sanitize_url(host)
+        return sanitize_url(host)
     except _CorruptCache as error:
         _warn(path, error)
         return None
@@ -221,7 +221,7 @@ def current_host() -> Optional[str]:
 
 def current_login(site: str) -> Optional[str]:
     """The site's ``current_user`` (stripped); ``None`` when unset or unusable."""
-    path = site_cache_file(_sanitize_url(site))
+    path = site_cache_file(sanitize_url(site))
     try:
         document = _load(path)
         return None if document is None else _site_document(document)[0]
@@ -236,7 +236,7 @@ def read_saved_session(site: str, login: Optional[str] = None) -> Optional[Saved
     ``site`` is sanitised like tk-core's ``sanitize_url`` first. Returns ``None`` when there is
     no file, no user, no matching entry with a non-empty token, or the file is unusable.
     """
-    normalized = _sanitize_url(site)
+    normalized = sanitize_url(site)
     path = site_cache_file(normalized)
     try:
         document = _load(path)
