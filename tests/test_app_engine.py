@@ -17,14 +17,17 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fixtures.toolkit import CONFIG, FIXTURES, REPO_ROOT, tk_core_checkout
 
 from sgconnect.testing import LocalSite, child_environment
+
+CHILDREN = Path(__file__).parent / "children"
+
 
 pytestmark = pytest.mark.tkcore
 
@@ -211,30 +214,12 @@ def test_studio_override_runs_first_and_super_reaches_the_default(engines):
 
 # -- the same override in a standalone process (SGCONNECT_HOOK) ---------------------------------
 
-STANDALONE_TOOL = """
-    import json
-    import sys
-
-    import sgconnect
-
-    sites = json.loads(sys.stdin.readline())
-    sg = sgconnect.connect("asset-report", site=sites["allowed"])
-    result = {
-        "projects": sorted(p["name"] for p in sg.find("Project", [], ["name"])),
-        "hook": type(sgconnect.broker().hook).__name__,
-    }
-    try:
-        sgconnect.connect("asset-report", site=sites["forbidden"]).find("Project", [], ["name"])
-    except sgconnect.SgConnectError as exc:
-        result["forbidden"] = type(exc).__name__
-        result["message"] = str(exc)
-    print("RESULT " + json.dumps(result))
-"""
+STANDALONE_TOOL = CHILDREN / "app_engine_standalone_tool.py"
 
 
 def run_standalone(allowed: LocalSite, forbidden: LocalSite, hook: str) -> dict[str, Any]:
     proc = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(STANDALONE_TOOL)],
+        [sys.executable, str(STANDALONE_TOOL)],
         input=json.dumps({"allowed": allowed.url, "forbidden": forbidden.url}) + "\n",
         capture_output=True,
         text=True,

@@ -11,11 +11,15 @@ from __future__ import annotations
 import json
 import sys
 import threading
+from pathlib import Path
 
 import pytest
+from children import run_child, start_child
 
 import sgconnect
-from sgconnect.testing import approve_next_app_session, run_python, save_session, start_python
+from sgconnect.testing import approve_next_app_session, run_python, save_session
+
+CHILDREN = Path(__file__).parent / "children"
 
 pytestmark = pytest.mark.tkcore
 
@@ -87,26 +91,14 @@ def test_current_sgtk_user_comes_first(make_local_site):
 # -- 2. a user handed down by a launcher -----------------------------------------------------------
 
 
-HANDED_DOWN_CHILD = """
-    import json, os, subprocess, sys
-    import sgconnect
-    sg = sgconnect.connect("launched tool", site=os.environ["SITE_URL"], interactive=False)
-    sg.find("Project", [], ["name"])
-    grandchild = subprocess.run(
-        [sys.executable, "-c", "import os, json; print(json.dumps(dict(os.environ)))"],
-        capture_output=True, text=True, check=True)
-    print(json.dumps({
-        "source": sgconnect.current_user().source,
-        "login": sgconnect.current_user().login,
-        "grandchild_env": json.loads(grandchild.stdout),
-    }))
-"""
+HANDED_DOWN_CHILD = CHILDREN / "chain_handed_down.py"
 
 
 @pytest.mark.parametrize("variable", ["SHOTGUN_DESKTOP_CURRENT_USER", "TANK_CONTEXT"])
 def test_handed_down_user_is_used_and_removed_from_the_environment(
     make_local_site, tmp_path, variable
 ):
+
     from tank.authentication import DefaultsManager, ShotgunAuthenticator, serialize_user
 
     site = make_local_site("default")
@@ -121,7 +113,7 @@ def test_handed_down_user_is_used_and_removed_from_the_environment(
     empty_home.mkdir(mode=0o700)
     site.clear_journal()
 
-    child = run_python(
+    child = run_child(
         HANDED_DOWN_CHILD,
         {"SITE_URL": site.url, variable: payload, "SHOTGUN_HOME": str(empty_home)},
     )
@@ -143,18 +135,12 @@ def test_handed_down_user_is_used_and_removed_from_the_environment(
 # -- 4. interactive: console, browser, headless URL; and non-interactive ------------------------
 
 
-CONSOLE_CHILD = """
-    import os
-    import sgconnect
-    sg = sgconnect.connect("console tool", site=os.environ["SITE_URL"], interactive=True)
-    print("PROJECTS", len(sg.find("Project", [], ["name"])))
-    print("SOURCE", sgconnect.current_user().source)
-"""
+CONSOLE_CHILD = CHILDREN / "chain_console.py"
 
 
 def test_interactive_console_password_login_is_saved_for_the_next_process(make_local_site):
     site = make_local_site("default", app_session_launcher=False)
-    child = run_python(
+    child = run_child(
         CONSOLE_CHILD,
         {"SITE_URL": site.url, "SGCONNECT_LOGIN_METHOD": "password"},
         stdin=f"alice\n{site.password('alice')}\n",
@@ -166,20 +152,13 @@ def test_interactive_console_password_login_is_saved_for_the_next_process(make_l
 
     # The next process finds the session tk-core saved: no prompt (stdin is empty), no password.
     site.clear_journal()
-    again = run_python(CONSOLE_CHILD, {"SITE_URL": site.url}, stdin="")
+    again = run_child(CONSOLE_CHILD, {"SITE_URL": site.url}, stdin="")
     assert again.returncode == 0, again.stderr
     assert "SOURCE saved" in again.stdout
     assert [c for c in rpc_calls(site) if c[0] == "get_session_token"] == []
 
 
-URL_LOGIN_CHILD = """
-    import os
-    import sgconnect
-    sg = sgconnect.connect("headless tool", site=os.environ["SITE_URL"], interactive=True)
-    print("PROJECTS", len(sg.find("Project", [], ["name"])))
-    user = sgconnect.current_user()
-    print("USER", user.login, user.source)
-"""
+URL_LOGIN_CHILD = CHILDREN / "chain_url_login.py"
 
 
 @pytest.mark.parametrize("method", ["url", "browser"])
@@ -195,7 +174,7 @@ def test_browser_logins_through_the_app_session_launcher(make_local_site, method
             f"{sys.executable} -c \"import sys; open('{opened}', 'w').write(sys.argv[1])\" %s"
         )
     try:
-        child = run_python(URL_LOGIN_CHILD, env)
+        child = run_child(URL_LOGIN_CHILD, env)
     finally:
         stop.set()
         approver.join(5)
@@ -235,34 +214,14 @@ def test_non_interactive_in_process_raises_login_required(make_local_site):
 # -- expiry, threads, two sites ------------------------------------------------------------------
 
 
-RENEWAL_CHILD = """
-    import os, threading
-    import sgconnect
-    from sgconnect.testing import LocalSite
-    site_url = os.environ["SITE_URL"]
-    threads = int(os.environ["THREADS"])
-    sgconnect.connect("warm-up", site=site_url, interactive=True).find_one("Project", [])
-    print("READY", flush=True)
-    input()  # the parent expires the session, then answers
-    results, connections = [], set()
-    def tool():
-        sg = sgconnect.connect("worker", site=site_url, interactive=True)
-        connections.add(id(sg))
-        results.append(len(sg.find("Project", [], ["name"])))
-    workers = [threading.Thread(target=tool) for _ in range(threads)]
-    for w in workers: w.start()
-    for w in workers: w.join()
-    credential = sgconnect.broker().credential(site_url)
-    print("RESULTS", sorted(set(results)), len(results), "CONNECTIONS", len(connections),
-          "RENEWALS", credential.renewals, flush=True)
-"""
+RENEWAL_CHILD = CHILDREN / "chain_renewal.py"
 
 
 @pytest.mark.parametrize("threads", [1, 20])
 def test_expired_session_is_renewed_once_and_every_call_completes(make_local_site, threads):
     site = make_local_site("default", app_session_launcher=False)
     save_session(site, "alice")
-    child = start_python(RENEWAL_CHILD, {"SITE_URL": site.url, "THREADS": str(threads)})
+    child = start_child(RENEWAL_CHILD, {"SITE_URL": site.url, "THREADS": str(threads)})
     try:
         assert child.stdout.readline().strip() == "READY"
         site.expire_sessions()

@@ -14,13 +14,18 @@ from __future__ import annotations
 import logging
 import subprocess
 import threading
+from pathlib import Path
 
 import pytest
 import yaml
+from children import start_child
 
 import sgconnect
 from sgconnect import cache_lock, session_cache
-from sgconnect.testing import save_session, start_python
+from sgconnect.testing import save_session
+
+CHILDREN = Path(__file__).parent / "children"
+
 
 pytestmark = pytest.mark.tkcore
 
@@ -57,37 +62,13 @@ def run_threads(target, count: int = THREADS) -> list:
 
 # -- 200 threads, console renewal in a child process ---------------------------------------------
 
-CONSOLE_RENEWAL_CHILD = """
-    import os, threading
-    import sgconnect
-    site_url = os.environ["SITE_URL"]
-    threads = int(os.environ["THREADS"])
-    sgconnect.connect("warm-up", site=site_url, interactive=True).find_one("Project", [])
-    print("READY", flush=True)
-    input()  # the parent expires the session, then says go
-    start = threading.Barrier(threads)
-    results, errors, connections = [], [], set()
-    def tool():
-        start.wait()
-        try:
-            sg = sgconnect.connect("worker", site=site_url, interactive=True)
-            connections.add(id(sg))
-            results.append(len(sg.find("Project", [], ["name"])))
-        except Exception as exc:
-            errors.append(type(exc).__name__)
-    workers = [threading.Thread(target=tool) for _ in range(threads)]
-    for w in workers: w.start()
-    for w in workers: w.join()
-    credential = sgconnect.broker().credential(site_url)
-    print("RESULTS", sorted(set(results)), len(results), "ERRORS", sorted(set(errors)),
-          "CONNECTIONS", len(connections), "RENEWALS", credential.renewals, flush=True)
-"""
+CONSOLE_RENEWAL_CHILD = CHILDREN / "concurrency_console_renewal.py"
 
 
 def test_200_threads_after_expiry_one_console_renewal_every_call_completes(make_local_site):
     site = make_local_site("default", app_session_launcher=False)
     save_session(site, "alice")
-    child = start_python(CONSOLE_RENEWAL_CHILD, dict(SITE_URL=site.url, THREADS=str(THREADS)))
+    child = start_child(CONSOLE_RENEWAL_CHILD, dict(SITE_URL=site.url, THREADS=str(THREADS)))
     try:
         assert child.stdout.readline().strip() == "READY"
         site.expire_sessions()
@@ -157,33 +138,17 @@ def test_200_threads_non_interactive_adopt_the_session_another_process_saved(mak
 
 # -- two processes renewing the same session at once -------------------------------------------
 
-TWO_PROCESS_CHILD = """
-    import logging, os, sys
-    import sgconnect, shotgun_api3, sgtk
-    logging.basicConfig(level=logging.DEBUG, stream=sys.stderr)  # searched for secrets below
-    for name in ("shotgun_api3", "sgtk"):
-        logging.getLogger(name).setLevel(logging.DEBUG)
-    logging.getLogger("sgtk").addHandler(logging.StreamHandler(sys.stderr))
-    sgtk.LogManager().global_debug = True
-    site_url = os.environ["SITE_URL"]
-    sg = sgconnect.connect("two processes", site=site_url, interactive=True)
-    sg.find_one("Project", [])
-    print("READY", flush=True)
-    input()  # the parent expires the session, then says go to both processes at once
-    counts = [len(sg.find("Project", [], ["name"])) for _ in range(5)]
-    credential = sgconnect.broker().credential(site_url)
-    print("COUNTS", counts, "RENEWALS", credential.renewals, flush=True)
-"""
+TWO_PROCESS_CHILD = CHILDREN / "concurrency_two_process.py"
 
 
-def start_child(site, env_extra: dict | None = None) -> subprocess.Popen:
-    return start_python(TWO_PROCESS_CHILD, dict(SITE_URL=site.url, **(env_extra or {})))
+def start_two_process_child(site, env_extra: dict | None = None) -> subprocess.Popen:
+    return start_child(TWO_PROCESS_CHILD, dict(SITE_URL=site.url, **(env_extra or {})))
 
 
 def test_two_processes_renewing_at_once_one_prompt_both_work_cache_valid(make_local_site):
     site = make_local_site("default", app_session_launcher=False)
     save_session(site, "alice")
-    children = [start_child(site), start_child(site)]
+    children = [start_two_process_child(site), start_two_process_child(site)]
     try:
         for child in children:
             assert child.stdout.readline().strip() == "READY"

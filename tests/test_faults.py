@@ -16,14 +16,19 @@ import signal
 import socket
 import subprocess
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
+from children import run_child, start_child
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import sgconnect
 from sgconnect import redaction, session_cache
-from sgconnect.testing import run_python, save_session, start_python
+from sgconnect.testing import save_session
+
+CHILDREN = Path(__file__).parent / "children"
+
 
 pytestmark = pytest.mark.tkcore
 
@@ -87,21 +92,7 @@ def test_site_down_is_unreachable_naming_the_site(saved_site):
         assert f"sgconnect doctor --site {site.url}" in message
 
 
-LOGIN_CHILD = """
-    import json, os, sgconnect
-    site = os.environ["SITE_URL"]
-    state = {}
-    try:
-        sgconnect.connect("login", site=site, interactive=True)
-        state["error"] = None
-    except sgconnect.SgConnectError as exc:
-        state["error"] = [type(exc).__name__, str(exc), exc.site]
-    state["credentials"] = len(sgconnect.broker().credentials())
-    print("STATE", json.dumps(state), flush=True)
-    if os.environ.get("AGAIN"):
-        sg = sgconnect.connect("login", site=site, interactive=True)
-        print("AGAIN", len(sg.find("Project", [], ["name"])), sgconnect.current_user(site).source)
-"""
+LOGIN_CHILD = CHILDREN / "faults_login.py"
 
 
 def child_state(stdout: str) -> dict:
@@ -113,7 +104,7 @@ def test_site_down_during_a_console_login_is_unreachable(make_local_site, isolat
     site = make_local_site("default", app_session_launcher=False)
     password = site.password("alice")
     site.stop()
-    child = run_python(
+    child = run_child(
         LOGIN_CHILD,
         dict(SITE_URL=site.url, SGCONNECT_LOGIN_METHOD="password"),
         stdin=f"alice\n{password}\n",
@@ -260,7 +251,7 @@ def test_cancelled_console_login_saves_nothing_and_the_next_call_asks_again(
 ):
     site = make_local_site("default", app_session_launcher=False)
     # tk-core's console: "Password (empty to abort)"; then the next call logs in for real.
-    child = run_python(
+    child = run_child(
         LOGIN_CHILD,
         dict(SITE_URL=site.url, SGCONNECT_LOGIN_METHOD="password", AGAIN="1"),
         stdin=f"alice\n\nalice\n{site.password('alice')}\n",
@@ -278,7 +269,7 @@ def test_cancelled_console_login_saves_nothing_and_the_next_call_asks_again(
 
 def test_ctrl_c_during_a_headless_url_login_saves_nothing(make_local_site, isolated_shotgun_home):
     site = make_local_site("saml2", app_session_launcher=True)
-    child = start_python(
+    child = start_child(
         LOGIN_CHILD, dict(SITE_URL=site.url, SGCONNECT_LOGIN_METHOD="url"), stdin=subprocess.DEVNULL
     )
     try:
@@ -300,33 +291,13 @@ def test_ctrl_c_during_a_headless_url_login_saves_nothing(make_local_site, isola
     assert cache_files(isolated_shotgun_home) == []
 
 
-CANCELLED_RENEWAL_CHILD = """
-    import hashlib, os, sgconnect
-    from sgconnect import session_cache
-    site = os.environ["SITE_URL"]
-    def cache_digest():
-        with open(session_cache.site_cache_file(site), "rb") as handle:
-            return hashlib.sha256(handle.read()).hexdigest()
-    sg = sgconnect.connect("renewal", site=site, interactive=True)
-    sg.find_one("Project", [])
-    print("READY", flush=True)
-    input()
-    before = cache_digest()
-    try:
-        sg.find("Project", [], ["name"])
-        print("FIRST ok")
-    except sgconnect.LoginCancelledError as exc:
-        print("FIRST", type(exc).__name__, exc.site, "|", exc, flush=True)
-    print("CACHE", "unchanged" if cache_digest() == before else "CHANGED", flush=True)
-    print("SECOND", len(sg.find("Project", [], ["name"])),
-          sgconnect.broker().credential(site).renewals, flush=True)
-"""
+CANCELLED_RENEWAL_CHILD = CHILDREN / "faults_cancelled_renewal.py"
 
 
 def test_cancelled_renewal_keeps_the_cache_and_the_next_call_asks_again(make_local_site):
     site = make_local_site("default", app_session_launcher=False)
     save_session(site, "alice")
-    child = start_python(CANCELLED_RENEWAL_CHILD, dict(SITE_URL=site.url))
+    child = start_child(CANCELLED_RENEWAL_CHILD, dict(SITE_URL=site.url))
     try:
         assert child.stdout.readline().strip() == "READY"
         site.expire_sessions()
@@ -410,7 +381,7 @@ def test_corrupt_cache_then_a_console_login_writes_a_valid_cache(two_sites):
         handle.write(CORRUPTIONS["truncated"].format(token=first.issue_session("alice")))
     second_before = cache_bytes(second_url)
 
-    child = run_python(
+    child = run_child(
         LOGIN_CHILD,
         dict(SITE_URL=first.url, SGCONNECT_LOGIN_METHOD="password"),
         stdin=f"alice\n{first.password('alice')}\n",

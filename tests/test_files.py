@@ -11,45 +11,21 @@ import json
 import os
 import stat
 import threading
+from pathlib import Path
 
 import pytest
+from children import start_child
 
 from sgconnect import cache_lock
-from sgconnect.testing import approve_next_app_session, start_python
+from sgconnect.testing import approve_next_app_session
+
+CHILDREN = Path(__file__).parent / "children"
 
 pytestmark = pytest.mark.tkcore
 
 CHILD_TIMEOUT = 90
 
-FLOWS_CHILD = """
-    import json, os, stat
-    os.umask(0o022)
-    import sgconnect
-    home = os.environ["SHOTGUN_HOME"]
-    top = os.environ["WATCHED"]
-    console_site, browser_site = os.environ["CONSOLE_SITE"], os.environ["BROWSER_SITE"]
-
-    def modes(step):
-        found = {}
-        for folder, folders, files in os.walk(top):
-            for name in folders + files:
-                path = os.path.join(folder, name)
-                found[os.path.relpath(path, top)] = stat.S_IMODE(os.lstat(path).st_mode)
-        print("MODES " + step + "\t" + json.dumps(found), flush=True)
-
-    sg = sgconnect.connect("files", site=console_site, interactive=True)  # console login
-    sg.find_one("Project", [])
-    modes("fresh login")
-    print("READY", flush=True)
-    input()  # the parent expires the session
-    sg.find("Project", [], ["name"])  # console renewal
-    assert sgconnect.broker().credential(console_site).renewals == 1
-    modes("renewal")
-    assert sgconnect.logout(console_site) == ["alice on " + console_site]
-    modes("logout")
-    sgconnect.login(browser_site, method="url")  # headless browser login, approved elsewhere
-    modes("url login")
-"""
+FLOWS_CHILD = CHILDREN / "files_flows.py"
 
 
 def test_login_renewal_logout_and_url_login_write_0600_files_in_0700_folders(
@@ -68,7 +44,7 @@ def test_login_renewal_logout_and_url_login_write_0600_files_in_0700_folders(
     )
     stop = threading.Event()
     approver = approve_next_app_session(browser, "carol", stop)
-    child = start_python(FLOWS_CHILD, env)
+    child = start_child(FLOWS_CHILD, env)
     try:
         password = console.password("alice")
         child.stdin.write(f"alice\n{password}\n")
@@ -117,6 +93,7 @@ def test_login_renewal_logout_and_url_login_write_0600_files_in_0700_folders(
 def test_the_cache_lock_file_is_0600_in_0700_folders_under_a_loose_umask(
     tmp_path, monkeypatch, make_local_site
 ):
+
     site = make_local_site("default")
     monkeypatch.setenv("SHOTGUN_HOME", str(tmp_path / "a" / "b"))
     previous = os.umask(0o022)

@@ -29,6 +29,8 @@ from sgconnect.settings import Settings
 from sgconnect.sites import normalize_site
 from sgconnect.testing import save_session
 
+CHILDREN = Path(__file__).parent / "children"
+
 SCRIPT = "sgconnect_farm"
 PYTHON_DIR = str(Path(__file__).parents[1] / "python")
 POSIX = hasattr(os, "geteuid")
@@ -396,31 +398,7 @@ def test_job_environment_without_a_user_refuses(local_site, monkeypatch):
 
 # -- the farm job: a fresh process -----------------------------------------------------------------
 
-FARM_JOB = """
-    import json, logging, os, subprocess, sys
-    logging.basicConfig(level=logging.DEBUG)
-    import shotgun_api3
-    import sgconnect
-
-    logging.getLogger("shotgun_api3").setLevel(logging.DEBUG)  # its import set WARNING
-
-    sg = sgconnect.connect("render")
-    projects = [p["name"] for p in sg.find("Project", [], ["name"])]
-    rest_projects = None
-    if "--rest" in sys.argv:
-        rest = sgconnect.rest_session("render")
-        rest_projects = [p["attributes"]["name"] for p in rest.get("/entity/projects")["data"]]
-    grandchild = subprocess.run(
-        [sys.executable, "-c", "import os,json;print(json.dumps(dict(os.environ)))"],
-        capture_output=True, text=True, check=True,
-    )
-    print("RESULT " + json.dumps({
-        "projects": projects,
-        "rest_projects": rest_projects,
-        "user": sgconnect.current_user().as_dict(),
-        "grandchild_env": json.loads(grandchild.stdout),
-    }))
-"""
+FARM_JOB = CHILDREN / "service_farm_job.py"
 
 
 def _run_farm_job(
@@ -443,7 +421,7 @@ def _run_farm_job(
     )
     env.pop("QT_QPA_PLATFORM", None)
     child = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(FARM_JOB), *(["--rest"] if rest else [])],
+        [sys.executable, str(FARM_JOB), *(["--rest"] if rest else [])],
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,

@@ -10,12 +10,14 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 from typing import Dict, List
 
 import pytest
+
+CHILDREN = Path(__file__).parent / "children"
+
 
 pytestmark = pytest.mark.tkcore
 
@@ -38,9 +40,9 @@ def _env(shotgun_home: Path) -> Dict[str, str]:
     return env
 
 
-def _spawn(code: str, shotgun_home: Path, *args: str) -> subprocess.Popen:
+def _spawn(script: Path, shotgun_home: Path, *args: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(code), *args],
+        [sys.executable, str(script), *args],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -56,17 +58,7 @@ def _result_line(stdout: str) -> dict:
     return json.loads(lines[-1][len("RESULT ") :])
 
 
-CONSOLE_LOGIN = """
-    import json
-    from tank.authentication import ShotgunAuthenticator
-
-    user = ShotgunAuthenticator().get_user_from_prompt()
-    projects = user.create_sg_connection().find("Project", [], ["name"])
-    print("\\nRESULT " + json.dumps({
-        "login": user.login, "host": user.host, "type": type(user).__name__,
-        "projects": [p["name"] for p in projects],
-    }))
-"""
+CONSOLE_LOGIN = CHILDREN / "site_tkcore_console_login.py"
 
 
 def test_console_password_login(local_site, isolated_shotgun_home):
@@ -157,22 +149,7 @@ def test_app_session_launcher_denied_and_disabled(make_local_site):
         app_session_launcher.process(off.url, browser_open_callback=lambda url: True)
 
 
-EXPIRY_MID_USE = """
-    import json, sys
-    from tank.authentication import ShotgunAuthenticator
-
-    url, token = sys.argv[1], sys.argv[2]
-    user = ShotgunAuthenticator().create_session_user("alice", session_token=token, host=url)
-    conn = user.create_sg_connection()
-    before = len(conn.find("Project", []))
-    print("READY", flush=True)
-    sys.stdin.readline()  # the parent expires every session, then says go
-    after = [p["name"] for p in conn.find("Project", [], ["name"])]
-    print("\\nRESULT " + json.dumps({
-        "before": before, "after": after,
-        "renewed": user.impl.get_session_token() != token,
-    }))
-"""
+EXPIRY_MID_USE = CHILDREN / "site_tkcore_expiry_mid_use.py"
 
 
 def test_expiry_mid_use_renews_through_tk_core_console(local_site, isolated_shotgun_home):

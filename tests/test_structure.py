@@ -16,11 +16,14 @@ import json
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import pytest
 
 import sgconnect
 from sgconnect.testing import save_session
+
+CHILDREN = Path(__file__).parent / "children"
 
 THREADS = 200
 #: A guard against a hang, not a measurement: a storm takes about a second here.
@@ -41,13 +44,7 @@ def non_interactive_broker(monkeypatch):
 
 # -- the cached path ---------------------------------------------------------------------------
 
-CACHED_PATH_CHILD = """
-import json, sys
-import sgconnect
-sg = sgconnect.connect("structure check", sys.argv[1] or None)
-projects = sorted(p["name"] for p in sg.find("Project", [], ["name"]))
-print(json.dumps({"projects": projects, "modules": sorted(sys.modules)}))
-"""
+CACHED_PATH_CHILD = CHILDREN / "structure_cached_path.py"
 
 
 @pytest.mark.tkcore
@@ -60,7 +57,7 @@ def test_cached_path_sends_info_and_read_and_loads_neither_tkcore_nor_qt(
     local_site.clear_journal()
 
     done = subprocess.run(
-        [sys.executable, "-c", CACHED_PATH_CHILD, local_site.url if explicit_site else ""],
+        [sys.executable, str(CACHED_PATH_CHILD), local_site.url if explicit_site else ""],
         capture_output=True,
         text=True,
         cwd=tmp_path,
@@ -87,6 +84,7 @@ def test_cached_path_sends_info_and_read_and_loads_neither_tkcore_nor_qt(
 def test_a_hand_out_asked_again_on_a_thread_is_the_same_object_and_sends_nothing(
     local_site, non_interactive_broker
 ):
+
     save_session(local_site, "alice")
     local_site.clear_journal()
 

@@ -1,0 +1,37 @@
+"""Child program of tests/test_chain.py (run by path; it prints what the test reads)."""
+
+import os
+import threading
+
+import sgconnect
+
+site_url = os.environ["SITE_URL"]
+threads = int(os.environ["THREADS"])
+sgconnect.connect("warm-up", site=site_url, interactive=True).find_one("Project", [])
+print("READY", flush=True)
+input()  # the parent expires the session, then answers
+results, connections = [], set()
+
+
+def tool():
+    sg = sgconnect.connect("worker", site=site_url, interactive=True)
+    connections.add(id(sg))
+    results.append(len(sg.find("Project", [], ["name"])))
+
+
+workers = [threading.Thread(target=tool) for _ in range(threads)]
+for w in workers:
+    w.start()
+for w in workers:
+    w.join()
+credential = sgconnect.broker().credential(site_url)
+print(
+    "RESULTS",
+    sorted(set(results)),
+    len(results),
+    "CONNECTIONS",
+    len(connections),
+    "RENEWALS",
+    credential.renewals,
+    flush=True,
+)

@@ -1,0 +1,10 @@
+"""Child program of tests/test_chain.py (run by path; it prints what the test reads)."""
+
+import os
+
+import sgconnect
+
+sg = sgconnect.connect("headless tool", site=os.environ["SITE_URL"], interactive=True)
+print("PROJECTS", len(sg.find("Project", [], ["name"])))
+user = sgconnect.current_user()
+print("USER", user.login, user.source)
