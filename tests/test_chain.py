@@ -214,7 +214,7 @@ def test_non_interactive_in_process_raises_login_required(make_local_site):
 # -- expiry, threads, two sites ------------------------------------------------------------------
 
 
-RENEWAL_CHILD = CHILDREN / "chain_renewal.py"
+RENEWAL_CHILD = CHILDREN / "console_renewal.py"
 
 
 @pytest.mark.parametrize("threads", [1, 20])
@@ -232,7 +232,7 @@ def test_expired_session_is_renewed_once_and_every_call_completes(make_local_sit
     finally:
         child.kill()
     assert child.returncode == 0, err
-    assert f"RESULTS [3] {threads} CONNECTIONS {threads} RENEWALS 1" in out, err
+    assert f"RESULTS [3] {threads} ERRORS [] CONNECTIONS {threads} RENEWALS 1" in out, err
     renewals = [c for c in rpc_calls(site) if c[0] == "get_session_token"]
     assert renewals == [("get_session_token", "password", "alice")]
 

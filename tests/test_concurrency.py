@@ -62,7 +62,7 @@ def run_threads(target, count: int = THREADS) -> list:
 
 # -- 200 threads, console renewal in a child process ---------------------------------------------
 
-CONSOLE_RENEWAL_CHILD = CHILDREN / "concurrency_console_renewal.py"
+CONSOLE_RENEWAL_CHILD = CHILDREN / "console_renewal.py"
 
 
 def test_200_threads_after_expiry_one_console_renewal_every_call_completes(make_local_site):

@@ -2,59 +2,37 @@
 
 Each file is a real program (ruff, the formatter and ``duplicates`` see it), like
 ``tests/fixtures/run_engine.py``; the test that runs it names it as ``CHILDREN / "<file>.py"``.
-Its environment is :func:`sgconnect.testing.child_environment` plus what the test adds.
+They run through :func:`sgconnect.testing.run_python` / :func:`~sgconnect.testing.start_python`
+(environment, new session, pipes), which execute the file by its path: its tracebacks name it.
 """
 
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
-from typing import Mapping, Optional
+from typing import Any, Mapping, Optional
 
-from sgconnect.testing import child_environment
+from sgconnect.testing import run_python, start_python
 
 __all__ = ["run_child", "start_child"]
 
 
-def _command(script: Path, args: tuple[str, ...]) -> list[str]:
-    return [sys.executable, str(script), *args]
+def _by_path(script: Path) -> str:
+    path = str(script)
+    return (
+        f"import runpy, sys; sys.argv[0] = {path!r}; runpy.run_path({path!r}, run_name='__main__')"
+    )
 
 
 def run_child(
-    script: Path,
-    env_extra: Optional[Mapping[str, str]] = None,
-    *args: str,
-    stdin: str = "",
-    timeout: float = 90,
+    script: Path, env_extra: Optional[Mapping[str, str]] = None, **kwargs: Any
 ) -> subprocess.CompletedProcess:
-    """Run ``script`` in a new session and wait for it, up to ``timeout`` seconds; its stdin is
-    ``stdin`` (a pipe, no terminal), its stdout and stderr are captured as text."""
-    return subprocess.run(
-        _command(script, args),
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env=child_environment(**(env_extra or {})),
-        timeout=timeout,
-        start_new_session=True,
-    )
+    """:func:`sgconnect.testing.run_python` for the program in ``script``."""
+    return run_python(_by_path(script), env_extra, **kwargs)
 
 
 def start_child(
-    script: Path,
-    env_extra: Optional[Mapping[str, str]] = None,
-    *args: str,
-    stdin: int = subprocess.PIPE,
+    script: Path, env_extra: Optional[Mapping[str, str]] = None, **kwargs: Any
 ) -> subprocess.Popen:
-    """Start ``script`` in a new session; stdout and stderr piped (text). The caller waits for it
-    and kills it."""
-    return subprocess.Popen(
-        _command(script, args),
-        stdin=stdin,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=child_environment(**(env_extra or {})),
-        start_new_session=True,
-    )
+    """:func:`sgconnect.testing.start_python` for the program in ``script``."""
+    return start_python(_by_path(script), env_extra, **kwargs)

@@ -1,4 +1,5 @@
-"""Child program of tests/test_concurrency.py (run by path; it prints what the test reads)."""
+"""Child program of tests/test_chain.py and tests/test_concurrency.py: THREADS threads call
+through an expired session that renews once on the console (run by path)."""
 
 import os
 import threading
