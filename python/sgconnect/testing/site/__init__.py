@@ -30,9 +30,11 @@ from .common import (
     ERR_SSO,
     MODES,
     SERVER_VERSION,
+    ForeignRequest,
 )
-from .faults import FAULT_KINDS
+from .faults import FAULT_KINDS, REDIRECT_STATUSES
 from .localsite import LocalSite
+from .proxy import ForwardProxy, ProxyRequest
 from .state import (
     DEMO_PROJECTS,
     DEMO_SCRIPTS,
@@ -53,6 +55,10 @@ __all__ = [
     "ERR_PERMISSION",
     "ERR_SSO",
     "FAULT_KINDS",
+    "REDIRECT_STATUSES",
+    "ForeignRequest",
+    "ForwardProxy",
+    "ProxyRequest",
     "MODES",
     "SERVER_VERSION",
     "HumanUserSpec",

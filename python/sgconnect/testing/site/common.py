@@ -78,6 +78,26 @@ class _Ctx:
     login: Optional[str] = None
     sudo: Optional[str] = None
     error_code: Optional[int] = None
+    connection: Optional[int] = None
+
+
+@dataclass(frozen=True)
+class ForeignRequest:
+    """One request the foreign origin (:attr:`LocalSite.foreign_url`) received.
+
+    :ivar method: The HTTP method.
+    :ivar path: The URL path.
+    :ivar query: The raw query string.
+    :ivar headers: Every request header, as sent (``Authorization`` and ``Cookie`` included:
+        that is what leak checks look at).
+    :ivar body: The request body.
+    """
+
+    method: str
+    path: str
+    query: str
+    headers: Dict[str, str]
+    body: bytes
 
 
 def _b64url(data: bytes) -> str:

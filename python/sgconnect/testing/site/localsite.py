@@ -7,7 +7,7 @@ from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
 
 from .api3 import Api3Mixin
 from .app_session import AppSessionMixin, _AppSessionRequest
-from .common import MODES
+from .common import MODES, ForeignRequest
 from .faults import FaultsMixin, _Fault
 from .network import NetworkMixin
 from .rest import RestMixin
@@ -54,6 +54,9 @@ class LocalSite(
         projects: Optional[Iterable[str]] = None,
         api_max_entities_per_page: int = 500,
         port: int = 0,
+        tls: bool = False,
+        latency: float = 0.0,
+        keep_alive_timeout: float = 60.0,
     ):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
@@ -67,6 +70,15 @@ class LocalSite(
         self.api_max_entities_per_page = int(api_max_entities_per_page)
         #: The site's port (0: any free port); the identity provider always takes a free one.
         self.port = int(port)
+        #: Serve HTTPS with a certificate from a throw-away CA (:attr:`ca_path`).
+        self.tls = bool(tls)
+        #: Seconds of injected round-trip time: once per TCP handshake, once more per TLS
+        #: handshake, once per reply (on every origin).
+        self.latency = float(latency)
+        #: Seconds an idle keep-alive connection stays open before the site closes it.
+        self.keep_alive_timeout = float(keep_alive_timeout)
+        if self.latency < 0 or self.keep_alive_timeout <= 0:
+            raise ValueError("latency must be >= 0 and keep_alive_timeout > 0 (seconds)")
 
         self._lock = threading.RLock()
         self._secrets: Set[str] = set()
@@ -100,6 +112,10 @@ class LocalSite(
         self._threads: List[threading.Thread] = []
         self._url: Optional[str] = None
         self._idp_url: Optional[str] = None
+        self._foreign_url: Optional[str] = None
+        self._foreign_journal: List[ForeignRequest] = []
+        self._ca_path: Optional[str] = None
+        self._tls_dir: Any = None
 
     def __repr__(self) -> str:
         return f"LocalSite(mode={self.mode!r}, url={self._url!r})"

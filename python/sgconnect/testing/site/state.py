@@ -78,6 +78,8 @@ class JournalEntry:
     :ivar user_agent: The request's ``User-Agent`` header, or ``None``.
     :ivar fault: The injected fault this request got (:meth:`LocalSite.inject_fault`), or
         ``None`` when it was answered normally.
+    :ivar connection: The serial number of the TCP connection it came on (the same number for
+        requests on one keep-alive connection), or ``None``.
     """
 
     method: str
@@ -90,6 +92,7 @@ class JournalEntry:
     error_code: Optional[int]
     user_agent: Optional[str] = None
     fault: Optional[str] = None
+    connection: Optional[int] = None
 
 
 DEMO_USERS: Tuple[HumanUserSpec, ...] = (
@@ -331,6 +334,7 @@ class StateMixin:
             ctx.error_code,
             user_agent,
             fault,
+            ctx.connection,
         )
         with self._lock:
             self._journal.append(entry)
