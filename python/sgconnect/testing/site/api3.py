@@ -9,6 +9,7 @@ from .common import (
     ERR_AUTH,
     ERR_FAULT,
     ERR_PERMISSION,
+    FULL_VERSION,
     SERVER_VERSION,
     _ApiError,
     _Ctx,
@@ -86,7 +87,7 @@ class Api3Mixin:
     def _info(self) -> Dict[str, Any]:
         return {
             "version": list(SERVER_VERSION),
-            "full_version": list(SERVER_VERSION) + ["local"],
+            "full_version": list(FULL_VERSION),
             "s3_uploads_enabled": False,
             "api_max_entities_per_page": self.api_max_entities_per_page,
             "user_authentication_method": self.mode,
@@ -160,9 +161,14 @@ class Api3Mixin:
         if sudo:
             ctx.sudo = str(sudo)
             if not actor["is_script"]:
-                raise _ApiError(ERR_PERMISSION, "sudo_as_login is only allowed for script users.")
-            if sudo not in self._users:
-                raise _ApiError(ERR_AUTH, f"sudo_as_login: no active user with login {sudo!r}.")
+                raise _ApiError(
+                    ERR_PERMISSION,
+                    "The user does not have permission to 'sudo': "
+                    f"{actor['login']} is not a script user.",
+                )
+            refusal = self._sudo_refusal(str(sudo))
+            if refusal is not None:
+                raise _ApiError(ERR_AUTH, refusal)
             actor["sudo"] = sudo
         return actor
 

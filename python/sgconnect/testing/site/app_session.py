@@ -6,9 +6,11 @@ import secrets
 import time
 from html import escape
 from typing import Any, List, Optional
+from urllib.parse import urlencode
 
 from .common import (
     _Ctx,
+    _RestError,
 )
 
 
@@ -68,28 +70,43 @@ class AppSessionMixin:
             return self._json(
                 {"message": "The app session launcher is disabled on this site."}, 403
             )
-        app_name = request.form.get("appName", "")
-        if not app_name:
-            return self._json({"message": "appName is required."}, 400)
+        if request.mimetype == "application/json":
+            body = request.get_json(silent=True)
+            params = body if isinstance(body, dict) else {}
+        else:
+            params = request.form
+        app_name = str(params.get("appName") or "")
+        machine_id = str(params.get("machineId") or "")
+        pairs = (("appName", app_name), ("machineId", machine_id))
+        missing = [name for name, value in pairs if not value]
+        if missing:
+            return self._json({"message": f"Missing params: {', '.join(missing)}"}, 400)
         with self._lock:
             request_id = secrets.token_hex(16)
-            self._app_requests[request_id] = _AppSessionRequest(
-                app_name, request.form.get("machineId", ""), time.time()
-            )
-        return self._json(
-            {"sessionRequestId": request_id, "url": f"{self.url}/app_session_request/{request_id}"}
-        )
+            self._app_requests[request_id] = _AppSessionRequest(app_name, machine_id, time.time())
+        url = f"{self.url}/app_session_request/{request_id}?sticky_id={request_id}"
+        return self._json({"sessionRequestId": request_id, "url": url})
 
     def _h_asl_poll(self, request: Any, ctx: _Ctx, request_id: str) -> Any:
         with self._lock:
             req = self._live_app_request(request_id)
             if req is None or req.state in ("denied", "delivered"):
-                return self._json({"message": "Request not found, rejected or expired."}, 404)
+                return self._json({"message": "Not Found"}, 404)
             if req.state == "pending":
                 return self._json({"approved": False})
             req.state = "delivered"
             ctx.login = req.login
-            return self._json({"approved": True, "sessionToken": req.token, "userLogin": req.login})
+            user_login = req.login
+            if self.mode == "oxygen":  # an Autodesk Identity site answers the person's email
+                spec = self._users[req.login]
+                user_login = spec.email or f"{spec.login}@example.com"
+            return self._json(
+                {"approved": True, "sessionToken": req.token, "userLogin": user_login}
+            )
+
+    def _h_asl_get(self, request: Any, ctx: _Ctx, request_id: str = "") -> Any:
+        """``GET`` on the app session endpoints: 404 with the JSON:API error envelope."""
+        return self._rest_error(_RestError(404, 103, "Not Found", "Not Found"))
 
     def _h_asl_page(self, request: Any, ctx: _Ctx, request_id: str) -> Any:
         login = self._browser_login(request, ctx)
@@ -100,7 +117,13 @@ class AppSessionMixin:
                     "Unknown request", "<p id='error'>This request is unknown or expired.</p>", 404
                 )
             app_name, machine = req.app_name, req.machine_id
-        if login is None:
+        if login is None and self.approval_sign_in == "redirect":
+            # a real site sends the person to sign in, then back here
+            from werkzeug.utils import redirect
+
+            back = urlencode({"return_path": f"/app_session_request/{request_id}"})
+            return redirect(f"{self.url}/user/login?{back}", code=302)
+        if login is None:  # "page": this emulator's older sign-in page
             link = f"{self.url}/auth/renew"
             return self._html(
                 "Sign in first",

@@ -13,7 +13,7 @@ from typing import Any, Dict, Optional
 logger = logging.getLogger(__name__)
 
 
-MODES = ("default", "saml2", "oxygen")
+MODES = ("default", "saml2", "oxygen", "ldap")
 
 
 ERR_AUTH = 102
@@ -35,6 +35,11 @@ ERR_PERMISSION = 104
 
 
 SERVER_VERSION = [8, 50, 0]
+#: api3 ``info`` ``full_version``: four ints (major, minor, patch, build).
+FULL_VERSION = [8, 50, 0, 9724]
+#: REST root ``shotgun_version``: a build string, as a real site shows it.
+SHOTGUN_VERSION_STRING = "v8.50.0.9724 (build 47ec49f)"
+SITE_ID = 1
 
 
 _SAML_LOGIN_REQUEST = "/saml/saml_login_request"

@@ -57,6 +57,7 @@ class LocalSite(
         tls: bool = False,
         latency: float = 0.0,
         keep_alive_timeout: float = 60.0,
+        approval_sign_in: str = "page",
     ):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
@@ -70,6 +71,13 @@ class LocalSite(
         self.api_max_entities_per_page = int(api_max_entities_per_page)
         #: The site's port (0: any free port); the identity provider always takes a free one.
         self.port = int(port)
+        #: What the app session approval page does for a browser with no site session:
+        #: ``"redirect"`` (a real site: 302 to ``/user/login?return_path=...``, then back) or
+        #: ``"page"`` (a 401 page linking to ``/auth/renew``; the default until
+        #: ``sgconnect demo``'s simulated browser follows the redirect).
+        if approval_sign_in not in ("redirect", "page"):
+            raise ValueError("approval_sign_in must be 'redirect' or 'page'")
+        self.approval_sign_in = approval_sign_in
         #: Serve HTTPS with a certificate from a throw-away CA (:attr:`ca_path`).
         self.tls = bool(tls)
         #: Seconds of injected round-trip time: once per TCP handshake, once more per TLS
@@ -86,6 +94,7 @@ class LocalSite(
         self._mint_count = 0
 
         self._users: Dict[str, HumanUserSpec] = {}
+        self._user_fields: Dict[str, Dict[str, Any]] = {}
         self._passwords: Dict[str, str] = {}
         self._2fa: Dict[str, str] = {}
         for spec in DEMO_USERS if users is None else users:

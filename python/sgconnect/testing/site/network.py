@@ -205,6 +205,14 @@ class NetworkMixin:
                 Rule(_SAML_LOGIN_REQUEST, endpoint="renew", methods=["GET"]),
                 Rule("/auth/sso_callback", endpoint="sso_callback", methods=["GET"]),
                 Rule("/auth/landing", endpoint="landing", methods=["GET"]),
+                Rule("/user/login", endpoint="user_login", methods=["GET"]),
+                Rule("/internal_api/session", endpoint="web_session", methods=["GET", "POST"]),
+                Rule("/internal_api/app_session_request", endpoint="asl_get", methods=["GET"]),
+                Rule(
+                    "/internal_api/app_session_request/<request_id>",
+                    endpoint="asl_get",
+                    methods=["GET"],
+                ),
                 Rule("/internal_api/app_session_request", endpoint="asl_create", methods=["POST"]),
                 Rule(
                     "/internal_api/app_session_request/<request_id>",
@@ -239,6 +247,11 @@ class NetworkMixin:
         return Map([Rule("/login", endpoint="idp_login", methods=["GET", "POST"])])
 
     def _site_wsgi(self, environ: Dict[str, Any], start_response: Callable) -> Any:
+        path = environ.get("PATH_INFO", "")
+        environ["sgconnect.path"] = path
+        if path == "/api/v1.1" or path.startswith("/api/v1.1/"):  # the same API, version 1.1
+            environ["PATH_INFO"] = "/api/v1" + path[len("/api/v1.1") :]
+            environ["sgconnect.api_version"] = "1.1"
         return self._dispatch(self._site_routes, environ, start_response)
 
     def _idp_wsgi(self, environ: Dict[str, Any], start_response: Callable) -> Any:
@@ -250,13 +263,14 @@ class NetworkMixin:
 
         request = Request(environ)
         ctx = _Ctx(connection=environ.get("sgconnect.connection"))
+        path = environ.get("sgconnect.path", request.path)
         fault = self._take_fault(request, ctx) if routes is self._site_routes else None
         if fault is not None:
             faulted = self._faulted(fault, request, environ, ctx)
             if faulted is not None:
                 self._record(
                     request.method,
-                    request.path,
+                    path,
                     faulted.status_code,
                     ctx,
                     request.headers.get("User-Agent"),
@@ -268,9 +282,12 @@ class NetworkMixin:
             endpoint, args = adapter.match()
             response = getattr(self, f"_h_{endpoint}")(request, ctx, **args)
         except HTTPException as exc:
-            response = self._json(
-                {"errors": [{"status": exc.code, "title": exc.name}]}, exc.code or 500
-            )
+            if exc.code == 404 and request.path.startswith("/api/"):  # /api/v2, /api/v1.2...
+                response = self._h_rest_unknown(request, ctx)
+            else:
+                response = self._json(
+                    {"errors": [{"status": exc.code, "title": exc.name}]}, exc.code or 500
+                )
         except Exception:  # never kill the server thread
             logger.debug("local site: handler failed", exc_info=True)
             response = Response(
@@ -282,7 +299,7 @@ class NetworkMixin:
             response = self._after_fault(fault, request, environ, ctx, response)
         self._record(
             request.method,
-            request.path,
+            path,
             response.status_code,
             ctx,
             request.headers.get("User-Agent"),

@@ -4,19 +4,28 @@ from __future__ import annotations
 
 import secrets
 import time
+import uuid
+from datetime import datetime, timezone
 from typing import Any, Dict, Optional, Tuple
+from urllib.parse import parse_qsl
 
 from .common import (
     ERR_AUTH,
     ERR_PERMISSION,
-    SERVER_VERSION,
+    SHOTGUN_VERSION_STRING,
+    SITE_ID,
     _ApiError,
     _Ctx,
     _json_response,
     _jwt_shaped,
     _RestError,
 )
-from .state import _RestToken
+from .state import _RestToken, _Session
+
+#: Grant fields that are secrets: never accepted from a URL query string.
+_SECRET_FIELDS = ("client_secret", "password", "session_token", "refresh_token", "auth_token")
+#: A session's expiry is written at most this often (seconds) when minting from it.
+_SESSION_WRITE_INTERVAL = 300
 
 
 class RestMixin:
@@ -42,31 +51,75 @@ class RestMixin:
         )
 
     def _h_rest_root(self, request: Any, ctx: _Ctx) -> Any:
+        version = request.environ.get("sgconnect.api_version", "1.0")
+        prefix = "/api/v1.1" if version == "1.1" else "/api/v1"
         return self._json(
             {
                 "data": {
-                    "shotgun_version": ".".join(str(v) for v in SERVER_VERSION),
-                    "api_version": "v1.1",
-                    "unified_login_flow_enabled": self.unified_login_flow,
+                    "shotgun_version": SHOTGUN_VERSION_STRING,
+                    "api_version": version,
+                    "site_id": SITE_ID,
+                    "site_name": "127.0.0.1",
+                    "os": "linux",
                     "user_authentication_method": self.mode,
+                    "unified_login_flow_enabled": self.unified_login_flow,
                     "authentication_app_session_launcher_enabled": self.app_session_launcher,
                 },
-                "links": {"self": "/api/v1"},
+                "links": {"self": prefix},
+            }
+        )
+
+    def _h_rest_unknown(self, request: Any, ctx: _Ctx, **_: Any) -> Any:
+        """``/api/v2``, ``/api/v1.2``... and unknown paths: 404, code 103."""
+        return self._rest_error(_RestError(404, 103, "Not Found", "Not Found"))
+
+    def _h_web_session(self, request: Any, ctx: _Ctx) -> Any:
+        """``/internal_api/session`` with the ``_session_id`` cookie: the browser session's
+        times (``POST`` extends it first); without a valid cookie, 401."""
+        token = request.cookies.get("_session_id")
+        with self._lock:
+            try:
+                session = self._session_for(token, saml_redirect=False)
+            except _ApiError:
+                return self._json({"message": "Unauthorized"}, 401)
+            ctx.auth, ctx.login = "cookie", session.login
+            if request.method == "POST":
+                session.expires_at = time.time() + self.session_lifetime
+                session.written_at = time.time()
+            created, expires = session.created_at, session.expires_at
+
+        def iso(moment: float) -> str:
+            return datetime.fromtimestamp(moment, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+        return self._json(
+            {
+                "app": {"createdAt": iso(created), "expiresAt": iso(expires)},
+                "expired": False,
+                "expiresAt": iso(expires),
             }
         )
 
     def _h_rest_token(self, request: Any, ctx: _Ctx) -> Any:
-        fields = request.form.copy()  # the body wins; the query is accepted too
-        for key, value in request.args.items():
-            fields.setdefault(key, value)
         try:
+            fields = self._token_fields(request)
             with self._lock:
-                login, is_script, sudo = self._rest_grant(fields, ctx)
+                login, is_script, sudo, auth_type, session = self._rest_grant(fields, ctx)
+                now = int(time.time())
+                if is_script:
+                    user = {"type": "ApiUser", "id": self._scripts[login].id}
+                else:
+                    user = {"type": "HumanUser", "id": self._users[login].id}
                 access = _jwt_shaped(
                     {
-                        "sub": login,
-                        "jti": secrets.token_hex(8),
-                        "exp": int(time.time()) + self.rest_token_lifetime,
+                        "iss": self.url,
+                        "aud": self.url + "/api/v1",
+                        "iat": now,
+                        "exp": now + self.rest_token_lifetime,
+                        "jti": str(uuid.uuid4()),
+                        "user": user,
+                        "sudo_as_login": sudo,
+                        "auth_type": auth_type,
+                        "session_uuid": session.uuid if session is not None else None,
                     }
                 )
                 refresh = secrets.token_urlsafe(32)
@@ -86,67 +139,125 @@ class RestMixin:
             }
         )
 
-    def _rest_grant(self, fields: Any, ctx: _Ctx) -> Tuple[str, bool, Optional[str]]:
-        """Check a token request; returns ``(login, is_script, sudo)``. Called locked."""
-        grant = fields.get("grant_type", "")
-        scope = fields.get("scope", "")
-        try:
-            if grant == "password":
-                login = fields.get("username", "")
-                ctx.auth, ctx.login = "password", login or None
-                self._refuse_password_mode()
-                self._check_password(login, fields.get("password", ""))
-                self._check_2fa(login, fields.get("auth_token"))
-                principal = (login, False)
-            elif grant == "client_credentials":
-                name = fields.get("client_id", "")
-                ctx.auth, ctx.login = "script", name or None
-                self._check_script(name, fields.get("client_secret", ""))
-                principal = (name, True)
-            elif grant == "session_token":
-                ctx.auth = "session"
-                token = fields.get("session_token", "")
-                session = self._session_for(token, saml_redirect=False)
-                if session.claims_expire_at is not None and session.claims_expire_at <= time.time():
-                    raise _ApiError(ERR_AUTH, "SSO claims expired.")
-                session.expires_at = max(session.expires_at, time.time() + self.session_lifetime)
-                ctx.login = session.login
-                principal = (session.login, session.is_script)
-            elif grant == "refresh_token":
-                ctx.auth = "bearer"
-                refreshed = self._refresh_tokens.get(fields.get("refresh_token", ""))
-                if refreshed is None:
-                    raise _RestError(400, ERR_AUTH, "Invalid refresh token")
-                ctx.login, ctx.sudo = refreshed.login, refreshed.sudo
-                return refreshed.login, refreshed.is_script, refreshed.sudo
-            else:
+    def _token_fields(self, request: Any) -> Dict[str, str]:
+        """The token request's fields: a form body (any form type, charset ignored, or no
+        Content-Type at all); ``text/plain`` is a 415, JSON is not read; secrets in the URL query
+        string are refused."""
+        for name in _SECRET_FIELDS:
+            if name in request.args:
                 raise _RestError(
                     400,
                     103,
-                    "Unsupported grant type",
-                    f"grant_type must be password, client_credentials, "
-                    f"session_token or refresh_token, not {grant!r}",
+                    "Credentials in the URL query string are refused",
+                    f"send {name} in the form body, never in the URL",
                 )
-        except _ApiError as exc:
+        mime = request.mimetype  # lower case, parameters (charset) dropped
+        if mime in ("application/x-www-form-urlencoded", "multipart/form-data"):
+            fields = dict(request.form.items())
+        elif not mime:
+            fields = dict(parse_qsl(request.get_data(as_text=True), keep_blank_values=True))
+        elif mime == "text/plain":
             raise _RestError(
-                401 if exc.code == ERR_AUTH else 400, exc.code, "Authentication failed", exc.message
-            ) from None
+                415,
+                103,
+                "Unsupported Media Type",
+                "Content-Type must be application/x-www-form-urlencoded",
+            )
+        else:  # JSON and the rest: the body is not read as the grant's arguments
+            fields = {}
+        for key, value in request.args.items():
+            fields.setdefault(key, value)  # grant_type and scope may come in the query
+        return fields
+
+    def _rest_grant(
+        self, fields: Dict[str, str], ctx: _Ctx
+    ) -> Tuple[str, bool, Optional[str], str, Optional[_Session]]:
+        """Check a token request (locked); returns ``(login, is_script, sudo, auth_type,
+        session)``. Statuses, codes and words follow a real site (docs/local-site-contract.md)."""
+        grant = fields.get("grant_type", "")
+        scope = fields.get("scope", "")
+        session = None
+        missing = _RestError(400, 103, "Bad Request", "Missing or invalid authentication arguments")
+        if grant == "password":
+            login = fields.get("username", "")
+            ctx.auth, ctx.login = "password", login or None
+            if not login or not fields.get("password"):
+                raise missing
+            try:
+                self._refuse_password_mode()
+                self._check_password(login, fields.get("password", ""))
+                self._check_2fa(login, fields.get("auth_token"))
+            except _ApiError as exc:
+                raise _RestError(
+                    401 if exc.code == ERR_AUTH else 400, exc.code, "Unauthorized", exc.message
+                ) from None
+            principal, auth_type = (login, False), "password"
+        elif grant == "client_credentials":
+            name = fields.get("client_id", "")
+            ctx.auth, ctx.login = "script", name or None
+            if not name or not fields.get("client_secret"):
+                raise missing
+            try:
+                self._check_script(name, fields.get("client_secret", ""))
+            except _ApiError:
+                raise _RestError(
+                    400, ERR_AUTH, "Bad Request", f"Can't authenticate script '{name}'"
+                ) from None
+            principal, auth_type = (name, True), "api_key"
+        elif grant == "session_token":
+            ctx.auth = "session"
+            token = fields.get("session_token", "")
+            if not token:
+                raise missing
+            try:
+                session = self._session_for(token, saml_redirect=False)
+                if session.claims_expire_at is not None and session.claims_expire_at <= time.time():
+                    raise _ApiError(ERR_AUTH, "SSO claims expired.")
+            except _ApiError:
+                raise _RestError(
+                    400,
+                    ERR_AUTH,
+                    "Bad Request",
+                    f"Can't authenticate session token ending with '{token[-4:]}'",
+                ) from None
+            now = time.time()
+            if now - session.written_at >= _SESSION_WRITE_INTERVAL:
+                session.expires_at = max(session.expires_at, now + self.session_lifetime)
+                session.written_at = now
+            ctx.login = session.login
+            principal, auth_type = (session.login, session.is_script), "session_token"
+        elif grant == "refresh_token":
+            ctx.auth = "bearer"
+            refreshed = self._refresh_tokens.get(fields.get("refresh_token", ""))
+            if refreshed is None:
+                raise _RestError(401, ERR_AUTH, "Unauthorized", "Unauthorized")
+            ctx.login, ctx.sudo = refreshed.login, refreshed.sudo
+            return refreshed.login, refreshed.is_script, refreshed.sudo, "refresh_token", None
+        else:
+            raise _RestError(
+                400,
+                103,
+                "Unsupported grant_type",
+                f"grant_type must be password, client_credentials, session_token or "
+                f"refresh_token, not {grant!r}",
+            )
         sudo = None
         if scope:
             if not scope.startswith("sudo_as_login:"):
-                raise _RestError(400, 103, "Invalid scope")
+                raise _RestError(400, 103, "Bad Request", f"Invalid scope: {scope!r}")
             sudo = scope.split(":", 1)[1]
             ctx.sudo = sudo
             if not principal[1]:
                 raise _RestError(
-                    403,
-                    ERR_PERMISSION,
-                    "Forbidden",
-                    "sudo_as_login is only allowed for script users",
+                    400,
+                    ERR_AUTH,
+                    "Bad Request",
+                    "The user does not have permission to 'sudo': only script users may",
                 )
-            if sudo not in self._users:
-                raise _RestError(400, ERR_AUTH, "Invalid scope", f"no user with login {sudo!r}")
-        return principal[0], principal[1], sudo
+            refusal = self._sudo_refusal(sudo)
+            if refusal is not None:
+                raise _RestError(400, ERR_AUTH, "Bad Request", refusal)
+        return principal[0], principal[1], sudo, auth_type, session
 
     def _bearer(self, request: Any, ctx: _Ctx) -> _RestToken:
         ctx.auth = "bearer"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import time
+import uuid
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Set, Tuple
 
@@ -111,13 +112,24 @@ DEMO_PROJECTS: Tuple[str, ...] = ("Big Buck Bunny", "Sintel", "Tears of Steel")
 class _Session:
     """A session token's life: who it is for, and when it (and its SSO claims) expire."""
 
-    __slots__ = ("login", "is_script", "expires_at", "claims_expire_at")
+    __slots__ = (
+        "login",
+        "is_script",
+        "expires_at",
+        "claims_expire_at",
+        "uuid",
+        "created_at",
+        "written_at",
+    )
 
     def __init__(self, login: str, is_script: bool, expires_at: float, claims_at: Optional[float]):
         self.login = login
         self.is_script = is_script
         self.expires_at = expires_at
         self.claims_expire_at = claims_at
+        self.uuid = str(uuid.uuid4())
+        self.created_at = time.time()
+        self.written_at = self.created_at  # when the expiry was last written (at most every 5 min)
 
 
 class _RestToken:
@@ -248,6 +260,30 @@ class StateMixin:
         with self._lock:
             return set(self._secrets)
 
+    def update_user(self, login: str, **fields: Any) -> None:
+        """Change fields of a human user as an admin would: ``sg_status_list`` (``"act"`` or
+        ``"dis"``), ``can_impersonate_this_user`` (bool), ``locked_until``...
+
+        :raises KeyError: no such user.
+        """
+        with self._lock:
+            if login not in self._users:
+                raise KeyError(f"no user {login!r} on this site")
+            self._user_fields.setdefault(login, {}).update(fields)
+
+    def _user_field(self, login: str, name: str, default: Any) -> Any:
+        return self._user_fields.get(login, {}).get(name, default)
+
+    def _sudo_refusal(self, target: str) -> Optional[str]:
+        """Why ``target`` cannot be a ``sudo_as_login`` target, or None (real site's words)."""
+        if target not in self._users:
+            return f"Cannot 'sudo' - unknown or retired user: '{target}'"
+        if self._user_field(target, "sg_status_list", "act") != "act":
+            return "Cannot 'sudo' - inactive user account"
+        if not self._user_field(target, "can_impersonate_this_user", True):
+            return f"Cannot 'sudo' - impersonation of '{target}' is not allowed"
+        return None
+
     def _new_session(self, login: str, is_script: bool = False) -> str:
         token = secrets.token_hex(16)
         now = time.time()
@@ -304,14 +340,14 @@ class StateMixin:
         if session is None:
             raise _ApiError(ERR_AUTH, "Can't authenticate user: unknown session.")
         now = time.time()
+        if session.expires_at <= now:  # an expired session is a 102 before claims are looked at
+            raise _ApiError(ERR_AUTH, "Can't authenticate user: session expired.")
         if (
             saml_redirect
             and session.claims_expire_at is not None
             and session.claims_expire_at <= now
         ):
             raise _Redirect(self.url + _SAML_LOGIN_REQUEST)
-        if session.expires_at <= now:
-            raise _ApiError(ERR_AUTH, "Can't authenticate user: session expired.")
         return session
 
     def _record(
@@ -352,7 +388,11 @@ class StateMixin:
                     "email": u.email or f"{u.login}@example.com",
                     "firstname": u.name.split(" ")[0],
                     "lastname": " ".join(u.name.split(" ")[1:]),
-                    "sg_status_list": "act",
+                    "sg_status_list": self._user_field(u.login, "sg_status_list", "act"),
+                    "can_impersonate_this_user": self._user_field(
+                        u.login, "can_impersonate_this_user", True
+                    ),
+                    "locked_until": self._user_field(u.login, "locked_until", None),
                 }
                 for u in self._users.values()
             ]

@@ -27,6 +27,18 @@ class WebLoginMixin:
                 query[key] = request.args[key]
         return redirect(f"{self.idp_url}/login?{urlencode(query)}", code=302)
 
+    def _h_user_login(self, request: Any, ctx: _Ctx) -> Any:
+        """``/user/login?return_path=/x``: the site's sign-in page; after the identity provider,
+        the person lands on ``return_path`` (a path on this site only)."""
+        from werkzeug.utils import redirect
+
+        return_path = request.args.get("return_path", "")
+        callback = self.url + "/auth/sso_callback"
+        if return_path.startswith("/") and not return_path.startswith("//"):
+            callback += "?" + urlencode({"return_path": return_path})
+        query = urlencode({"return_to": callback})
+        return redirect(f"{self.idp_url}/login?{query}", code=302)
+
     def _h_sso_callback(self, request: Any, ctx: _Ctx) -> Any:
         from werkzeug.utils import redirect
 
@@ -44,7 +56,10 @@ class WebLoginMixin:
             csrf = secrets.token_hex(16)
             self._secrets.add(csrf)
             user_id = self._users[login].id
-        response = redirect(self.url + "/auth/landing", code=302)
+        return_path = request.args.get("return_path", "")
+        if not (return_path.startswith("/") and not return_path.startswith("//")):
+            return_path = "/auth/landing"
+        response = redirect(self.url + return_path, code=302)
         response.set_cookie("_session_id", token, path="/", httponly=True)
         response.set_cookie("shotgun_current_user_login", quote_plus(login), path="/")
         response.set_cookie(f"csrf_token_u{user_id}", csrf, path="/")
@@ -90,7 +105,8 @@ class WebLoginMixin:
             ticket = secrets.token_urlsafe(24)
             self._idp_tickets[ticket] = (login, time.time())
             self._secrets.add(ticket)
-            return redirect(f"{return_to}?{urlencode({'ticket': ticket})}", code=302)
+            joiner = "&" if "?" in return_to else "?"
+            return redirect(f"{return_to}{joiner}{urlencode({'ticket': ticket})}", code=302)
 
         error = ""
         with self._lock:
