@@ -32,6 +32,7 @@ from .common import (
     SERVER_VERSION,
     ForeignRequest,
 )
+from .config import SiteConfigError, load_site_config
 from .faults import FAULT_KINDS, REDIRECT_STATUSES
 from .localsite import LocalSite
 from .proxy import ForwardProxy, ProxyRequest
@@ -65,4 +66,6 @@ __all__ = [
     "JournalEntry",
     "LocalSite",
     "ScriptSpec",
+    "SiteConfigError",
+    "load_site_config",
 ]
