@@ -138,7 +138,7 @@ def test_app_session_launcher_denied_and_disabled(make_local_site):
     site = make_local_site()
 
     def deny(url: str) -> bool:
-        site.deny_app_session(url.rsplit("/", 1)[-1])
+        site.deny_app_session(url.split("?")[0].rsplit("/", 1)[-1])
         return True
 
     with pytest.raises(app_session_launcher.AuthenticationError, match="rejected or has expired"):

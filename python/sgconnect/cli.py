@@ -203,13 +203,35 @@ def cmd_site(args: argparse.Namespace) -> int:
         import werkzeug  # noqa: F401 - checked here for a clear message
 
         from .testing import LocalSite
+        from .testing.site import SiteConfigError, load_site_config
     except ImportError:
         raise SgConnectError(
             "The local site needs Werkzeug: pip install 'tk-multi-sgconnect[site]'."
         ) from None
-    site = LocalSite(
-        args.mode, app_session_launcher=not args.no_app_session_launcher, port=args.port
-    )
+    options = {}
+    if args.config:
+        try:
+            options = load_site_config(args.config)
+        except SiteConfigError as exc:
+            raise SgConnectError(str(exc)) from None
+    fixed = {u.login for u in options.get("users", []) if u.password}
+    fixed |= {s.name for s in options.get("scripts", []) if s.key}
+    if args.mode is not None or "mode" not in options:
+        options["mode"] = args.mode or "saml2"
+    if args.no_app_session_launcher:
+        options["app_session_launcher"] = False
+    if args.unified_login_flow:
+        options["unified_login_flow"] = True
+    if args.tls:
+        try:
+            import trustme  # noqa: F401 - checked here for a clear message
+        except ImportError:
+            raise SgConnectError(
+                "--tls needs trustme: pip install 'tk-multi-sgconnect[site]'."
+            ) from None
+    if args.latency < 0:
+        raise SgConnectError("--latency is in seconds and cannot be negative.")
+    site = LocalSite(port=args.port, tls=args.tls, latency=args.latency, **options)
     import signal
 
     def stop(signum: int, frame: object) -> None:
@@ -227,15 +249,31 @@ def cmd_site(args: argparse.Namespace) -> int:
         ) from None
     try:
         asl = "on" if site.app_session_launcher else "off"
-        _out(f"Local ShotGrid site ({args.mode}, app session launcher {asl}): {site.url}")
+        _out(f"Local ShotGrid site ({site.mode}, app session launcher {asl}): {site.url}")
         _out(f"Identity provider: {site.idp_url}")
         _out("Users (random passwords, valid for this run only):")
         for user in site.users:
             extra = "  (2FA: the current code is printed below)" if user.two_factor else ""
-            _out(f"  {user.login:<8} {site.password(user.login)}  {user.name}{extra}")
+            shown = (
+                "(password from the site file)"
+                if user.login in fixed
+                else (site.password(user.login))
+            )
+            _out(f"  {user.login:<8} {shown}  {user.name}{extra}")
         for script in site.scripts:
-            _out(f"Script {script.name}: key {site.script_key(script.name)}")
+            shown = (
+                "(key from the site file)"
+                if script.name in fixed
+                else (site.script_key(script.name))
+            )
+            _out(f"Script {script.name}: key {shown}")
         _out(f"Projects: {', '.join(site.projects)}")
+        if site.unified_login_flow:
+            _out("Unified login flow: on")
+        if site.tls:
+            _out(f"TLS CA (for SHOTGUN_API_CACERTS): {site.ca_path}")
+        if site.latency:
+            _out(f"Injected round-trip time: {site.latency:g} s")
         _out("Try: sgconnect doctor --site " + site.url)
         _out("Ctrl-C stops the site.")
         codes = {u.login: None for u in site.users if u.two_factor}
@@ -367,12 +405,32 @@ def build_parser() -> argparse.ArgumentParser:
     )
     site.add_argument(
         "--mode",
-        choices=("default", "saml2", "oxygen"),
-        default="saml2",
-        help="authentication: default (passwords), saml2 (SSO) or oxygen (Autodesk Identity)",
+        choices=("default", "ldap", "saml2", "oxygen"),
+        default=None,
+        help="authentication: default or ldap (passwords), saml2 (SSO) or oxygen (Autodesk "
+        "Identity); default: the site file's mode, else saml2",
+    )
+    site.add_argument(
+        "--config",
+        metavar="FILE",
+        help="users, scripts and projects with fixed secrets (YAML or JSON; see "
+        "docs/local-site-contract.md)",
     )
     site.add_argument(
         "--no-app-session-launcher", action="store_true", help="disable the app session launcher"
+    )
+    site.add_argument(
+        "--unified-login-flow", action="store_true", help="report unified_login_flow_enabled"
+    )
+    site.add_argument(
+        "--tls", action="store_true", help="serve HTTPS with a throw-away CA (its path is printed)"
+    )
+    site.add_argument(
+        "--latency",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="injected round-trip time per handshake and per reply (default 0)",
     )
     site.add_argument("--port", type=int, default=0, help="the site's port (default: any free one)")
 

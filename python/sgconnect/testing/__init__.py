@@ -25,13 +25,24 @@ from .helpers import (
     save_session,
     start_python,
 )
-from .site import HumanUserSpec, JournalEntry, LocalSite, ScriptSpec
+from .site import (
+    ForeignRequest,
+    ForwardProxy,
+    HumanUserSpec,
+    JournalEntry,
+    LocalSite,
+    ProxyRequest,
+    ScriptSpec,
+)
 
 __all__ = [
     "PROXY_VARIABLES",
+    "ForeignRequest",
+    "ForwardProxy",
     "HumanUserSpec",
     "JournalEntry",
     "LocalSite",
+    "ProxyRequest",
     "ScriptSpec",
     "approve_next_app_session",
     "child_environment",

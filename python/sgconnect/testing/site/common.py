@@ -1,0 +1,130 @@
+"""Constants, error types and small helpers shared by the parts of :class:`LocalSite`."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import secrets
+from dataclasses import dataclass
+from html import escape
+from typing import Any, Dict, Optional
+
+logger = logging.getLogger(__name__)
+
+
+MODES = ("default", "saml2", "oxygen", "ldap")
+
+
+ERR_AUTH = 102
+
+
+ERR_2FA = 106
+
+
+ERR_SSO = 108
+
+
+ERR_OXYG = 110
+
+
+ERR_FAULT = 103
+
+
+ERR_PERMISSION = 104
+
+
+SERVER_VERSION = [8, 50, 0]
+#: api3 ``info`` ``full_version``: four ints (major, minor, patch, build).
+FULL_VERSION = [8, 50, 0, 9724]
+#: REST root ``shotgun_version``: a build string, as a real site shows it.
+SHOTGUN_VERSION_STRING = "v8.50.0.9724 (build 47ec49f)"
+SITE_ID = 1
+
+
+_SAML_LOGIN_REQUEST = "/saml/saml_login_request"
+
+
+_IDP_SESSION_COOKIE = "sgconnect_idp_session"
+
+
+class _ApiError(Exception):
+    """An api3 in-band error (HTTP 200, ``{"exception": true, ...}``)."""
+
+    def __init__(self, code: int, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class _Redirect(Exception):
+    """An api3 call answered with an HTTP redirect (expired SSO claims)."""
+
+    def __init__(self, location: str):
+        super().__init__(location)
+        self.location = location
+
+
+class _RestError(Exception):
+    def __init__(self, status: int, code: int, title: str, detail: str = ""):
+        super().__init__(title)
+        self.status = status
+        self.code = code
+        self.title = title
+        self.detail = detail or title
+
+
+@dataclass
+class _Ctx:
+    """What the journal records about the request being answered."""
+
+    rpc: Optional[str] = None
+    auth: str = "none"
+    login: Optional[str] = None
+    sudo: Optional[str] = None
+    error_code: Optional[int] = None
+    connection: Optional[int] = None
+
+
+@dataclass(frozen=True)
+class ForeignRequest:
+    """One request the foreign origin (:attr:`LocalSite.foreign_url`) received.
+
+    :ivar method: The HTTP method.
+    :ivar path: The URL path.
+    :ivar query: The raw query string.
+    :ivar headers: Every request header, as sent (``Authorization`` and ``Cookie`` included:
+        that is what leak checks look at).
+    :ivar body: The request body.
+    """
+
+    method: str
+    path: str
+    query: str
+    headers: Dict[str, str]
+    body: bytes
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _jwt_shaped(claims: Dict[str, Any]) -> str:
+    """A random token in JWT form (``header.payload.signature``); the payload holds no secret."""
+    header = _b64url(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    payload = _b64url(json.dumps(claims, sort_keys=True).encode())
+    return f"{header}.{payload}.{_b64url(secrets.token_bytes(32))}"
+
+
+def _html_page(title: str, body: str) -> str:
+    return (
+        "<!DOCTYPE html><html><head><meta charset='utf-8'>"
+        f"<title>{escape(title)}</title></head><body>{body}</body></html>"
+    )
+
+
+def _json_response(payload: Any, status: int = 200) -> Any:
+    """A Werkzeug JSON response (Werkzeug imported lazily)."""
+    from werkzeug.wrappers import Response
+
+    return Response(json.dumps(payload), status=status, mimetype="application/json")

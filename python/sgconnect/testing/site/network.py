@@ -1,0 +1,320 @@
+"""Serving: the two HTTP servers (site and identity provider), routing and dispatch."""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import TYPE_CHECKING, Any, Callable, Dict, List
+
+from .common import (
+    _SAML_LOGIN_REQUEST,
+    ForeignRequest,
+    _Ctx,
+    _html_page,
+    logger,
+)
+
+if TYPE_CHECKING:
+    from .localsite import LocalSite
+
+
+class NetworkMixin:
+    """Start and stop the servers; route each request to its handler and journal it."""
+
+    def start(self) -> LocalSite:
+        """Start the site, identity provider and foreign origin servers (idempotent).
+
+        :raises OSError: the port is taken.
+        """
+        if self._servers:
+            return self
+        self._stopping.clear()
+        from .server import WireServer
+
+        self._site_routes = self._site_map()
+        self._idp_routes = self._idp_map()
+        ssl_context = self._tls_context() if self.tls else None
+        common = {
+            "stopping": self._stopping,
+            "ssl_context": ssl_context,
+            "latency": self.latency,
+            "idle_timeout": self.keep_alive_timeout,
+        }
+        site_server = WireServer(self.port, self._site_wsgi, **common)
+        try:
+            idp_server = WireServer(0, self._idp_wsgi, **common)
+            foreign_server = WireServer(0, self._foreign_wsgi, **common)
+        except OSError:
+            site_server.server_close()
+            raise
+        scheme = "https" if self.tls else "http"
+        self._url = f"{scheme}://127.0.0.1:{site_server.server_port}"
+        self._idp_url = f"{scheme}://127.0.0.1:{idp_server.server_port}"
+        self._foreign_url = f"{scheme}://127.0.0.1:{foreign_server.server_port}"
+        self._servers = [site_server, idp_server, foreign_server]
+        for server, name in (
+            (site_server, "site"),
+            (idp_server, "idp"),
+            (foreign_server, "foreign"),
+        ):
+            thread = threading.Thread(
+                target=server.serve_forever,
+                kwargs={"poll_interval": 0.05},
+                name=f"sgconnect-local-{name}-{server.server_port}",
+                daemon=True,
+            )
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def _tls_context(self) -> Any:
+        """A server TLS context with a certificate for 127.0.0.1 and localhost, signed by a
+        throw-away CA (``trustme``) whose PEM is written to :attr:`ca_path`."""
+        import ssl
+        import tempfile
+
+        try:
+            import trustme
+        except ImportError:
+            raise RuntimeError(
+                "LocalSite(tls=True) needs trustme: pip install 'tk-multi-sgconnect[site]'"
+            ) from None
+        ca = trustme.CA()
+        cert = ca.issue_cert("127.0.0.1", "localhost")
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        cert.configure_cert(context)
+        self._tls_dir = tempfile.TemporaryDirectory(prefix="sgconnect-site-ca-")
+        path = f"{self._tls_dir.name}/ca.pem"
+        ca.cert_pem.write_to_path(path)
+        self._ca_path = path
+        return context
+
+    def stop(self) -> None:
+        """Stop every server, close every open connection and join the threads (idempotent)."""
+        servers, threads = self._servers, self._threads
+        self._servers, self._threads = [], []
+        self._stopping.set()  # slow, stalled and dropped connections end at once
+        for server in servers:
+            server.shutdown()
+            server.close_connections()
+            server.server_close()
+        for thread in threads:
+            thread.join(timeout=5)
+        tls_dir, self._tls_dir = getattr(self, "_tls_dir", None), None
+        if tls_dir is not None:
+            tls_dir.cleanup()
+            self._ca_path = None
+
+    def __enter__(self) -> LocalSite:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        """The site, ``http://127.0.0.1:<port>``."""
+        if self._url is None:
+            raise RuntimeError("the LocalSite is not started: use `with LocalSite() as site:`")
+        return self._url
+
+    @property
+    def idp_url(self) -> str:
+        """The identity provider, a second origin: ``http://127.0.0.1:<other port>``."""
+        if self._idp_url is None:
+            raise RuntimeError("the LocalSite is not started: use `with LocalSite() as site:`")
+        return self._idp_url
+
+    @property
+    def foreign_url(self) -> str:
+        """A third origin that answers every request ``200 {"foreign": true}`` and journals it
+        (:attr:`foreign_journal`): where the ``redirect`` fault sends clients."""
+        if self._foreign_url is None:
+            raise RuntimeError("the LocalSite is not started: use `with LocalSite() as site:`")
+        return self._foreign_url
+
+    @property
+    def ca_path(self) -> str:
+        """The PEM file of the throw-away CA that signed the site's certificate (``tls=True``):
+        give it to clients as ``SHOTGUN_API_CACERTS`` / ``ca_certs`` / ``cafile``."""
+        if not self.tls:
+            raise RuntimeError("this LocalSite serves plain HTTP: LocalSite(tls=True) has a CA")
+        if getattr(self, "_ca_path", None) is None:
+            raise RuntimeError("the LocalSite is not started: use `with LocalSite() as site:`")
+        return self._ca_path
+
+    def client_ssl_context(self) -> Any:
+        """An :class:`ssl.SSLContext` trusting only the site's throw-away CA (``tls=True``)."""
+        import ssl
+
+        return ssl.create_default_context(cafile=self.ca_path)
+
+    @property
+    def counters(self) -> Dict[str, int]:
+        """The site origin's wire counters: ``{"tcp_connections", "tls_handshakes",
+        "requests"}`` since start (or :meth:`reset_counters`)."""
+        return (
+            self._servers[0].counters.as_dict()
+            if self._servers
+            else {"tcp_connections": 0, "tls_handshakes": 0, "requests": 0}
+        )
+
+    @property
+    def idp_counters(self) -> Dict[str, int]:
+        """The identity provider origin's wire counters (same keys as :attr:`counters`)."""
+        return (
+            self._servers[1].counters.as_dict()
+            if self._servers
+            else {"tcp_connections": 0, "tls_handshakes": 0, "requests": 0}
+        )
+
+    def reset_counters(self) -> None:
+        """Zero the wire counters of every origin."""
+        for server in self._servers:
+            server.counters.reset()
+
+    @property
+    def foreign_journal(self) -> List[ForeignRequest]:
+        """What the foreign origin received, in order (headers included: leak checks)."""
+        with self._lock:
+            return list(self._foreign_journal)
+
+    def _foreign_wsgi(self, environ: Dict[str, Any], start_response: Callable) -> Any:
+        from werkzeug.wrappers import Request
+
+        request = Request(environ)
+        entry = ForeignRequest(
+            request.method,
+            request.path,
+            request.query_string.decode("latin-1"),
+            dict(request.headers.items()),
+            request.get_data(),
+        )
+        with self._lock:
+            self._foreign_journal.append(entry)
+        return self._json({"foreign": True})(environ, start_response)
+
+    def _site_map(self) -> Any:
+        from werkzeug.routing import Map, Rule
+
+        return Map(
+            [
+                Rule("/api3/json", endpoint="api3", methods=["POST"]),
+                Rule("/api3/track_metrics/", endpoint="track_metrics", methods=["POST"]),
+                Rule("/auth/renew", endpoint="renew", methods=["GET"]),
+                Rule(_SAML_LOGIN_REQUEST, endpoint="renew", methods=["GET"]),
+                Rule("/auth/sso_callback", endpoint="sso_callback", methods=["GET"]),
+                Rule("/auth/landing", endpoint="landing", methods=["GET"]),
+                Rule("/user/login", endpoint="user_login", methods=["GET"]),
+                Rule("/internal_api/session", endpoint="web_session", methods=["GET", "POST"]),
+                Rule("/internal_api/app_session_request", endpoint="asl_get", methods=["GET"]),
+                Rule(
+                    "/internal_api/app_session_request/<request_id>",
+                    endpoint="asl_get",
+                    methods=["GET"],
+                ),
+                Rule("/internal_api/app_session_request", endpoint="asl_create", methods=["POST"]),
+                Rule(
+                    "/internal_api/app_session_request/<request_id>",
+                    endpoint="asl_poll",
+                    methods=["PUT"],
+                ),
+                Rule(
+                    "/app_session_request/<request_id>",
+                    endpoint="asl_page",
+                    methods=["GET", "POST"],
+                ),
+                Rule("/api/v1", endpoint="rest_root", methods=["GET"]),
+                Rule("/api/v1/", endpoint="rest_root", methods=["GET"]),
+                Rule("/api/v1/auth/access_token", endpoint="rest_token", methods=["POST"]),
+                Rule(
+                    "/api/v1/entity/<collection>",
+                    endpoint="rest_collection",
+                    methods=["GET", "POST"],
+                ),
+                Rule(
+                    "/api/v1/entity/<collection>/<int:entity_id>",
+                    endpoint="rest_entity",
+                    methods=["GET"],
+                ),
+            ],
+            strict_slashes=False,
+        )
+
+    def _idp_map(self) -> Any:
+        from werkzeug.routing import Map, Rule
+
+        return Map([Rule("/login", endpoint="idp_login", methods=["GET", "POST"])])
+
+    def _site_wsgi(self, environ: Dict[str, Any], start_response: Callable) -> Any:
+        path = environ.get("PATH_INFO", "")
+        environ["sgconnect.path"] = path
+        if path == "/api/v1.1" or path.startswith("/api/v1.1/"):  # the same API, version 1.1
+            environ["PATH_INFO"] = "/api/v1" + path[len("/api/v1.1") :]
+            environ["sgconnect.api_version"] = "1.1"
+        return self._dispatch(self._site_routes, environ, start_response)
+
+    def _idp_wsgi(self, environ: Dict[str, Any], start_response: Callable) -> Any:
+        return self._dispatch(self._idp_routes, environ, start_response)
+
+    def _dispatch(self, routes: Any, environ: Dict[str, Any], start_response: Callable) -> Any:
+        from werkzeug.exceptions import HTTPException
+        from werkzeug.wrappers import Request, Response
+
+        request = Request(environ)
+        ctx = _Ctx(connection=environ.get("sgconnect.connection"))
+        path = environ.get("sgconnect.path", request.path)
+        fault = self._take_fault(request, ctx) if routes is self._site_routes else None
+        if fault is not None:
+            faulted = self._faulted(fault, request, environ, ctx)
+            if faulted is not None:
+                self._record(
+                    request.method,
+                    path,
+                    faulted.status_code,
+                    ctx,
+                    request.headers.get("User-Agent"),
+                    fault.kind,
+                )
+                return faulted(environ, start_response)
+        try:
+            adapter = routes.bind_to_environ(environ)
+            endpoint, args = adapter.match()
+            response = getattr(self, f"_h_{endpoint}")(request, ctx, **args)
+        except HTTPException as exc:
+            if exc.code == 404 and request.path.startswith("/api/"):  # /api/v2, /api/v1.2...
+                response = self._h_rest_unknown(request, ctx)
+            else:
+                response = self._json(
+                    {"errors": [{"status": exc.code, "title": exc.name}]}, exc.code or 500
+                )
+        except Exception:  # never kill the server thread
+            logger.debug("local site: handler failed", exc_info=True)
+            response = Response(
+                json.dumps({"errors": [{"status": 500, "title": "Internal"}]}),
+                status=500,
+                mimetype="application/json",
+            )
+        if fault is not None:
+            response = self._after_fault(fault, request, environ, ctx, response)
+        self._record(
+            request.method,
+            path,
+            response.status_code,
+            ctx,
+            request.headers.get("User-Agent"),
+            fault.kind if fault is not None else None,
+        )
+        return response(environ, start_response)
+
+    @staticmethod
+    def _json(payload: Any, status: int = 200) -> Any:
+        from werkzeug.wrappers import Response
+
+        return Response(json.dumps(payload), status=status, mimetype="application/json")
+
+    @staticmethod
+    def _html(title: str, body: str, status: int = 200) -> Any:
+        from werkzeug.wrappers import Response
+
+        return Response(_html_page(title, body), status=status, mimetype="text/html")
