@@ -28,11 +28,11 @@ import urllib.parse
 import urllib.request
 from typing import Any, Optional
 
-from . import state
-from .environ import CA_CERTS
-from .errors import SgConnectError, SiteUnreachableError
-from .redaction import register_secret
-from .sites import DEFAULT_PORTS
+from .. import state
+from ..environ import CA_CERTS
+from ..errors import SgConnectError, SiteUnreachableError
+from ..redaction import register_secret
+from ..sites import DEFAULT_PORTS
 
 __all__ = [
     "USER_AGENT",
