@@ -307,5 +307,5 @@ def test_a_connection_keeps_the_renewal_policy_it_was_asked_with(make_local_site
     quiet = sgconnect.connect("policy", site=site.url, interactive=False)
     prompting = sgconnect.connect("policy", site=site.url, interactive=True)
     assert prompting is not quiet
-    assert (quiet._sgc_interactive, prompting._sgc_interactive) == (False, True)
+    assert (quiet.may_prompt, prompting.may_prompt) == (False, True)
     assert sgconnect.connect("policy", site=site.url, interactive=False) is quiet

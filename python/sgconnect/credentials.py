@@ -39,7 +39,6 @@ from .renewal import SessionState
 __all__ = [
     "Attempt",
     "Credential",
-    "HandOutIdentity",
     "ScriptCredential",
     "SessionCredential",
     "UserInfo",
@@ -100,17 +99,6 @@ class UserInfo:
             "sudo_as_login": self.sudo_as_login,
             "acting_as": self.script_name,
         }
-
-
-@dataclass(frozen=True)
-class HandOutIdentity:
-    """Who a hand-out acts as, for its audit record (see ``HandOut``). Holds no secret."""
-
-    login: str
-    auth_method: str
-    source: str
-    script_name: Optional[str]
-    sudo_as_login: Optional[str]
 
 
 class Attempt:
@@ -176,16 +164,6 @@ class Credential(ABC):
     def user_entity(self) -> tuple[str, str, str]:
         """``(entity type, field, value)`` that finds this identity's user record on the site."""
         return ("HumanUser", "login", self.person_login)
-
-    def identity(self) -> HandOutIdentity:
-        """Who acts, for an audit record."""
-        return HandOutIdentity(
-            login=self.person_login,
-            auth_method=self.auth_method,
-            source=self.source,
-            script_name=self.script_name,
-            sudo_as_login=self.sudo_as_login,
-        )
 
     def info(self) -> UserInfo:
         """The secret-free description of this credential."""
