@@ -1,8 +1,7 @@
 """The handed_down flow of tests/test_no_leak.py (run by path; see leak_harness.py)."""
 
-import subprocess
-
-from leak_harness import add, attempt, finish, json, local_site, os, sgconnect, show, sys
+import grandchild
+from leak_harness import add, attempt, finish, json, local_site, os, sgconnect, show
 from tank.authentication import DefaultsManager, ShotgunAuthenticator, serialize_user
 
 site = local_site()
@@ -20,11 +19,7 @@ show(sg, "connection")
 attempt("find", sg.find, "Project", [], ["name"])
 show(sgconnect.current_user(site.url), "user")
 
-grandchild = subprocess.run(
-    [sys.executable, "-c", "import os, json; print(json.dumps(dict(os.environ)))"],
-    capture_output=True,
-    text=True,
-)
-add("grandchild environment", grandchild.stdout)
+grandchild_env = grandchild.environment_text()
+add("grandchild environment", grandchild_env)
 
 finish()

@@ -1,8 +1,7 @@
 """The service_mode flow of tests/test_no_leak.py (run by path; see leak_harness.py)."""
 
-import subprocess
-
-from leak_harness import add, attempt, finish, local_site, os, sgconnect, show, sys
+import grandchild
+from leak_harness import add, attempt, finish, local_site, os, sgconnect, show
 
 from sgconnect import farm
 
@@ -26,12 +25,8 @@ attempt("rest get", rest.get, "/entity/projects")
 
 show(attempt("job environment", farm.job_environment, "render"), "job environment")
 
-grandchild = subprocess.run(
-    [sys.executable, "-c", "import os, json; print(json.dumps(dict(os.environ)))"],
-    capture_output=True,
-    text=True,
-)
-add("grandchild environment", grandchild.stdout)
+grandchild_env = grandchild.environment_text()
+add("grandchild environment", grandchild_env)
 # A wrong key: a typed error.
 os.environ["SGCONNECT_SCRIPT_KEY"] = "not-the-key-" + site.script_key("sgconnect_farm")[::-1]
 sgconnect.service.forget_environment_keys()
