@@ -14,7 +14,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from children import run_child, start_child
+from children import run_child
 
 import sgconnect
 from sgconnect.testing import approve_next_app_session, run_python, save_session
@@ -214,27 +214,7 @@ def test_non_interactive_in_process_raises_login_required(make_local_site):
 # -- expiry, threads, two sites ------------------------------------------------------------------
 
 
-RENEWAL_CHILD = CHILDREN / "console_renewal.py"
-
-
-@pytest.mark.parametrize("threads", [1, 20])
-def test_expired_session_is_renewed_once_and_every_call_completes(make_local_site, threads):
-    site = make_local_site("default", app_session_launcher=False)
-    save_session(site, "alice")
-    child = start_child(RENEWAL_CHILD, {"SITE_URL": site.url, "THREADS": str(threads)})
-    try:
-        assert child.stdout.readline().strip() == "READY"
-        site.expire_sessions()
-        site.clear_journal()
-        # "go", then the one password the console renewal asks for. A second prompt would
-        # find stdin closed and fail its thread.
-        out, err = child.communicate(f"\n{site.password('alice')}\n", timeout=CHILD_TIMEOUT)
-    finally:
-        child.kill()
-    assert child.returncode == 0, err
-    assert f"RESULTS [3] {threads} ERRORS [] CONNECTIONS {threads} RENEWALS 1" in out, err
-    renewals = [c for c in rpc_calls(site) if c[0] == "get_session_token"]
-    assert renewals == [("get_session_token", "password", "alice")]
+# (The console renewal of an expired session across threads: tests/test_concurrency.py.)
 
 
 def test_two_sites_at_once_each_with_its_own_user(make_local_site):
@@ -307,5 +287,5 @@ def test_a_connection_keeps_the_renewal_policy_it_was_asked_with(make_local_site
     quiet = sgconnect.connect("policy", site=site.url, interactive=False)
     prompting = sgconnect.connect("policy", site=site.url, interactive=True)
     assert prompting is not quiet
-    assert (quiet._sgc_interactive, prompting._sgc_interactive) == (False, True)
+    assert (quiet.may_prompt, prompting.may_prompt) == (False, True)
     assert sgconnect.connect("policy", site=site.url, interactive=False) is quiet

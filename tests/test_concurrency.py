@@ -60,15 +60,16 @@ def run_threads(target, count: int = THREADS) -> list:
     return outcomes
 
 
-# -- 200 threads, console renewal in a child process ---------------------------------------------
+# -- 1, 20 and 200 threads, console renewal in a child process ---------------------------------
 
 CONSOLE_RENEWAL_CHILD = CHILDREN / "console_renewal.py"
 
 
-def test_200_threads_after_expiry_one_console_renewal_every_call_completes(make_local_site):
+@pytest.mark.parametrize("threads", [1, 20, THREADS])
+def test_threads_after_expiry_one_console_renewal_every_call_completes(make_local_site, threads):
     site = make_local_site("default", app_session_launcher=False)
     save_session(site, "alice")
-    child = start_child(CONSOLE_RENEWAL_CHILD, dict(SITE_URL=site.url, THREADS=str(THREADS)))
+    child = start_child(CONSOLE_RENEWAL_CHILD, dict(SITE_URL=site.url, THREADS=str(threads)))
     try:
         assert child.stdout.readline().strip() == "READY"
         site.expire_sessions()
@@ -78,11 +79,11 @@ def test_200_threads_after_expiry_one_console_renewal_every_call_completes(make_
     finally:
         child.kill()
     assert child.returncode == 0, err
-    assert f"RESULTS [3] {THREADS} ERRORS [] CONNECTIONS {THREADS} RENEWALS 1" in out, err
+    assert f"RESULTS [3] {threads} ERRORS [] CONNECTIONS {threads} RENEWALS 1" in out, err
     assert [(e.auth, e.login) for e in renewals_seen(site)] == [("password", "alice")]
     assert err.count("Password (empty to abort)") == 1
     reads = [e for e in site.journal if e.rpc == "read"]
-    assert sum(1 for e in reads if e.status == 200 and e.error_code is None) == THREADS
+    assert sum(1 for e in reads if e.status == 200 and e.error_code is None) == threads
 
 
 # -- 200 threads, non-interactive, in this process -------------------------------------------------

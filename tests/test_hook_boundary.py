@@ -11,7 +11,8 @@ import warnings
 import pytest
 
 import sgconnect
-from sgconnect.credentials import SessionCredential
+from sgconnect.base_hooks import HandOut
+from sgconnect.credentials import ScriptCredential, SessionCredential
 from sgconnect.handouts import Broker
 from sgconnect.settings import Settings
 from sgconnect.standalone_hook import StandaloneConnectionHook, StandaloneParent
@@ -126,3 +127,29 @@ def test_adopt_makes_every_later_hand_out_act_as_the_adopted_credential(local_si
     after.find("Project", [], ["name"])
     assert reads(local_site) == [("session", "bob")]
     assert broker.credentials() == {local_site.url: bob}
+
+
+def test_the_old_field_names_still_answer_for_one_release_with_a_warning():
+    script = ScriptCredential(
+        "https://studio.example.invalid", "farm", "k" * 24, sudo_as_login="al"
+    )
+    record = HandOut(
+        purpose="p",
+        kind="api3",
+        site=script.site,
+        login=script.person_login,
+        auth_method=script.auth_method,
+        source=script.source,
+        reused=False,
+        thread="MainThread",
+        script_name=script.script_name,
+        sudo_as_login=script.sudo_as_login,
+    )
+    info = script.info()
+    for owner, old, value in ((record, "acting_as", "farm"), (info, "acting_as", "farm")):
+        with pytest.warns(DeprecationWarning, match=f"{type(owner).__name__}.{old}"):
+            assert getattr(owner, old) == value
+    with pytest.warns(DeprecationWarning, match="ScriptCredential.login"):
+        assert script.login == "farm"
+    assert (info.login, info.script_name, info.sudo_as_login) == ("al", "farm", "al")
+    assert "script=farm" in record.message() and "as itself" not in record.message()

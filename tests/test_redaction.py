@@ -44,18 +44,11 @@ def clean_state():
     (``import sgconnect`` installed the filter for the rest of the suite)."""
     was_installed = redaction.is_installed()
     uninstall()
-    with redaction._lock:
-        saved = set(redaction._secrets)
-        redaction._secrets.clear()
-        redaction._rebuild()
-    yield
-    uninstall()
-    if was_installed:
-        install()
-    with redaction._lock:
-        redaction._secrets.clear()
-        redaction._secrets.update(saved)
-        redaction._rebuild()
+    with redaction.isolated_secrets():
+        yield
+        uninstall()
+        if was_installed:
+            install()
 
 
 class _ListHandler(logging.Handler):
@@ -278,7 +271,7 @@ def test_short_and_empty_values_are_not_registered():
     register_secret(None)
     register_secret("abc12")
     assert redact("abc12 is a shot name") == "abc12 is a shot name"
-    assert redaction._variants == ()
+    assert redaction.secret_count() == 0
     forget_secret("never-registered")
 
 

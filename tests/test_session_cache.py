@@ -129,7 +129,7 @@ def test_per_os_roots_match_tkcore(tk, monkeypatch, tmp_path, platform):
         assert fast.cache_root() == _tk_root(generation)
         for host in HOSTS[:3]:
             expected = Lfsm.get_site_root(host, Lfsm.CACHE, generation=generation)
-            assert fast._site_folder(host, generation) == os.path.basename(expected)
+            assert fast.site_folder(host, generation) == os.path.basename(expected)
     assert fast.site_cache_file(HOSTS[0]) == tk._get_site_authentication_file_location(HOSTS[0])
 
 

@@ -19,6 +19,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from children import run_child
 
 import sgconnect
 from sgconnect.testing import save_session
@@ -208,3 +209,27 @@ def test_expiry_storm_without_a_session_fails_every_thread_without_prompting_or_
     per_thread = _requests_per_thread(local_site.journal)
     assert len(per_thread) == THREADS
     assert all(r == [("info", None), ("read", 102)] for r in per_thread.values()), per_thread
+
+
+# -- shotgun_api3 from tk-core's tank_vendor ---------------------------------------------------
+
+
+@pytest.mark.tkcore
+def test_without_pip_shotgun_api3_the_vendored_copy_of_tk_core_is_used(local_site, tmp_path):
+    import shotgun_api3
+
+    vendor = tmp_path / "vendor" / "tank_vendor"
+    vendor.mkdir(parents=True)
+    (vendor / "__init__.py").write_text("")
+    (vendor / "shotgun_api3").symlink_to(Path(shotgun_api3.__file__).parent)
+    save_session(local_site, "alice")
+
+    done = run_child(
+        CHILDREN / "vendored_api3.py",
+        {"SITE_URL": local_site.url, "VENDOR_ROOT": str(tmp_path / "vendor")},
+        timeout=HANG_GUARD_SECS,
+    )
+
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout.splitlines()[-1])
+    assert seen == {"module": "tank_vendor.shotgun_api3", "projects": 3}

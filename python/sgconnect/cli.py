@@ -47,6 +47,7 @@ _SOURCES = {
     "saved": "the session saved in tk-core's cache",
     "fresh": "a login made by this process",
     "service": "service mode (script key)",
+    "hook": "a tk-core user the connection hook returned",
 }
 
 logger = logging.getLogger("sgconnect.cli")

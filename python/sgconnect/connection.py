@@ -55,6 +55,12 @@ class _SiteFaults:
     _sgc_interactive = False
     _sgc_attempt: Attempt
 
+    @property
+    def may_prompt(self) -> bool:
+        """Whether renewing this connection's expired session may show a login prompt (it keeps
+        the policy it was handed out with)."""
+        return self._sgc_interactive
+
     def _auth_params(self) -> dict[str, Any]:
         # The attempt of the call in flight; outside one (uploads), the secret as it is now.
         attempt = getattr(self, "_sgc_attempt", None) or self._sgc_credential.attempt()

@@ -39,7 +39,6 @@ from .renewal import SessionState
 __all__ = [
     "Attempt",
     "Credential",
-    "HandOutIdentity",
     "ScriptCredential",
     "SessionCredential",
     "UserInfo",
@@ -64,7 +63,8 @@ class UserInfo:
         script, or the script name of a script acting as itself.
     :ivar site: The site URL.
     :ivar auth_method: ``session``, ``web``, ``sso`` or ``script``.
-    :ivar source: ``current_user``, ``handed_down``, ``saved``, ``fresh`` or ``service``.
+    :ivar source: ``current_user``, ``handed_down``, ``saved``, ``fresh``, ``service``, or
+        ``hook`` (a tk-core user a studio hook's ``resolve_credential`` returned).
     :ivar name: The person's display name, when it was read from the site.
     :ivar session_expiry: When the SSO claims expire (seconds since the epoch), if known.
     :ivar script_name: Service mode: the script (ApiUser) that acts; else ``None``.
@@ -100,17 +100,6 @@ class UserInfo:
             "sudo_as_login": self.sudo_as_login,
             "acting_as": self.script_name,
         }
-
-
-@dataclass(frozen=True)
-class HandOutIdentity:
-    """Who a hand-out acts as, for its audit record (see ``HandOut``). Holds no secret."""
-
-    login: str
-    auth_method: str
-    source: str
-    script_name: Optional[str]
-    sudo_as_login: Optional[str]
 
 
 class Attempt:
@@ -176,16 +165,6 @@ class Credential(ABC):
     def user_entity(self) -> tuple[str, str, str]:
         """``(entity type, field, value)`` that finds this identity's user record on the site."""
         return ("HumanUser", "login", self.person_login)
-
-    def identity(self) -> HandOutIdentity:
-        """Who acts, for an audit record."""
-        return HandOutIdentity(
-            login=self.person_login,
-            auth_method=self.auth_method,
-            source=self.source,
-            script_name=self.script_name,
-            sudo_as_login=self.sudo_as_login,
-        )
 
     def info(self) -> UserInfo:
         """The secret-free description of this credential."""

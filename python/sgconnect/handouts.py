@@ -74,20 +74,19 @@ class Broker:
             credential = self.credential(site, may_prompt)
             handed = create(self.hook, credential, purpose, may_prompt)
             cache[key] = (self._generation, credential, handed)
-        identity = credential.identity()
         hook_runner.audit(
             self.hook,
             HandOut(
                 purpose=purpose,
                 kind=kind,
                 site=credential.site,
-                login=identity.login,
-                auth_method=identity.auth_method,
-                source=identity.source,
+                login=credential.person_login,
+                auth_method=credential.auth_method,
+                source=credential.source,
                 reused=reused,
                 thread=threading.current_thread().name,
-                script_name=identity.script_name,
-                sudo_as_login=identity.sudo_as_login,
+                script_name=credential.script_name,
+                sudo_as_login=credential.sudo_as_login,
             ),
         )
         return handed

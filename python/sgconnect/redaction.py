@@ -40,7 +40,8 @@ import logging
 import re
 import threading
 import urllib.parse
-from typing import Any, Callable, Optional
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, Optional
 
 __all__ = [
     "REDACTED",
@@ -50,6 +51,8 @@ __all__ = [
     "install",
     "uninstall",
     "is_installed",
+    "secret_count",
+    "isolated_secrets",
 ]
 
 REDACTED = "[redacted]"
@@ -103,6 +106,32 @@ def forget_secret(value: Optional[str]) -> None:
     with _lock:
         if value in _secrets:
             _secrets.discard(value)
+            _rebuild()
+
+
+def secret_count() -> int:
+    """How many values are registered (redacted by value)."""
+    with _lock:
+        return len(_secrets)
+
+
+@contextmanager
+def isolated_secrets() -> Iterator[None]:
+    """Within the block, no value is registered; after it, the registry is restored as it was.
+
+    For tests of the registry itself. Not part of :func:`sgconnect.reset`: forgetting a secret in
+    a running process would let it reach a log line.
+    """
+    with _lock:
+        saved = set(_secrets)
+        _secrets.clear()
+        _rebuild()
+    try:
+        yield
+    finally:
+        with _lock:
+            _secrets.clear()
+            _secrets.update(saved)
             _rebuild()
 
 

@@ -66,8 +66,12 @@ def _global_root(generation: int = _CORE_V18) -> str:
     raise ValueError(f"Unknown platform: {sys.platform}")
 
 
-def _site_folder(site: str, generation: int = _CORE_V18) -> str:
-    """The per-site folder name, as ``get_site_root`` computes it (port dropped)."""
+def site_folder(site: str, generation: int = _CORE_V18) -> str:
+    """The per-site folder name, as tk-core's ``get_site_root`` computes it (port dropped).
+
+    :param generation: tk-core's cache layout generation (``LocalFileStorageManager.CORE_V17``
+        = 0, ``CORE_V18`` = 1, the default).
+    """
     name = urllib.parse.urlparse(site).netloc.split(":")[0].lower()
     if generation > _CORE_V17:
         name = name.replace(".shotgunstudio.com", "").replace(".shotgrid.autodesk.com", "")
@@ -88,8 +92,8 @@ def cache_root() -> str:
 
 def site_cache_file(site: str) -> str:
     """The per-site ``authentication.yml`` tk-core would read for ``site`` (given as is)."""
-    current = os.path.join(_global_root(_CORE_V18), _site_folder(site, _CORE_V18), _FILE_NAME)
-    legacy = os.path.join(_global_root(_CORE_V17), _site_folder(site, _CORE_V17), _FILE_NAME)
+    current = os.path.join(_global_root(_CORE_V18), site_folder(site, _CORE_V18), _FILE_NAME)
+    legacy = os.path.join(_global_root(_CORE_V17), site_folder(site, _CORE_V17), _FILE_NAME)
     return _with_legacy_fallback(current, legacy)
 
 

@@ -13,7 +13,14 @@ from typing import Any
 from . import state
 from .errors import InvalidPurposeError, InvalidSiteError
 
-__all__ = ["normalize_site", "validate_purpose", "MAX_PURPOSE_LENGTH", "reset"]
+__all__ = [
+    "normalize_site",
+    "validate_purpose",
+    "refusal",
+    "DEFAULT_PORTS",
+    "MAX_PURPOSE_LENGTH",
+    "reset",
+]
 
 MAX_PURPOSE_LENGTH = 200
 
@@ -30,8 +37,16 @@ _PORT_RE = re.compile(r"[0-9]{1,5}")
 _SECRET_WORDS = ("token", "password", "passwd", "pwd", "secret", "session", "key", "auth", "jwt")
 
 
-def _refuse(reason: str, site: Any = None) -> InvalidSiteError:
-    return InvalidSiteError(f"Invalid ShotGrid site: {reason}. {_SITE_EXAMPLE}", site)
+def refusal(
+    reason: str,
+    site: Any = None,
+    *,
+    subject: str = "Invalid ShotGrid site",
+    advice: str = _SITE_EXAMPLE,
+) -> InvalidSiteError:
+    """The error for a site URL (or a REST path, with its own ``subject`` and ``advice``) refused
+    before any network access: ``"<subject>: <reason>. <advice>"``."""
+    return InvalidSiteError(f"{subject}: {reason}. {advice}", site)
 
 
 def _has_control(text: str) -> bool:
@@ -50,10 +65,10 @@ def _split_scheme(text: str) -> tuple[str, str]:
         if scheme not in DEFAULT_PORTS:
             authority = re.split(r"[/?#\\]", rest, maxsplit=1)[0]
             if not match.group(2) and "@" in authority:
-                raise _refuse(
+                raise refusal(
                     "credentials in the URL are refused, log in with `sgconnect login` instead"
                 )
-            raise _refuse(f"the scheme {scheme[:20]!r} is not supported, only https and http")
+            raise refusal(f"the scheme {scheme[:20]!r} is not supported, only https and http")
         return scheme, rest.lstrip("/")
     if text.startswith("//"):
         return "https", text[2:]
@@ -63,24 +78,24 @@ def _split_scheme(text: str) -> tuple[str, str]:
 def _normalize_host(host: str) -> str:
     if host.startswith("["):
         if not host.endswith("]"):
-            raise _refuse("the IPv6 address in the host is not closed with ']'")
+            raise refusal("the IPv6 address in the host is not closed with ']'")
         try:
             return f"[{ipaddress.IPv6Address(host[1:-1]).compressed}]"
         except ValueError:
-            raise _refuse("the host is not a valid IPv6 address") from None
+            raise refusal("the host is not a valid IPv6 address") from None
     if host.endswith("."):
         host = host[:-1]
     if not host:
-        raise _refuse("the host is empty")
+        raise refusal("the host is empty")
     if any(char.isspace() for char in host):
-        raise _refuse("the host contains a space")
+        raise refusal("the host contains a space")
     try:
         ascii_host = host.lower().encode("idna").decode("ascii").lower()
     except (UnicodeError, ValueError):
-        raise _refuse("the host is not a valid domain name (IDNA encoding failed)") from None
+        raise refusal("the host is not a valid domain name (IDNA encoding failed)") from None
     labels = ascii_host.split(".")
     if len(ascii_host) > 253 or not all(_LABEL_RE.fullmatch(label) for label in labels):
-        raise _refuse("the host is not a valid domain name: use letters, digits, '-' and '.' only")
+        raise refusal("the host is not a valid domain name: use letters, digits, '-' and '.' only")
     return ascii_host
 
 
@@ -95,28 +110,28 @@ def normalize_site(url: str) -> str:
     refused. The message never echoes the URL.
     """
     if not isinstance(url, str):
-        raise _refuse(f"expected a str, got {type(url).__name__}")
+        raise refusal(f"expected a str, got {type(url).__name__}")
     text = url.strip()
     if not text:
-        raise _refuse("the site URL is empty")
+        raise refusal("the site URL is empty")
     if _has_control(text):
-        raise _refuse("the URL contains a control character or a line break")
+        raise refusal("the URL contains a control character or a line break")
 
     scheme, rest = _split_scheme(text)
     authority = re.split(r"[/?#\\]", rest, maxsplit=1)[0]
     if "@" in authority:
-        raise _refuse("credentials in the URL are refused, log in with `sgconnect login` instead")
+        raise refusal("credentials in the URL are refused, log in with `sgconnect login` instead")
     marks = [index for index in (rest.find("?"), rest.find("#")) if index != -1]
     query_and_fragment = rest[min(marks) :].lower() if marks else ""
     if any(word in query_and_fragment for word in _SECRET_WORDS):
-        raise _refuse("the URL has a query or fragment that looks like it carries a secret")
+        raise refusal("the URL has a query or fragment that looks like it carries a secret")
 
     host, port = authority, ""
     if authority.startswith("["):
         closing = authority.find("]")
         host, after = authority[: closing + 1], authority[closing + 1 :]
         if closing == -1 or (after and not after.startswith(":")):
-            raise _refuse("the IPv6 address in the host is not closed with ']'")
+            raise refusal("the IPv6 address in the host is not closed with ']'")
         port = after[1:]
     elif ":" in authority:
         host, _, port = authority.rpartition(":")
@@ -125,7 +140,7 @@ def normalize_site(url: str) -> str:
 
     if port:
         if not _PORT_RE.fullmatch(port) or not 0 < int(port) < 65536:
-            raise _refuse("the port must be a number from 1 to 65535", site_rendering)
+            raise refusal("the port must be a number from 1 to 65535", site_rendering)
         if int(port) != DEFAULT_PORTS[scheme]:
             return f"{site_rendering}:{int(port)}"
     return site_rendering

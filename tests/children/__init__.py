@@ -18,9 +18,11 @@ __all__ = ["run_child", "start_child"]
 
 
 def _by_path(script: Path) -> str:
-    path = str(script)
+    path, folder = str(script), str(script.parent)
+    # As ``python <path>`` does: argv[0] is the script, sys.path[0] its folder.
     return (
-        f"import runpy, sys; sys.argv[0] = {path!r}; runpy.run_path({path!r}, run_name='__main__')"
+        f"import runpy, sys; sys.argv[0] = {path!r}; sys.path.insert(0, {folder!r}); "
+        f"runpy.run_path({path!r}, run_name='__main__')"
     )
 
 

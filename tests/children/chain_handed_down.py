@@ -2,25 +2,20 @@
 
 import json
 import os
-import subprocess
-import sys
+
+import grandchild
 
 import sgconnect
 
 sg = sgconnect.connect("launched tool", site=os.environ["SITE_URL"], interactive=False)
 sg.find("Project", [], ["name"])
-grandchild = subprocess.run(
-    [sys.executable, "-c", "import os, json; print(json.dumps(dict(os.environ)))"],
-    capture_output=True,
-    text=True,
-    check=True,
-)
+grandchild_env = grandchild.environment_text()
 print(
     json.dumps(
         {
             "source": sgconnect.current_user().source,
             "login": sgconnect.current_user().login,
-            "grandchild_env": json.loads(grandchild.stdout),
+            "grandchild_env": json.loads(grandchild_env),
         }
     )
 )

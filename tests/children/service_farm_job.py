@@ -2,8 +2,9 @@
 
 import json
 import logging
-import subprocess
 import sys
+
+import grandchild
 
 logging.basicConfig(level=logging.DEBUG)
 # After logging is configured; shotgun_api3 first, as a DCC would: its import sets its logger
@@ -20,12 +21,7 @@ rest_projects = None
 if "--rest" in sys.argv:
     rest = sgconnect.rest_session("render")
     rest_projects = [p["attributes"]["name"] for p in rest.get("/entity/projects")["data"]]
-grandchild = subprocess.run(
-    [sys.executable, "-c", "import os,json;print(json.dumps(dict(os.environ)))"],
-    capture_output=True,
-    text=True,
-    check=True,
-)
+grandchild_env = grandchild.environment_text()
 print(
     "RESULT "
     + json.dumps(
@@ -33,7 +29,7 @@ print(
             "projects": projects,
             "rest_projects": rest_projects,
             "user": sgconnect.current_user().as_dict(),
-            "grandchild_env": json.loads(grandchild.stdout),
+            "grandchild_env": json.loads(grandchild_env),
         }
     )
 )

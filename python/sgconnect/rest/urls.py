@@ -11,7 +11,7 @@ import urllib.parse
 from typing import Any, Mapping, Sequence, Union
 
 from ..errors import InvalidSiteError
-from ..transport import DEFAULT_PORTS
+from ..sites import DEFAULT_PORTS, refusal
 
 __all__ = ["API_ROOT", "TOKEN_PATH", "Params", "resolve_url", "with_params", "display"]
 
@@ -21,11 +21,13 @@ TOKEN_PATH = API_ROOT + "/auth/access_token"
 Params = Union[Mapping[str, Any], Sequence[tuple[str, Any]], None]
 
 
-def _refuse(site: str, reason: str) -> InvalidSiteError:
-    return InvalidSiteError(
-        f"REST path refused before any request to {site}: {reason}. Pass a path relative to "
-        f"{API_ROOT}, such as '/entity/projects', or a link the site returned.",
+def _refused_path(site: str, reason: str) -> InvalidSiteError:
+    return refusal(
+        reason,
         site,
+        subject=f"REST path refused before any request to {site}",
+        advice=f"Pass a path relative to {API_ROOT}, such as '/entity/projects', or a link the "
+        "site returned.",
     )
 
 
@@ -39,39 +41,39 @@ def resolve_url(site: str, path: str) -> str:
         ``user@``, a backslash, a control character or a fragment, or leaves ``/api/v1``.
     """
     if not isinstance(path, str):
-        raise _refuse(site, f"a path is a str, not {type(path).__name__}")
+        raise _refused_path(site, f"a path is a str, not {type(path).__name__}")
     if any(ch <= " " or ch == "\x7f" for ch in path):
-        raise _refuse(site, "the path contains a space or a control character")
+        raise _refused_path(site, "the path contains a space or a control character")
     if "\\" in path:
-        raise _refuse(site, "the path contains a backslash")
+        raise _refused_path(site, "the path contains a backslash")
     if path.startswith("//"):
-        raise _refuse(site, "a path starting with '//' names another host")
+        raise _refused_path(site, "a path starting with '//' names another host")
     parts = urllib.parse.urlsplit(path)
     if parts.fragment or path.endswith("#"):
-        raise _refuse(site, "the path has a fragment ('#')")
+        raise _refused_path(site, "the path has a fragment ('#')")
     if parts.scheme or parts.netloc:
         if not (parts.scheme and parts.netloc):
-            raise _refuse(site, "the path has a scheme but no host, or a host but no scheme")
+            raise _refused_path(site, "the path has a scheme but no host, or a host but no scheme")
         if "@" in parts.netloc:
-            raise _refuse(site, "the URL has user information ('user@host')")
+            raise _refused_path(site, "the URL has user information ('user@host')")
         if not _same_origin(site, parts):
-            raise _refuse(site, "the URL is on another origin (scheme, host or port)")
+            raise _refused_path(site, "the URL is on another origin (scheme, host or port)")
         rooted = parts.path
         if not (rooted == API_ROOT or rooted.startswith(API_ROOT + "/")):
-            raise _refuse(site, f"the URL is outside {API_ROOT}")
+            raise _refused_path(site, f"the URL is outside {API_ROOT}")
     elif parts.path == API_ROOT or parts.path.startswith(API_ROOT + "/"):
         rooted = parts.path
     else:
         relative = parts.path.lstrip("/")
         if ":" in relative.split("/", 1)[0]:  # RFC 3986: no ':' there in a relative path
-            raise _refuse(site, "the path starts with a 'host:port' or 'scheme:' form")
+            raise _refused_path(site, "the path starts with a 'host:port' or 'scheme:' form")
         rooted = f"{API_ROOT}/{relative}" if relative else API_ROOT
     if "@" in rooted:
-        raise _refuse(site, "the path has an '@' (a 'user@host' form)")
+        raise _refused_path(site, "the path has an '@' (a 'user@host' form)")
     for segment in rooted.split("/"):
         decoded = urllib.parse.unquote(segment)
         if decoded in (".", "..") or "/" in decoded or "\\" in decoded:
-            raise _refuse(site, "the path has a '.', '..' or encoded '/' segment")
+            raise _refused_path(site, "the path has a '.', '..' or encoded '/' segment")
     return site + rooted + (f"?{parts.query}" if parts.query else "")
 
 
