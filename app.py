@@ -1,6 +1,7 @@
 """tk-multi-sgconnect: hands out authenticated ShotGrid connections inside any engine."""
 
 import importlib
+import os
 
 import sgtk
 
@@ -12,8 +13,14 @@ class SgConnectApp(sgtk.platform.Application):
     """
 
     def init_app(self):
-        """Load the package, build the hook and register the commands."""
+        """Check tk-core and Python, load the package, build the hook and register the commands.
+
+        :raises sgconnect.errors.SgConnectError: tk-core or Python is older than info.yml declares
+            (tk-core logs it and starts the engine without this app).
+        """
         self.sgconnect = self.import_module("sgconnect")
+        with open(os.path.join(self.disk_location, "info.yml")) as info:
+            self._submodule("app_commands").check_requirements(info.read(), self.sgtk.version)
         base_hooks = self._submodule("base_hooks")
         hook = self.create_hook_instance(
             self.get_setting("hook_connection"),

@@ -20,11 +20,15 @@ import http.client
 import socket
 from typing import Any, Optional
 
-import shotgun_api3
-from shotgun_api3 import AuthenticationFault, ProtocolError
+try:
+    import shotgun_api3
+except ImportError:  # a DCC's bare Python: tk-core up to v0.23.6 brings it only as tank_vendor
+    from tank_vendor import shotgun_api3
 
 from .credentials import Credential
 from .errors import SgConnectError, SiteResponseError, SiteUnreachableError
+
+AuthenticationFault, ProtocolError = shotgun_api3.AuthenticationFault, shotgun_api3.ProtocolError
 
 #: The attempts a call gets: the first, one after adopting a token another thread or process
 #: renewed, one after an interactive renewal.

@@ -285,7 +285,7 @@ def ssl_context(site: str) -> ssl.SSLContext:
 
     :raises SgConnectError: The CA bundle cannot be read.
     """
-    import shotgun_api3
+    from .connection import shotgun_api3
 
     cafile = shotgun_api3.Shotgun._get_certs_file(None)
     with _ssl_lock:
