@@ -102,6 +102,8 @@ def cmd_login(args: argparse.Namespace) -> int:
     from .settings import Settings
 
     site = _resolve_site(args.site)
+    interactive.pick_method(args.method)  # an unknown method fails before a window opens
+    qt_app = interactive.qt_application(args.method)  # tk-core's dialog needs one  # noqa: F841
     method = interactive.pick_method(args.method)
     if site is None and method in ("url", "browser"):
         raise UsageError(
@@ -137,7 +139,7 @@ def cmd_login(args: argparse.Namespace) -> int:
 def _why_method(method: str) -> str:
     return {
         "url": "no display and no local browser here: open the printed URL in any browser",
-        "qt": "this process has a Qt application",
+        "qt": "a display and Qt are available: tk-core's login dialog",
         "password": "tk-core's console login",
     }.get(method, "chosen")
 
