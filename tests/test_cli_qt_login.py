@@ -49,6 +49,10 @@ def run_cli_login(site: LocalSite, method: str, home: Path, tmp_path: Path) -> d
     )
     for name in ("DISPLAY", "WAYLAND_DISPLAY", "SGTK_DEFAULT_AUTH_METHOD"):
         env.pop(name, None)
+    if method == "auto":
+        # auto shows the dialog only where a display exists: declare one (Qt still draws
+        # offscreen, the platform set above wins).
+        env["DISPLAY"] = ":0"
     proc = subprocess.Popen(
         [sys.executable, str(DRIVER)],
         env=env,
@@ -116,5 +120,8 @@ def test_qt_login_without_a_display_names_the_method_that_works(monkeypatch):
         pytest.skip("LOUD SKIP: these platforms always have a display")
     with pytest.raises(SgConnectError, match="--method url"):
         interactive.qt_application("qt")
+    assert interactive.qt_application("auto") is None
+    # A platform set by hand is enough for qt and web, never for auto (nobody would see it).
+    monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")
     assert interactive.qt_application("auto") is None
     assert interactive.qt_application("url") is None

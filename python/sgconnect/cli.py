@@ -144,6 +144,18 @@ def _why_method(method: str) -> str:
     }.get(method, "chosen")
 
 
+class _NoSiteYet(LoginRequiredError):
+    """No --site, and no site logged in to yet: the hint names a login that works as written."""
+
+    def __init__(self) -> None:
+        SgConnectError.__init__(
+            self,
+            "No site given, and none logged in to yet. Log in once with your site's URL, e.g. "
+            "`sgconnect login --site https://mystudio.shotgrid.autodesk.com`, or pass --site.",
+        )
+        self.reason = "no site given and none logged in to yet"
+
+
 def cmd_whoami(args: argparse.Namespace) -> int:
     """Who connections act as; never prompts, never shows a token."""
     from . import session_cache
@@ -153,7 +165,7 @@ def cmd_whoami(args: argparse.Namespace) -> int:
     _pkg().reset()
     site = _resolve_site(args.site)
     if site is None:
-        raise LoginRequiredError(None, reason="no site given and none logged in to yet")
+        raise _NoSiteYet()
     info = _pkg().current_user(site, interactive=False, with_name=True)
     if args.json:
         _out(json.dumps(info.as_dict(), indent=2, sort_keys=True))
@@ -204,9 +216,7 @@ def cmd_site(args: argparse.Namespace) -> int:
 
         from .testing import LocalSite
     except ImportError:
-        raise SgConnectError(
-            "The local site needs Werkzeug: pip install 'tk-multi-sgconnect[site]'."
-        ) from None
+        raise SgConnectError("The local site needs Werkzeug: pip install Werkzeug.") from None
     site = LocalSite(
         args.mode, app_session_launcher=not args.no_app_session_launcher, port=args.port
     )

@@ -74,7 +74,9 @@ def qt_application(method: str) -> Any:
     if method not in ("auto", "qt", "web"):
         return None
     wanted = method != "auto"
-    if not has_display() and not os.environ.get("QT_QPA_PLATFORM"):
+    # auto needs a display a person sees; qt and web also run on a platform set by hand
+    # (QT_QPA_PLATFORM, e.g. offscreen for tests).
+    if not has_display() and not (wanted and os.environ.get("QT_QPA_PLATFORM")):
         if wanted:
             raise SgConnectError(
                 f"The {method} login shows a window and this session has no display: log in "
@@ -253,8 +255,9 @@ def _tk_errors(site: Optional[str]) -> Iterator[None]:
     except authentication.ConsoleLoginNotSupportedError:
         raise LoginFailedError(
             f"{where} only accepts a browser login (SSO / Autodesk Identity) and its app session "
-            "launcher is off, so a console cannot log in. Run `sgconnect login` where Qt with "
-            "QtWebEngine is available, or log in with SG Desktop.",
+            "launcher is off, so a console cannot log in. Run `sgconnect login --site "
+            f"{where} --method web` where a display and Qt WebEngine are available (it shows "
+            "tk-core's login window), or log in with SG Desktop.",
             site,
         ) from None
     except authentication.AuthenticationError as exc:
