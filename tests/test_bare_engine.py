@@ -110,7 +110,10 @@ def write_config(root: Path, core_root: Path, shell_root: Path) -> Path:
     return config
 
 
-def run_bare(python: Path, core_root: Path, config: Path, site: LocalSite, home: Path) -> dict:
+def run_bare(
+    python: Path, core_root: Path, config: Path, site: LocalSite, home: Path, snippets=()
+) -> dict:
+    """Run the engine in ``python``; ``snippets`` (code using ``engine``) run after the checks."""
     env = child_environment()
     for name in ("PYTHONPATH", "PYTHONHOME", "SGCONNECT_HOOK", "VIRTUAL_ENV"):
         env.pop(name, None)
@@ -127,6 +130,7 @@ def run_bare(python: Path, core_root: Path, config: Path, site: LocalSite, home:
         "session_token": site.issue_session("alice"),
         "project_id": 71,
         "config": str(config),
+        "snippets": list(snippets),
     }
     proc = subprocess.run(
         [str(python), str(FIXTURES / "run_bare_engine.py")],
