@@ -192,11 +192,15 @@ def test_get_connection_finds_the_projects(bare_run):
     assert reads and all(e.login == "alice" for e in reads)
 
 
+def command_log(result: dict, command: str) -> str:
+    """What running ``command`` through the engine wrote to the log; it must not have raised."""
+    assert result[command]["error"] is None, result[command]
+    return "\n".join(result[command]["log"])
+
+
 def test_who_am_i_prints_to_the_engine_log_without_qt(bare_run):
     _, site, result = bare_run
-    who = result["Who am I"]
-    assert who["error"] is None
-    text = "\n".join(who["log"])
+    text = command_log(result, "Who am I")
     assert "User: Alice Anders (alice)" in text
     assert f"Site: {site.url}" in text
     assert "Qt binding: none" in text
@@ -204,9 +208,7 @@ def test_who_am_i_prints_to_the_engine_log_without_qt(bare_run):
 
 def test_switch_user_logs_in_again_and_prints_to_the_engine_log(bare_run):
     _, site, result = bare_run
-    switch = result["Switch user..."]
-    assert switch["error"] is None
-    text = "\n".join(switch["log"])
+    text = command_log(result, "Switch user...")
     assert "Now connected as:" in text
     assert re.search(r"^User: (.* \()?bob\)?$", text, flags=re.M), text
     approved = [e for e in site.journal if "app_session_request" in e.path]

@@ -10,27 +10,15 @@ from __future__ import annotations
 
 import re
 import subprocess
-from pathlib import Path
 
 import pytest
 from fixtures.toolkit import REPO_ROOT
+from test_bare_engine import upstream
 
 from sgconnect.app_commands import check_requirements
 from sgconnect.errors import SgConnectError
 
 INFO_TEXT = (REPO_ROOT / "info.yml").read_text()
-
-
-def unpacked(name: str) -> Path:
-    proc = subprocess.run(
-        [str(REPO_ROOT / ".ci" / "upstream"), "unpack", name],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    if proc.returncode != 0:
-        pytest.skip(f"LOUD SKIP: no upstream snapshot {name}: {proc.stderr.strip()}")
-    return Path(proc.stdout.strip().splitlines()[-1])
 
 
 def declared(key: str) -> str:
@@ -41,7 +29,7 @@ def declared(key: str) -> str:
 def test_floor_has_the_app_session_launcher_api_the_app_uses():
     """``process(..., keep_waiting_callback=...)`` drives the headless browser login."""
     floor = declared("requires_core_version")
-    root = unpacked(f"tk-core-{floor}")
+    root = upstream(f"tk-core-{floor}")
     source = (root / "python/tank/authentication/app_session_launcher.py").read_text()
     assert re.search(r"def process\([^)]*keep_waiting_callback", source, flags=re.S)
     # The snapshot really is that tag (a shallow clone: one commit, tagged).
