@@ -53,26 +53,49 @@ def upstream(name: str) -> Path:
     return Path(proc.stdout.strip().splitlines()[-1])
 
 
+def interpreter(label: str) -> Path:
+    """``"current"``: the Python running the tests; ``"3.9"`` etc.: pyenv's, or a loud skip."""
+    if label == "current":
+        return Path(sys.executable)
+    root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+    found = sorted(root.glob(f"{label}.*/bin/python"))
+    if not found:
+        pytest.skip(f"LOUD SKIP: no Python {label} under {root} (pyenv install {label})")
+    return found[-1]
+
+
+_bare_venvs: dict = {}
+
+
+def make_bare_python(label: str, root: Path) -> Path:
+    """A venv of that Python without system site packages and without pip: the stdlib only."""
+    if label not in _bare_venvs:
+        venv = root / f"bare-{label}"
+        subprocess.run(
+            [str(interpreter(label)), "-m", "venv", "--without-pip", str(venv)], check=True
+        )
+        python = venv / "bin" / "python"
+        probe = subprocess.run(
+            [
+                str(python),
+                "-c",
+                "import importlib.util as u; "
+                "print([u.find_spec(n) is None for n in ('yaml', 'shotgun_api3', 'six')])",
+            ],
+            capture_output=True,
+            text=True,
+            env={"PATH": os.environ.get("PATH", ""), "PYTHONNOUSERSITE": "1"},
+            check=True,
+        )
+        assert probe.stdout.strip() == "[True, True, True]", probe.stdout
+        _bare_venvs[label] = python
+    return _bare_venvs[label]
+
+
 @pytest.fixture(scope="module")
 def bare_python(tmp_path_factory) -> Path:
-    """A venv without system site packages and without pip: nothing but the standard library."""
-    root = tmp_path_factory.mktemp("bare") / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root)], check=True)
-    python = root / "bin" / "python"
-    probe = subprocess.run(
-        [
-            str(python),
-            "-c",
-            "import importlib.util as u; "
-            "print([u.find_spec(n) is None for n in ('yaml', 'shotgun_api3', 'six')])",
-        ],
-        capture_output=True,
-        text=True,
-        env={"PATH": os.environ.get("PATH", ""), "PYTHONNOUSERSITE": "1"},
-        check=True,
-    )
-    assert probe.stdout.strip() == "[True, True, True]", probe.stdout
-    return python
+    """A bare venv of the Python running the tests."""
+    return make_bare_python("current", tmp_path_factory.mktemp("bare"))
 
 
 def tree_digest(core_root: Path) -> str:
@@ -148,19 +171,28 @@ def run_bare(
     return result
 
 
-@pytest.fixture(scope="module", params=VERSIONS)
-def bare_run(request, bare_python, tmp_path_factory):
-    version = request.param
+#: The Pythons each tk-core runs on: the one running the tests, and the declared floor.
+PYTHONS = ["current", INFO["minimum_python_version"]]
+
+
+@pytest.fixture(
+    scope="module",
+    params=[(python, version) for python in PYTHONS for version in VERSIONS],
+    ids=lambda param: f"py{param[0]}-{param[1]}",
+)
+def bare_run(request, tmp_path_factory):
+    label, version = request.param
+    python = make_bare_python(label, tmp_path_factory.getbasetemp())
     core_root = upstream(f"tk-core-{version}")
     shell_root = upstream(TK_SHELL)
-    tmp = tmp_path_factory.mktemp(f"bare-{version}")
+    tmp = tmp_path_factory.mktemp(f"bare-{label}-{version}")
     config = write_config(tmp, core_root, shell_root)
     stop = threading.Event()
     with LocalSite() as site:
         # "Switch user..." runs the headless browser login (no display): bob approves it.
         approver = approve_next_app_session(site, "bob", stop)
         try:
-            result = run_bare(bare_python, core_root, config, site, tmp / "home")
+            result = run_bare(python, core_root, config, site, tmp / "home")
         finally:
             stop.set()
             approver.join()
@@ -213,6 +245,26 @@ def test_switch_user_logs_in_again_and_prints_to_the_engine_log(bare_run):
     assert re.search(r"^User: (.* \()?bob\)?$", text, flags=re.M), text
     approved = [e for e in site.journal if "app_session_request" in e.path]
     assert approved
+
+
+def test_older_python_than_declared_is_refused_with_a_clear_error(tmp_path):
+    """Python 3.8 (below minimum_python_version) on tk-core v0.23.6, which still runs there."""
+    python = make_bare_python("3.8", tmp_path)
+    core_root = upstream("tk-core-v0.23.6")
+    config = write_config(tmp_path, core_root, upstream(TK_SHELL))
+    with LocalSite() as site:
+        result = run_bare(python, core_root, config, site, tmp_path / "home")
+    assert result["python"] == "3.8"
+    assert result["apps"] == []  # tk-core starts the engine without the app
+    log = "\n".join(result["log"])
+    refused = (
+        "It will not be loaded: tk-multi-sgconnect needs Python 3.9 or newer; this engine runs"
+    )
+    assert f"{refused} Python 3.8" in log, log[-3000:]
+
+
+def test_declared_python_floor_is_a_tested_python():
+    assert PYTHONS[-1] == INFO["minimum_python_version"] == "3.9"
 
 
 def test_declared_floor_is_a_tested_tk_core():

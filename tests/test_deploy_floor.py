@@ -8,6 +8,7 @@ shallow clone without history, so no ``git log``) have the API the app calls.
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import subprocess
 
@@ -15,8 +16,17 @@ import pytest
 from fixtures.toolkit import REPO_ROOT
 from test_bare_engine import upstream
 
-from sgconnect.app_commands import check_requirements
-from sgconnect.errors import SgConnectError
+
+def _load_app_module():
+    """app.py, the Toolkit app's entry file (it imports sgtk, as an engine does)."""
+    spec = importlib.util.spec_from_file_location("sgconnect_app_entry", REPO_ROOT / "app.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+app_entry = _load_app_module()
+check_requirements = app_entry.check_requirements
 
 INFO_TEXT = (REPO_ROOT / "info.yml").read_text()
 
@@ -54,7 +64,7 @@ def test_floor_and_newer_cores_start(core):
 
 @pytest.mark.parametrize("core", ["v0.20.28", "v0.19.18", "v0.20.2"])
 def test_older_core_is_refused_with_what_to_change(core):
-    with pytest.raises(SgConnectError) as raised:
+    with pytest.raises(app_entry.RequirementError) as raised:
         check_requirements(INFO_TEXT, core, (3, 11, 7))
     message = str(raised.value)
     assert f"needs tk-core v0.20.29 or newer; this configuration runs {core}" in message
@@ -62,7 +72,7 @@ def test_older_core_is_refused_with_what_to_change(core):
 
 
 def test_older_python_is_refused_with_what_to_change():
-    with pytest.raises(SgConnectError) as raised:
+    with pytest.raises(app_entry.RequirementError) as raised:
         check_requirements(INFO_TEXT, "v0.24.0", (3, 7, 16))
     assert "needs Python 3.9 or newer; this engine runs Python 3.7.16" in str(raised.value)
     check_requirements(INFO_TEXT, "v0.24.0", (3, 9, 0))

@@ -8,55 +8,10 @@ from __future__ import annotations
 
 import datetime
 import logging
-import re
-import sys
-from typing import Any, Optional, Sequence
+from typing import Any
 
 from . import interactive, tk
 from .credentials import Credential, UserInfo
-from .errors import SgConnectError
-
-
-def _manifest_value(info_yml: str, key: str) -> Optional[str]:
-    """A top-level scalar of info.yml, read without a YAML parser (a bare DCC Python has none)."""
-    match = re.search(rf"^{key}:[ \t]*[\"']?([^\"'\s#]*)", info_yml, flags=re.M)
-    return match.group(1) if match and match.group(1) else None
-
-
-def _version_tuple(version: str) -> Optional[tuple]:
-    """``"v0.20.29"`` -> ``(0, 20, 29)``; None for what is not a release (HEAD, a commit, dev)."""
-    match = re.fullmatch(r"v?(\d+(?:\.\d+)*)", version.strip())
-    return tuple(int(part) for part in match.group(1).split(".")) if match else None
-
-
-def check_requirements(
-    info_yml: str, core_version: str, python_version: Sequence[int] = sys.version_info
-) -> None:
-    """Refuse to start on a tk-core or Python older than info.yml declares.
-
-    tk-core checks ``requires_core_version`` and ``minimum_python_version`` only when it installs
-    or updates the app, never when an engine starts it: the app checks both in ``init_app``.
-    A core that is not a release (``HEAD`` in a git checkout, a commit) is accepted.
-
-    :param info_yml: The text of the app's info.yml.
-    :param core_version: The running tk-core's version (``sgtk.version``), e.g. ``"v0.23.6"``.
-    :param python_version: The running Python, as ``sys.version_info``.
-    :raises SgConnectError: One of them is too old; the message names what to change.
-    """
-    minimum_python = _manifest_value(info_yml, "minimum_python_version")
-    if minimum_python and tuple(python_version[:2]) < _version_tuple(minimum_python):
-        running = ".".join(str(part) for part in python_version[:3])
-        raise SgConnectError(
-            f"tk-multi-sgconnect needs Python {minimum_python} or newer; this engine runs "
-            f"Python {running}. Use a newer release of the DCC, or an older release of the app."
-        )
-    floor = _manifest_value(info_yml, "requires_core_version")
-    running_core = _version_tuple(core_version)
-    if floor and running_core is not None and running_core < _version_tuple(floor):
-        raise SgConnectError(
-            f"tk-multi-sgconnect needs tk-core {floor} or newer; this configuration runs "
-            f"{core_version}. Update the configuration's core (core/core_api.yml, or `tank core`)."
-        )
 
 
 def describe(info: UserInfo, qt_binding: str) -> str:
