@@ -1,7 +1,7 @@
 """The app's manifest (info.yml) agrees with the code, and the shipped hook adds nothing.
 
-Pure checks, except the tk-core history check of ``requires_core_version``, which reads a tk-core
-git checkout.
+Pure checks. ``requires_core_version`` is proven by running the app on it:
+tests/test_deploy_floor.py and tests/test_bare_engine.py.
 """
 
 from __future__ import annotations
@@ -9,11 +9,10 @@ from __future__ import annotations
 import ast
 import dataclasses
 import re
-import subprocess
 
 import pytest
 import yaml
-from fixtures.toolkit import CONFIG, REPO_ROOT, tk_core_checkout
+from fixtures.toolkit import CONFIG, REPO_ROOT
 
 from sgconnect.settings import Settings
 
@@ -71,28 +70,3 @@ def test_hook_doc_shows_the_tested_studio_hook_verbatim():
     blocks = re.findall(r"```python\n(.*?)```", doc, flags=re.S)
     studio_hook = (CONFIG / "hooks" / "studio_connection.py").read_text()
     assert studio_hook in blocks
-
-
-def _git(root, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        ["git", "-C", str(root), *args], capture_output=True, text=True, timeout=30
-    )
-
-
-@pytest.mark.tkcore
-def test_requires_core_version_is_the_first_with_the_api_used():
-    """tank.authentication.app_session_launcher.process(keep_waiting_callback=...) appeared in
-    v0.20.29: the app's headless browser login needs it."""
-    root, why = tk_core_checkout()
-    if root is None:
-        pytest.skip(f"LOUD SKIP: no tk-core checkout to read the history of: {why}")
-    if _git(root, "rev-parse", "--verify", "-q", "v0.20.29^{commit}").returncode != 0:
-        pytest.skip(f"LOUD SKIP: {root} is not a git checkout with tk-core's tags")
-    path = "python/tank/authentication/app_session_launcher.py"
-    current = _git(root, "show", f"v0.20.29:{path}")
-    assert current.returncode == 0, current.stderr
-    assert re.search(r"def process\([^)]*keep_waiting_callback", current.stdout, flags=re.S)
-    # v0.20.28, the tag just before, has no such module.
-    assert _git(root, "describe", "--tags", "--abbrev=0", "v0.20.29^").stdout.strip() == "v0.20.28"
-    previous = _git(root, "show", f"v0.20.28:{path}")
-    assert previous.returncode != 0 or "keep_waiting_callback" not in previous.stdout

@@ -43,8 +43,11 @@ def qt_binding_in_use() -> str:
         return "none"
     if QtCore is None:  # an engine without Qt: tk-core leaves sgtk.platform.qt empty
         return "none"
-    binding = getattr(QtCore, "__name__", "").split(".")[0] or "unknown"
-    version = getattr(QtCore, "qVersion", lambda: "?")()
+    try:
+        binding = getattr(QtCore, "__name__", "").split(".")[0] or "unknown"
+        version = getattr(QtCore, "qVersion", lambda: "?")()
+    except Exception:  # noqa: BLE001 - tk-shell's stand-in Qt raises TankError on any attribute
+        return "none"
     return f"{binding} (Qt {version})"
 
 

@@ -97,6 +97,8 @@ def cmd_login(args: argparse.Namespace) -> int:
     from .settings import Settings
 
     site = _resolve_site(args.site)
+    interactive.pick_method(args.method)  # an unknown method fails before a window opens
+    qt_app = interactive.qt_application(args.method)  # tk-core's dialog needs one  # noqa: F841
     method = interactive.pick_method(args.method)
     if site is None and method in ("url", "browser"):
         raise UsageError(
@@ -132,9 +134,21 @@ def cmd_login(args: argparse.Namespace) -> int:
 def _why_method(method: str) -> str:
     return {
         "url": "no display and no local browser here: open the printed URL in any browser",
-        "qt": "this process has a Qt application",
+        "qt": "a display and Qt are available: tk-core's login dialog",
         "password": "tk-core's console login",
     }.get(method, "chosen")
+
+
+class _NoSiteYet(LoginRequiredError):
+    """No --site, and no site logged in to yet: the hint names a login that works as written."""
+
+    def __init__(self) -> None:
+        SgConnectError.__init__(
+            self,
+            "No site given, and none logged in to yet. Log in once with your site's URL, e.g. "
+            "`sgconnect login --site https://mystudio.shotgrid.autodesk.com`, or pass --site.",
+        )
+        self.reason = "no site given and none logged in to yet"
 
 
 def cmd_whoami(args: argparse.Namespace) -> int:
@@ -154,7 +168,7 @@ def _whoami(args: argparse.Namespace) -> int:
 
     site = _resolve_site(args.site)
     if site is None:
-        raise LoginRequiredError(None, reason="no site given and none logged in to yet")
+        raise _NoSiteYet()
     info = _pkg().current_user(site, interactive=False, with_name=True)
     if args.json:
         _out(json.dumps(info.as_dict(), indent=2, sort_keys=True))
@@ -207,7 +221,7 @@ def cmd_site(args: argparse.Namespace) -> int:
         from .testing.site import SiteConfigError, load_site_config
     except ImportError:
         raise SgConnectError(
-            "The local site needs Werkzeug: pip install 'tk-multi-sgconnect[site]'."
+            "The local site needs Werkzeug: pip install Werkzeug."
         ) from None
     options = {}
     if args.config:
@@ -228,7 +242,7 @@ def cmd_site(args: argparse.Namespace) -> int:
             import trustme  # noqa: F401 - checked here for a clear message
         except ImportError:
             raise SgConnectError(
-                "--tls needs trustme: pip install 'tk-multi-sgconnect[site]'."
+                "--tls needs trustme: pip install trustme."
             ) from None
     if args.latency < 0:
         raise SgConnectError("--latency is in seconds and cannot be negative.")

@@ -246,9 +246,7 @@ def _check_requirements() -> None:
     import importlib.util
 
     if importlib.util.find_spec("werkzeug") is None:
-        raise SgConnectError(
-            "The demo's local site needs Werkzeug: pip install 'tk-multi-sgconnect[site]'."
-        )
+        raise SgConnectError("The demo's local site needs Werkzeug: pip install Werkzeug.")
     from . import tk
 
     tk.tank()  # raises with the install hint when tk-core is missing

@@ -198,7 +198,8 @@ def conclude(env: Environment, site: Optional[SiteFacts]) -> list[Verdict]:
 
 def advice_when_none_work(site: Optional[str], facts: Optional[SiteFacts]) -> list[str]:
     """What to do when no login method will work here."""
-    target = f" --site {site}" if site else ""
+    # Without a site, an example URL: `sgconnect login` alone fails (no site known yet).
+    target = f" --site {site or 'https://mystudio.shotgrid.autodesk.com'}"
     lines = [
         "No login method will work in this environment.",
         "Either log in where one does (SG Desktop, or `sgconnect login"
@@ -531,7 +532,7 @@ def render(report: Report, out: TextIO) -> None:
 
 
 def run(site: Optional[str], out: Optional[TextIO] = None) -> int:
-    """``sgconnect doctor``: 0 when a login method works (or the site was not given), else 1."""
+    """``sgconnect doctor``: 0 when a login method works, or may (no site given); else 1."""
     out = out or sys.stdout
     report = diagnose(site)
     render(report, out)
@@ -540,6 +541,8 @@ def run(site: Optional[str], out: Optional[TextIO] = None) -> int:
         return 1
     if report.site is not None and not report.working:
         return 1
+    if not any(v.works is not False for v in report.verdicts):
+        return 1  # no method can work here, whatever the site
     return 0
 
 

@@ -59,6 +59,60 @@ def has_local_browser() -> bool:
     return True
 
 
+def qt_application(method: str) -> Any:
+    """The QApplication tk-core's login dialog needs, for a login by ``method`` from a command line.
+
+    A command-line process has no QApplication, and without one tk-core falls back to its console
+    prompts: ``qt`` and ``web`` would never show the dialog. This creates it, through tk-core's Qt
+    importer (``tank.authentication.ui.qt_abstraction``, the binding tk-core's dialog uses), and
+    returns it; keep the reference while the login runs. Returns the existing one if there is
+    one, and ``None`` when ``method`` shows no dialog (``url``, ``browser``, ``password``) or is
+    ``auto`` where no display or no Qt binding is available (``auto`` then picks another method).
+
+    :raises SgConnectError: ``qt`` or ``web`` where no display or no Qt binding is available.
+    """
+    if method not in ("auto", "qt", "web"):
+        return None
+    wanted = method != "auto"
+    # auto needs a display a person sees; qt and web also run on a platform set by hand
+    # (QT_QPA_PLATFORM, e.g. offscreen for tests).
+    if not has_display() and not (wanted and os.environ.get("QT_QPA_PLATFORM")):
+        if wanted:
+            raise SgConnectError(
+                f"The {method} login shows a window and this session has no display: log in "
+                "with --method url (a URL to approve from any browser) instead."
+            )
+        return None
+    try:
+        tk.tank()
+        from tank.authentication.ui import qt_abstraction  # noqa: PLC0415 - tk-core's importer
+    except Exception:  # noqa: BLE001 - no tk-core or no Qt binding: the same answer
+        qt_abstraction = None
+    QtCore = getattr(qt_abstraction, "QtCore", None)
+    QtGui = getattr(qt_abstraction, "QtGui", None)
+    if QtGui is None or QtCore is None:
+        if wanted:
+            raise SgConnectError(
+                f"The {method} login needs a Qt binding that tk-core can use (PySide6, or "
+                "PySide2 on Python 3.10 and older): install one, or log in with --method url."
+            )
+        return None
+    if method == "web" and getattr(qt_abstraction, "QtWebEngineWidgets", None) is None:
+        raise SgConnectError(
+            "The web login needs QtWebEngine, which tk-core could not import here: install "
+            "it with the Qt binding, or log in with --method url."
+        )
+    existing = QtGui.QApplication.instance()
+    if existing is not None:
+        return existing
+    if os.environ.get("QT_QPA_PLATFORM") == "offscreen" and "PySide2" in sys.modules:
+        # Qt 5's web view needs OpenGL, which the offscreen platform lacks: use Qt Quick's
+        # software renderer (read when the first Quick window is made).
+        os.environ.setdefault("QT_QUICK_BACKEND", "software")
+    QtCore.QCoreApplication.setAttribute(QtCore.Qt.AA_ShareOpenGLContexts)
+    return QtGui.QApplication(["sgconnect"])
+
+
 def pick_method(method: str) -> str:
     """Resolve ``auto`` to the method that can work here."""
     if method not in METHODS:
@@ -201,8 +255,9 @@ def _tk_errors(site: Optional[str]) -> Iterator[None]:
     except authentication.ConsoleLoginNotSupportedError:
         raise LoginFailedError(
             f"{where} only accepts a browser login (SSO / Autodesk Identity) and its app session "
-            "launcher is off, so a console cannot log in. Run `sgconnect login` where Qt with "
-            "QtWebEngine is available, or log in with SG Desktop.",
+            "launcher is off, so a console cannot log in. Run `sgconnect login --site "
+            f"{where} --method web` where a display and Qt WebEngine are available (it shows "
+            "tk-core's login window), or log in with SG Desktop.",
             site,
         ) from None
     except authentication.AuthenticationError as exc:
