@@ -220,9 +220,7 @@ def cmd_site(args: argparse.Namespace) -> int:
         from .testing import LocalSite
         from .testing.site import SiteConfigError, load_site_config
     except ImportError:
-        raise SgConnectError(
-            "The local site needs Werkzeug: pip install Werkzeug."
-        ) from None
+        raise SgConnectError("The local site needs Werkzeug: pip install Werkzeug.") from None
     options = {}
     if args.config:
         try:
@@ -241,9 +239,7 @@ def cmd_site(args: argparse.Namespace) -> int:
         try:
             import trustme  # noqa: F401 - checked here for a clear message
         except ImportError:
-            raise SgConnectError(
-                "--tls needs trustme: pip install trustme."
-            ) from None
+            raise SgConnectError("--tls needs trustme: pip install trustme.") from None
     if args.latency < 0:
         raise SgConnectError("--latency is in seconds and cannot be negative.")
     site = LocalSite(port=args.port, tls=args.tls, latency=args.latency, **options)

@@ -275,9 +275,10 @@ def read_site_info(site: str, *, http_proxy: Optional[str] = None, timeout: floa
     :raises SiteUnreachableError: Nothing answered (refused, DNS, TLS, timeout).
     :raises SiteResponseError: Something answered, but not as a ShotGrid site.
     """
-    import shotgun_api3
+    from . import transport
+    from .transport import unreachable
 
-    from .connection import unreachable
+    shotgun_api3 = transport.shotgun_api3()
 
     try:
         sg = shotgun_api3.Shotgun(site, connect=False, http_proxy=http_proxy or None)
