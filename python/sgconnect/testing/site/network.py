@@ -77,7 +77,7 @@ class NetworkMixin:
             import trustme
         except ImportError:
             raise RuntimeError(
-                "LocalSite(tls=True) needs trustme: pip install 'tk-multi-sgconnect[site]'"
+                "LocalSite(tls=True) needs trustme (the site extra): pip install trustme"
             ) from None
         ca = trustme.CA()
         cert = ca.issue_cert("127.0.0.1", "localhost")
