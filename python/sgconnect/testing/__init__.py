@@ -13,8 +13,8 @@ Helpers for such tests (:mod:`sgconnect.testing.helpers`): :func:`save_session`,
 
 The pytest plugin (``sgconnect.testing.pytest_plugin``, registered as a ``pytest11`` entry point)
 provides the ``local_site``, ``make_local_site`` and ``fresh_sgconnect`` fixtures. Werkzeug is
-needed to start a site (the ``site`` extra: ``pip install Werkzeug trustme``); importing this package does
-not import it.
+needed to start a site (the ``site`` extra: ``pip install Werkzeug trustme``); importing this
+package does not import it.
 """
 
 from .helpers import (
