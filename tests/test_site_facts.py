@@ -233,7 +233,7 @@ def test_minting_from_a_session_does_not_consume_it_and_writes_its_expiry_at_mos
     site,
 ):
     token = site.issue_session("alice")
-    session = site._sessions[token]
+    session = site.state.sessions[token]
     session.written_at -= 301  # the expiry was last written more than 5 minutes ago
     session.expires_at = time.time() + 10
     assert _token(site, grant_type="session_token", session_token=token)[0] == 200
