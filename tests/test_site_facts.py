@@ -346,13 +346,18 @@ def test_app_session_page_without_a_cookie_sends_the_person_to_sign_in_and_back(
         _approval_redirect(site)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="product: sgconnect demo's simulated browser expects the 401 sign-in page; flip "
-    "LocalSite's approval_sign_in default to 'redirect' once demo.py follows /user/login",
-)
 def test_app_session_page_redirect_is_the_default(site):
     _approval_redirect(site)
+
+
+def test_app_session_page_option_page_answers_a_401_page_linking_to_the_web_login():
+    """``approval_sign_in="page"``: this emulator's older answer, kept as an option."""
+    with LocalSite(approval_sign_in="page") as site:
+        form = "application/x-www-form-urlencoded"
+        _, _, reply = _create(site, b"appName=tests&machineId=box", form)
+        status, headers, page = _call(reply["url"])
+        assert (status, headers["Content-Type"].split(";")[0]) == (401, "text/html")
+        assert f"id='signin' href='{site.url}/auth/renew'" in page
 
 
 def _approval_redirect(site: LocalSite) -> None:

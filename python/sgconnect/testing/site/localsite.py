@@ -65,7 +65,7 @@ class LocalSite(
         tls: bool = False,
         latency: float = 0.0,
         keep_alive_timeout: float = 60.0,
-        approval_sign_in: str = "page",
+        approval_sign_in: str = "redirect",
     ):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
@@ -80,9 +80,8 @@ class LocalSite(
         #: The site's port (0: any free port); the identity provider always takes a free one.
         self.port = int(port)
         #: What the app session approval page does for a browser with no site session:
-        #: ``"redirect"`` (a real site: 302 to ``/user/login?return_path=...``, then back) or
-        #: ``"page"`` (a 401 page linking to ``/auth/renew``; the default until
-        #: ``sgconnect demo``'s simulated browser follows the redirect).
+        #: ``"redirect"`` (the default, as a real site: 302 to ``/user/login?return_path=...``,
+        #: then back) or ``"page"`` (this emulator's older 401 page linking to ``/auth/renew``).
         if approval_sign_in not in ("redirect", "page"):
             raise ValueError("approval_sign_in must be 'redirect' or 'page'")
         self.approval_sign_in = approval_sign_in
