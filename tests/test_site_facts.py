@@ -233,7 +233,7 @@ def test_minting_from_a_session_does_not_consume_it_and_writes_its_expiry_at_mos
     site,
 ):
     token = site.issue_session("alice")
-    session = site._sessions[token]
+    session = site.state.sessions[token]
     session.written_at -= 301  # the expiry was last written more than 5 minutes ago
     session.expires_at = time.time() + 10
     assert _token(site, grant_type="session_token", session_token=token)[0] == 200
@@ -346,13 +346,18 @@ def test_app_session_page_without_a_cookie_sends_the_person_to_sign_in_and_back(
         _approval_redirect(site)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="product: sgconnect demo's simulated browser expects the 401 sign-in page; flip "
-    "LocalSite's approval_sign_in default to 'redirect' once demo.py follows /user/login",
-)
 def test_app_session_page_redirect_is_the_default(site):
     _approval_redirect(site)
+
+
+def test_app_session_page_option_page_answers_a_401_page_linking_to_the_web_login():
+    """``approval_sign_in="page"``: this emulator's older answer, kept as an option."""
+    with LocalSite(approval_sign_in="page") as site:
+        form = "application/x-www-form-urlencoded"
+        _, _, reply = _create(site, b"appName=tests&machineId=box", form)
+        status, headers, page = _call(reply["url"])
+        assert (status, headers["Content-Type"].split(";")[0]) == (401, "text/html")
+        assert f"id='signin' href='{site.url}/auth/renew'" in page
 
 
 def _approval_redirect(site: LocalSite) -> None:

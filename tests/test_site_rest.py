@@ -128,12 +128,12 @@ def test_session_token_grant_does_not_use_up_the_session_and_extends_it(make_loc
 
     site = make_local_site(session_lifetime=60)
     token = site.issue_session("alice")
-    before = site._sessions[token].expires_at
+    before = site.state.sessions[token].expires_at
     for _ in range(2):
         status, reply = _mint(site, grant_type="session_token", session_token=token)
         assert status == 200, reply
     assert site.mint_count == 2
-    assert site._sessions[token].expires_at >= before
+    assert site.state.sessions[token].expires_at >= before
     sg = shotgun_api3.Shotgun(site.url, session_token=token)
     assert len(sg.find("Project", [])) == 3
 

@@ -130,22 +130,34 @@ def _isolated_environment(home: str):
 # -- the person with a browser --------------------------------------------------------------------
 
 
+class _RedirectLog(urllib.request.HTTPRedirectHandler):
+    """Follows redirects as a browser does, and notes every place it was sent to."""
+
+    def __init__(self) -> None:
+        self.hops: List[str] = []
+
+    def redirect_request(
+        self, req: urllib.request.Request, fp: Any, code: int, msg: str, headers: Any, newurl: str
+    ) -> Optional[urllib.request.Request]:
+        self.hops.append(newurl)
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
 class _Browser:
     """A person's web browser, as far as the site can tell: cookies, redirects, forms.
 
-    It opens an approval URL, signs in at the site's identity provider when the site asks for
-    it (with the password the person knows, or silently when the identity provider still has
-    a session: single sign-on), and clicks Approve.
+    It opens an approval URL; with no site session, the site sends it (302) to
+    ``<site>/user/login?return_path=/app_session_request/<id>``, which goes through the site's
+    identity provider: the person signs in there with the password they know (or not at all
+    when the identity provider still has a session: single sign-on) and lands back on the
+    approval page, as on a real site. Then it clicks Approve.
     """
 
     def __init__(self, login: str, password: str, say: Callable[[str], None]):
         self.login = login
         self._password = password
         self._say = say
-        self._opener = urllib.request.build_opener(
-            urllib.request.ProxyHandler({}),
-            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()),
-        )
+        self._cookies = http.cookiejar.CookieJar()
         self._seen: set = set()
         self._lock = threading.Lock()
         self.approved = threading.Event()
@@ -170,41 +182,51 @@ class _Browser:
         else:
             self.approved.set()
 
-    def _open(self, url: str, form: Optional[dict] = None) -> tuple[int, str, str]:
+    def _open(self, url: str, form: Optional[dict] = None) -> tuple[int, str, str, List[str]]:
+        """GET (or POST ``form`` to) ``url``, following redirects; returns ``(status, final
+        URL, page, every URL redirected to)``."""
         data = urllib.parse.urlencode(form).encode() if form is not None else None
+        redirects = _RedirectLog()
+        opener = urllib.request.build_opener(
+            urllib.request.ProxyHandler({}),
+            urllib.request.HTTPCookieProcessor(self._cookies),
+            redirects,
+        )
         try:
-            with self._opener.open(url, data=data, timeout=10) as reply:
-                return reply.status, reply.geturl(), reply.read().decode("utf-8", "replace")
+            with opener.open(url, data=data, timeout=10) as reply:
+                page = reply.read().decode("utf-8", "replace")
+                return reply.status, reply.geturl(), page, redirects.hops
         except urllib.error.HTTPError as reply:
-            return reply.code, reply.geturl(), reply.read().decode("utf-8", "replace")
+            page = reply.read().decode("utf-8", "replace")
+            return reply.code, reply.geturl(), page, redirects.hops
 
     def approve(self, url: str) -> None:
-        """Open the approval page, sign in if asked, click Approve."""
-        status, _, page = self._open(url)
-        if status == 401 and "id='signin'" in page:
-            site = url.split("/app_session_request/")[0]
-            self._sign_in(site)
-            status, _, page = self._open(url)
+        """Open the approval page, sign in if the site sends the person to, click Approve."""
+        site = url.split("/app_session_request/")[0]
+        status, where, page, hops = self._open(url)
+        if any(hop.startswith(f"{site}/user/login") for hop in hops):
+            if where.startswith(f"{site}/app_session_request/"):
+                self._say(
+                    f"      [browser] the site asked {self.login} to sign in: the identity "
+                    "provider still knew them (single sign-on, no password asked)"
+                )
+            else:
+                status, page = self._sign_in(site, status, where, page)
         if status != 200 or "id='approve'" not in page:
             raise SgConnectError(f"the approval page answered HTTP {status}")
-        status, _, page = self._open(url, {"decision": "approve"})
+        status, _, page, _ = self._open(url, {"decision": "approve"})
         if status != 200 or "approved" not in page:
             raise SgConnectError(f"approving answered HTTP {status}")
         self._say(f"      [browser] {self.login} clicked Approve on {url.split('?')[0]}")
 
-    def _sign_in(self, site: str) -> None:
-        status, where, page = self._open(f"{site}/auth/renew")
-        if where.startswith(f"{site}/auth/landing"):
-            self._say(
-                f"      [browser] the site asked {self.login} to sign in: the identity provider "
-                "still knew them (single sign-on, no password asked)"
-            )
-            return
+    def _sign_in(self, site: str, status: int, where: str, page: str) -> tuple[int, str]:
+        """Fill in the identity provider's sign-in form (the page at ``where``); returns the
+        ``(status, page)`` the person lands on back on the site: the approval page."""
         match = _RETURN_TO.search(page)
         if match is None:
             raise SgConnectError(f"no sign-in form at the identity provider (HTTP {status})")
         idp = urllib.parse.urlsplit(where)
-        status, where, page = self._open(
+        status, where, page, _ = self._open(
             f"{idp.scheme}://{idp.netloc}/login",
             {
                 "return_to": html.unescape(match.group(1)),
@@ -213,11 +235,12 @@ class _Browser:
                 "code": "",
             },
         )
-        if not where.startswith(f"{site}/auth/landing"):
+        if not where.startswith(f"{site}/app_session_request/"):
             raise SgConnectError(f"signing in at the identity provider failed (HTTP {status})")
         self._say(
             f"      [browser] {self.login} signed in at the identity provider with their password"
         )
+        return status, page
 
 
 # -- the demo ---------------------------------------------------------------------------------

@@ -12,11 +12,16 @@ It also keeps what tests need: a request journal, controls to expire sessions an
 set of every secret it issued or accepted. Wire formats follow the measured behaviour of ShotGrid,
 tk-core 0.24.0 and shotgun_api3 3.10.3 (see ``docs/local-site-contract.md``).
 
-The package is split by concept: :mod:`.common` (constants, error codes, error types),
-:mod:`.state` (users, scripts, projects, sessions, entities, journal), :mod:`.api3` (JSON-RPC),
-:mod:`.weblogin` (``/auth/renew`` and the identity provider), :mod:`.app_session` (the app session
-launcher), :mod:`.rest` (``/api/v1``), :mod:`.network` (servers, routing, dispatch),
-:mod:`.faults` (injected faults) and :mod:`.localsite` (:class:`LocalSite`, all put together).
+The package is split by concept: :mod:`.common` (constants, error codes, error types, response
+helpers), :mod:`.state` (:class:`~.state.SiteState`: users, scripts, projects, sessions,
+entities, journal), :mod:`.api3` (JSON-RPC), :mod:`.weblogin` (``/auth/renew`` and the identity
+provider), :mod:`.app_session` (the app session launcher), :mod:`.rest` (``/api/v1``),
+:mod:`.network` (servers, routing, dispatch), :mod:`.faults` (injected faults) and
+:mod:`.localsite` (:class:`LocalSite`, all put together). The parts talk only through names
+public within the package: the site's ``state`` (a :class:`~.state.SiteState`) and the
+functions and types of :mod:`.common`, :mod:`.api3` (``authenticate_api3``), :mod:`.weblogin`
+(``browser_login``), :mod:`.entities` (``update_entity``) and :mod:`.faults`; none reads
+another's underscore names (``tests/test_architecture.py``).
 
 Werkzeug is imported lazily, when a site starts: importing :mod:`sgconnect.testing` is cheap.
 """

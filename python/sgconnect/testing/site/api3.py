@@ -11,10 +11,12 @@ from .common import (
     ERR_PERMISSION,
     FULL_VERSION,
     SERVER_VERSION,
-    _ApiError,
-    _Ctx,
-    _Redirect,
+    ApiError,
+    ApiRedirect,
+    Ctx,
+    json_response,
 )
+from .state import SiteState
 
 
 def _match(value: Any, relation: str, values: Sequence[Any]) -> bool:
@@ -52,7 +54,7 @@ def _match(value: Any, relation: str, values: Sequence[Any]) -> bool:
             return value > first if relation == "greater_than" else value < first
         except TypeError:
             return False
-    raise _ApiError(ERR_FAULT, f"API read() unsupported filter relation: {relation!r}")
+    raise ApiError(ERR_FAULT, f"API read() unsupported filter relation: {relation!r}")
 
 
 def _matches(record: Dict[str, Any], filters: Any) -> bool:
@@ -62,7 +64,7 @@ def _matches(record: Dict[str, Any], filters: Any) -> bool:
     if isinstance(filters, list):  # a bare list of conditions
         filters = {"logical_operator": "and", "conditions": filters}
     if not isinstance(filters, dict):
-        raise _ApiError(ERR_FAULT, "API read() filters must be a dictionary")
+        raise ApiError(ERR_FAULT, "API read() filters must be a dictionary")
     op = filters.get("logical_operator", "and")
     results: List[bool] = []
     for cond in filters.get("conditions", []):
@@ -77,8 +79,54 @@ def _matches(record: Dict[str, Any], filters: Any) -> bool:
         elif isinstance(cond, list) and len(cond) >= 3:
             results.append(_match(record.get(cond[0]), cond[1], cond[2:]))
         else:
-            raise _ApiError(ERR_FAULT, "API read() malformed filter condition")
+            raise ApiError(ERR_FAULT, "API read() malformed filter condition")
     return any(results) if op == "or" else all(results)
+
+
+def authenticate_api3(state: SiteState, auth: Dict[str, Any], ctx: Ctx) -> Dict[str, Any]:
+    """Check api3 auth params (the lock held); returns the actor ``{"login", "is_script",
+    "session"}`` (and ``"sudo"``), and notes who it is in ``ctx``.
+
+    :raises ApiError: 102/104/106/108/110, as a real site answers.
+    :raises ApiRedirect: a saml2 session whose SSO claims are over.
+    """
+    if auth.get("user_login") and auth.get("user_password"):
+        login = str(auth["user_login"])
+        ctx.auth, ctx.login = "password", login
+        state.refuse_password_mode()
+        state.check_password(login, auth["user_password"])
+        state.check_2fa(login, auth.get("auth_token"))
+        actor = {"login": login, "is_script": False, "session": None}
+    elif auth.get("script_name") and auth.get("script_key"):
+        name = str(auth["script_name"])
+        ctx.auth, ctx.login = "script", name
+        state.check_script(name, auth["script_key"])
+        actor = {"login": name, "is_script": True, "session": None}
+    elif auth.get("session_token"):
+        ctx.auth = "session"
+        session = state.session_for(auth["session_token"], saml_redirect=True)
+        ctx.login = session.login
+        actor = {
+            "login": session.login,
+            "is_script": session.is_script,
+            "session": auth["session_token"],
+        }
+    else:
+        raise ApiError(ERR_AUTH, "Can't authenticate: no usable credentials.")
+    sudo = auth.get("sudo_as_login")
+    if sudo:
+        ctx.sudo = str(sudo)
+        if not actor["is_script"] and not state.user_field(actor["login"], "sudo_allowed", False):
+            raise ApiError(
+                ERR_PERMISSION,
+                "The user does not have permission to 'sudo': "
+                f"{actor['login']} is not a script user.",
+            )
+        refusal = state.sudo_refusal(str(sudo))
+        if refusal is not None:
+            raise ApiError(ERR_AUTH, refusal)
+        actor["sudo"] = sudo
+    return actor
 
 
 class Api3Mixin:
@@ -95,98 +143,58 @@ class Api3Mixin:
             "authentication_app_session_launcher_enabled": self.app_session_launcher,
         }
 
-    def _h_track_metrics(self, request: Any, ctx: _Ctx) -> Any:
-        return self._json({})
+    def _h_track_metrics(self, request: Any, ctx: Ctx) -> Any:
+        return json_response({})
 
-    def _h_api3(self, request: Any, ctx: _Ctx) -> Any:
+    def _h_api3(self, request: Any, ctx: Ctx) -> Any:
         from werkzeug.utils import redirect
 
         try:
             try:
                 payload = json.loads(request.get_data(as_text=True) or "null")
             except ValueError:
-                raise _ApiError(ERR_FAULT, "Malformed JSON-RPC request: invalid JSON.") from None
+                raise ApiError(ERR_FAULT, "Malformed JSON-RPC request: invalid JSON.") from None
             if not isinstance(payload, dict) or not isinstance(payload.get("method_name"), str):
-                raise _ApiError(ERR_FAULT, "Malformed JSON-RPC request: no method_name.")
+                raise ApiError(ERR_FAULT, "Malformed JSON-RPC request: no method_name.")
             method = payload["method_name"]
             ctx.rpc = method
             params = payload.get("params") or []
             if not isinstance(params, list):
-                raise _ApiError(ERR_FAULT, "Malformed JSON-RPC request: params is not a list.")
+                raise ApiError(ERR_FAULT, "Malformed JSON-RPC request: params is not a list.")
             if method == "info":
-                return self._json({"results": self._info()})
+                return json_response({"results": self._info()})
             handler = getattr(self, f"_rpc_{method}", None)
             if handler is None:
-                raise _ApiError(ERR_FAULT, f"Unknown method {method!r}.")
+                raise ApiError(ERR_FAULT, f"Unknown method {method!r}.")
             auth = params[0] if params and isinstance(params[0], dict) else None
             args = params[1] if len(params) > 1 and isinstance(params[1], (dict, list)) else {}
             if auth is None:
-                raise _ApiError(ERR_AUTH, "Can't authenticate: no credentials.")
-            with self._lock:
-                actor = self._authenticate_api3(auth, ctx)
+                raise ApiError(ERR_AUTH, "Can't authenticate: no credentials.")
+            with self.state.lock:
+                actor = authenticate_api3(self.state, auth, ctx)
                 results = handler(actor, args)
-            return self._json({"results": results})
-        except _ApiError as exc:
+            return json_response({"results": results})
+        except ApiError as exc:
             ctx.error_code = exc.code
-            return self._json({"exception": True, "error_code": exc.code, "message": exc.message})
-        except _Redirect as exc:
+            return json_response(
+                {"exception": True, "error_code": exc.code, "message": exc.message}
+            )
+        except ApiRedirect as exc:
             return redirect(exc.location, code=302)
-
-    def _authenticate_api3(self, auth: Dict[str, Any], ctx: _Ctx) -> Dict[str, Any]:
-        """Check api3 auth params; returns the actor ``{"login", "is_script", "session"}``."""
-        if auth.get("user_login") and auth.get("user_password"):
-            login = str(auth["user_login"])
-            ctx.auth, ctx.login = "password", login
-            self._refuse_password_mode()
-            self._check_password(login, auth["user_password"])
-            self._check_2fa(login, auth.get("auth_token"))
-            actor = {"login": login, "is_script": False, "session": None}
-        elif auth.get("script_name") and auth.get("script_key"):
-            name = str(auth["script_name"])
-            ctx.auth, ctx.login = "script", name
-            self._check_script(name, auth["script_key"])
-            actor = {"login": name, "is_script": True, "session": None}
-        elif auth.get("session_token"):
-            ctx.auth = "session"
-            session = self._session_for(auth["session_token"], saml_redirect=True)
-            ctx.login = session.login
-            actor = {
-                "login": session.login,
-                "is_script": session.is_script,
-                "session": auth["session_token"],
-            }
-        else:
-            raise _ApiError(ERR_AUTH, "Can't authenticate: no usable credentials.")
-        sudo = auth.get("sudo_as_login")
-        if sudo:
-            ctx.sudo = str(sudo)
-            if not actor["is_script"] and not self._user_field(
-                actor["login"], "sudo_allowed", False
-            ):
-                raise _ApiError(
-                    ERR_PERMISSION,
-                    "The user does not have permission to 'sudo': "
-                    f"{actor['login']} is not a script user.",
-                )
-            refusal = self._sudo_refusal(str(sudo))
-            if refusal is not None:
-                raise _ApiError(ERR_AUTH, refusal)
-            actor["sudo"] = sudo
-        return actor
 
     def _rpc_get_session_token(self, actor: Dict[str, Any], args: Dict[str, Any]) -> Any:
         if actor["session"]:
             return {"session_id": actor["session"]}
         login = actor.get("sudo") or actor["login"]
-        return {"session_id": self._new_session(login, is_script=login in self._scripts)}
+        return {"session_id": self.state.new_session(login, is_script=login in self.state.scripts)}
 
     def _rpc_read(self, actor: Dict[str, Any], args: Dict[str, Any]) -> Any:
         entity_type = str(args.get("type"))
-        records = self._records(entity_type)
+        records = self.state.records(entity_type)
         if entity_type == "Project":  # per person: the acting person's last access
             person = actor.get("sudo") or actor["login"]
             for record in records:
-                record["last_accessed_by_current_user"] = self._last_accessed.get(
+                record["last_accessed_by_current_user"] = self.state.last_accessed.get(
                     (person, record["id"])
                 )
         records = [r for r in records if _matches(r, args.get("filters"))]
@@ -198,7 +206,7 @@ class Api3Mixin:
             )
             page = max(1, int(paging.get("current_page") or 1))
         except (TypeError, ValueError):
-            raise _ApiError(ERR_FAULT, "API read() invalid paging.") from None
+            raise ApiError(ERR_FAULT, "API read() invalid paging.") from None
         chunk = records[(page - 1) * per_page : page * per_page]
         entities = [
             {

@@ -8,13 +8,13 @@ from html import escape
 from typing import Any, List, Optional
 from urllib.parse import urlencode
 
-from .common import (
-    _Ctx,
-    _RestError,
-)
+from .common import Ctx, html_response, json_response, rest_not_found
+from .weblogin import browser_login
 
 
-class _AppSessionRequest:
+class AppSessionRequest:
+    """One app session request: who asked (app, machine), when, and how far it got."""
+
     __slots__ = ("app_name", "machine_id", "created", "state", "login", "token")
 
     def __init__(self, app_name: str, machine_id: str, created: float):
@@ -31,43 +31,43 @@ class AppSessionMixin:
 
     def pending_app_session_requests(self) -> List[str]:
         """The ids of the app session requests awaiting approval, oldest first."""
-        with self._lock:
+        with self.state.lock:
             now = time.time()
             return [
                 rid
-                for rid, req in self._app_requests.items()
+                for rid, req in self.state.app_requests.items()
                 if req.state == "pending" and now - req.created < self.app_session_request_lifetime
             ]
 
     def approve_app_session(self, request_id: str, login: str) -> None:
         """Approve a request as ``login`` would in a browser with a session on the site."""
-        with self._lock:
-            if login not in self._users:
+        with self.state.lock:
+            if login not in self.state.users:
                 raise KeyError(f"no user {login!r} on this site")
             req = self._live_app_request(request_id)
             if req is None or req.state != "pending":
                 raise KeyError(f"no pending app session request {request_id!r}")
             req.state = "approved"
             req.login = login
-            req.token = self._new_session(login)
+            req.token = self.state.new_session(login)
 
     def deny_app_session(self, request_id: str) -> None:
         """Deny a request as a person in a browser would; its next poll answers 404."""
-        with self._lock:
+        with self.state.lock:
             req = self._live_app_request(request_id)
             if req is None or req.state != "pending":
                 raise KeyError(f"no pending app session request {request_id!r}")
             req.state = "denied"
 
-    def _live_app_request(self, request_id: str) -> Optional[_AppSessionRequest]:
-        req = self._app_requests.get(request_id)
+    def _live_app_request(self, request_id: str) -> Optional[AppSessionRequest]:
+        req = self.state.app_requests.get(request_id)
         if req is None or time.time() - req.created >= self.app_session_request_lifetime:
             return None
         return req
 
-    def _h_asl_create(self, request: Any, ctx: _Ctx) -> Any:
+    def _h_asl_create(self, request: Any, ctx: Ctx) -> Any:
         if not self.app_session_launcher:
-            return self._json(
+            return json_response(
                 {"message": "The app session launcher is disabled on this site."}, 403
             )
         if request.mimetype == "application/json":
@@ -80,40 +80,42 @@ class AppSessionMixin:
         pairs = (("appName", app_name), ("machineId", machine_id))
         missing = [name for name, value in pairs if not value]
         if missing:
-            return self._json({"message": f"Missing params: {', '.join(missing)}"}, 400)
-        with self._lock:
+            return json_response({"message": f"Missing params: {', '.join(missing)}"}, 400)
+        with self.state.lock:
             request_id = secrets.token_hex(16)
-            self._app_requests[request_id] = _AppSessionRequest(app_name, machine_id, time.time())
+            self.state.app_requests[request_id] = AppSessionRequest(
+                app_name, machine_id, time.time()
+            )
         url = f"{self.url}/app_session_request/{request_id}?sticky_id={request_id}"
-        return self._json({"sessionRequestId": request_id, "url": url})
+        return json_response({"sessionRequestId": request_id, "url": url})
 
-    def _h_asl_poll(self, request: Any, ctx: _Ctx, request_id: str) -> Any:
-        with self._lock:
+    def _h_asl_poll(self, request: Any, ctx: Ctx, request_id: str) -> Any:
+        with self.state.lock:
             req = self._live_app_request(request_id)
             if req is None or req.state in ("denied", "delivered"):
-                return self._json({"message": "Not Found"}, 404)
+                return json_response({"message": "Not Found"}, 404)
             if req.state == "pending":
-                return self._json({"approved": False})
+                return json_response({"approved": False})
             req.state = "delivered"
             ctx.login = req.login
             user_login = req.login
             if self.mode == "oxygen":  # an Autodesk Identity site answers the person's email
-                spec = self._users[req.login]
+                spec = self.state.users[req.login]
                 user_login = spec.email or f"{spec.login}@example.com"
-            return self._json(
+            return json_response(
                 {"approved": True, "sessionToken": req.token, "userLogin": user_login}
             )
 
-    def _h_asl_get(self, request: Any, ctx: _Ctx, request_id: str = "") -> Any:
+    def _h_asl_get(self, request: Any, ctx: Ctx, request_id: str = "") -> Any:
         """``GET`` on the app session endpoints: 404 with the JSON:API error envelope."""
-        return self._rest_error(_RestError(404, 103, "Not Found", "Not Found"))
+        return rest_not_found()
 
-    def _h_asl_page(self, request: Any, ctx: _Ctx, request_id: str) -> Any:
-        login = self._browser_login(request, ctx)
-        with self._lock:
+    def _h_asl_page(self, request: Any, ctx: Ctx, request_id: str) -> Any:
+        login = browser_login(self.state, request, ctx)
+        with self.state.lock:
             req = self._live_app_request(request_id)
             if req is None or req.state != "pending":
-                return self._html(
+                return html_response(
                     "Unknown request", "<p id='error'>This request is unknown or expired.</p>", 404
                 )
             app_name, machine = req.app_name, req.machine_id
@@ -125,7 +127,7 @@ class AppSessionMixin:
             return redirect(f"{self.url}/user/login?{back}", code=302)
         if login is None:  # "page": this emulator's older sign-in page
             link = f"{self.url}/auth/renew"
-            return self._html(
+            return html_response(
                 "Sign in first",
                 f"<p id='error'>Sign in to the site first: <a id='signin' href='{link}'>"
                 "sign in</a>, then reload this page.</p>",
@@ -139,9 +141,9 @@ class AppSessionMixin:
                 else:
                     self.deny_app_session(request_id)
             except KeyError:
-                return self._html("Unknown request", "<p id='error'>Already decided.</p>", 409)
+                return html_response("Unknown request", "<p id='error'>Already decided.</p>", 409)
             word = "approved" if decision == "approve" else "denied"
-            return self._html(
+            return html_response(
                 "Done", f"<p id='result'>Request {word}. You may return to your application.</p>"
             )
         body = (
@@ -152,4 +154,4 @@ class AppSessionMixin:
             "<button type='submit' name='decision' value='deny' id='deny'>Deny</button>"
             "</form>"
         )
-        return self._html("Approve sign in", body)
+        return html_response("Approve sign in", body)

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import socket
 from dataclasses import dataclass
-from typing import Any, Dict, Optional
+from typing import TYPE_CHECKING, Any, Dict, Optional
 
-from .common import (
-    _Ctx,
-    _html_page,
-)
+from .common import Ctx, html_page
 from .server import WIRE_FAULTS
+
+if TYPE_CHECKING:
+    from .state import SiteState
 
 #: What :meth:`LocalSite.inject_fault` can do to a request (see its docstring).
 FAULT_KINDS = (
@@ -40,7 +40,7 @@ REDIRECT_STATUSES = (300, 301, 302, 303, 307, 308)
 
 
 @dataclass
-class _Fault:
+class Fault:
     """An injected fault: what, for how many more requests, and which ones."""
 
     kind: str
@@ -111,7 +111,7 @@ class FaultsMixin:
             raise ValueError(f"a redirect status is one of {REDIRECT_STATUSES}, not {status!r}")
         if delay is None:
             delay = {"slow": 3.0, "stall": 3600.0}.get(kind, 0.0)
-        fault = _Fault(
+        fault = Fault(
             kind,
             int(count),
             path_prefix,
@@ -122,104 +122,112 @@ class FaultsMixin:
             location,
             content_type,
         )
-        with self._lock:
-            self._faults.append(fault)
+        with self.state.lock:
+            self.state.faults.append(fault)
 
     def clear_faults(self) -> None:
         """Forget every fault not yet used up."""
-        with self._lock:
-            self._faults.clear()
+        with self.state.lock:
+            self.state.faults.clear()
 
     @property
     def pending_faults(self) -> int:
         """How many faulted answers are still to come."""
-        with self._lock:
-            return sum(fault.remaining for fault in self._faults)
+        with self.state.lock:
+            return sum(fault.remaining for fault in self.state.faults)
 
-    def _take_fault(self, request: Any, ctx: _Ctx) -> Optional[_Fault]:
-        """The first injected fault matching ``request`` (one use of it), or None."""
-        with self._lock:
-            if not self._faults:
-                return None
-        rpc = None
-        if request.path.startswith("/api3/json"):
-            try:  # the body stays cached on the request for the handler
-                payload = json.loads(request.get_data(as_text=True) or "null")
-                rpc = payload.get("method_name") if isinstance(payload, dict) else None
-            except ValueError:
-                rpc = None
-        with self._lock:
-            for fault in self._faults:
-                if not request.path.startswith(fault.path_prefix):
-                    continue
-                if fault.rpc is not None and fault.rpc != rpc:
-                    continue
-                fault.remaining -= 1
-                if fault.remaining <= 0:
-                    self._faults.remove(fault)
-                ctx.rpc = rpc
-                return fault
+
+def take_fault(state: SiteState, request: Any, ctx: Ctx) -> Optional[Fault]:
+    """The first injected fault matching ``request`` (one use of it), or None."""
+    with state.lock:
+        if not state.faults:
+            return None
+    rpc = None
+    if request.path.startswith("/api3/json"):
+        try:  # the body stays cached on the request for the handler
+            payload = json.loads(request.get_data(as_text=True) or "null")
+            rpc = payload.get("method_name") if isinstance(payload, dict) else None
+        except ValueError:
+            rpc = None
+    with state.lock:
+        for fault in state.faults:
+            if not request.path.startswith(fault.path_prefix):
+                continue
+            if fault.rpc is not None and fault.rpc != rpc:
+                continue
+            fault.remaining -= 1
+            if fault.remaining <= 0:
+                state.faults.remove(fault)
+            ctx.rpc = rpc
+            return fault
+    return None
+
+
+def faulted_response(
+    state: SiteState, fault: Fault, request: Any, environ: Dict[str, Any], ctx: Ctx
+) -> Any:
+    """The response a fault gives instead of the real one; None to answer normally."""
+    from werkzeug.wrappers import Response
+
+    if fault.kind == "slow":
+        state.stopping.wait(fault.delay)
         return None
-
-    def _faulted(self, fault: _Fault, request: Any, environ: Dict[str, Any], ctx: _Ctx) -> Any:
-        """The response a fault gives instead of the real one; None to answer normally."""
-        from werkzeug.wrappers import Response
-
-        if fault.kind == "slow":
-            self._stopping.wait(fault.delay)
-            return None
-        if fault.kind in _AFTER_KINDS:
-            return None
-        if fault.kind == "stall":
-            self._stopping.wait(fault.delay)
-        if fault.kind in ("close", "stall"):
-            request.get_data()  # read the request: the client sees a clean end of stream
-            connection = environ.get("werkzeug.socket")
-            if connection is not None:
-                try:
-                    connection.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-            self._record(
-                request.method, request.path, 0, ctx, request.headers.get("User-Agent"), fault.kind
-            )
-            raise _DropConnection("injected fault: connection closed")
-        if fault.kind == "html":
-            return Response(
-                _html_page("Maintenance", "<h1>Down for maintenance</h1><p>Back soon.</p>"),
-                status=200,
-                mimetype="text/html",
-            )
-        if fault.kind == "redirect":
-            location = fault.location
-            if location is None:
-                query = request.query_string.decode("latin-1")
-                location = self.foreign_url + request.path + (f"?{query}" if query else "")
-            response = Response(b"", status=fault.status)
-            response.headers["Location"] = location
-            return response
-        if fault.kind == "bad_utf8":
-            return Response(
-                b'{"results": "caf\xe9 \xff\xfe"}', status=200, mimetype="application/json"
-            )
-        status = int(fault.kind.split("_")[1])
+    if fault.kind in _AFTER_KINDS:
+        return None
+    if fault.kind == "stall":
+        state.stopping.wait(fault.delay)
+    if fault.kind in ("close", "stall"):
+        request.get_data()  # read the request: the client sees a clean end of stream
+        connection = environ.get("werkzeug.socket")
+        if connection is not None:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        state.record(
+            request.method, request.path, 0, ctx, request.headers.get("User-Agent"), fault.kind
+        )
+        raise _DropConnection("injected fault: connection closed")
+    if fault.kind == "html":
         return Response(
-            _html_page(f"{status} error", f"<h1>{status}</h1><p>Something went wrong.</p>"),
-            status=status,
+            html_page("Maintenance", "<h1>Down for maintenance</h1><p>Back soon.</p>"),
+            status=200,
             mimetype="text/html",
         )
-
-    def _after_fault(
-        self, fault: _Fault, request: Any, environ: Dict[str, Any], ctx: _Ctx, response: Any
-    ) -> Any:
-        """Spoil the real ``response`` for the kinds that answer first."""
-        if fault.kind == "lose_reply":
-            self._record(
-                request.method, request.path, 0, ctx, request.headers.get("User-Agent"), fault.kind
-            )
-            raise _DropConnection("injected fault: reply lost")
-        if fault.kind == "wrong_content_type":
-            response.headers["Content-Type"] = fault.content_type
-        elif fault.kind in WIRE_FAULTS:
-            environ["sgconnect.wire_fault"] = fault
+    if fault.kind == "redirect":
+        location = fault.location
+        if location is None:
+            query = request.query_string.decode("latin-1")
+            location = state.site.foreign_url + request.path + (f"?{query}" if query else "")
+        response = Response(b"", status=fault.status)
+        response.headers["Location"] = location
         return response
+    if fault.kind == "bad_utf8":
+        return Response(b'{"results": "caf\xe9 \xff\xfe"}', status=200, mimetype="application/json")
+    status = int(fault.kind.split("_")[1])
+    return Response(
+        html_page(f"{status} error", f"<h1>{status}</h1><p>Something went wrong.</p>"),
+        status=status,
+        mimetype="text/html",
+    )
+
+
+def after_fault(
+    state: SiteState,
+    fault: Fault,
+    request: Any,
+    environ: Dict[str, Any],
+    ctx: Ctx,
+    response: Any,
+) -> Any:
+    """Spoil the real ``response`` for the kinds that answer first."""
+    if fault.kind == "lose_reply":
+        state.record(
+            request.method, request.path, 0, ctx, request.headers.get("User-Agent"), fault.kind
+        )
+        raise _DropConnection("injected fault: reply lost")
+    if fault.kind == "wrong_content_type":
+        response.headers["Content-Type"] = fault.content_type
+    elif fault.kind in WIRE_FAULTS:
+        environ["sgconnect.wire_fault"] = fault
+    return response

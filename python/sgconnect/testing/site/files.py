@@ -13,8 +13,10 @@ from __future__ import annotations
 
 from typing import Any, Dict, Optional
 
-from .common import _ApiError, _Ctx, _Redirect
-from .entities import _now
+from .api3 import authenticate_api3
+from .common import ApiError, ApiRedirect, Ctx, iso_now, json_response
+from .entities import update_entity
+from .weblogin import browser_login
 
 _AUTH_FIELDS = (
     "script_name",
@@ -30,19 +32,19 @@ _AUTH_FIELDS = (
 class FilesMixin:
     """Attachments: uploaded bytes kept in memory, per site."""
 
-    def _upload_actor(self, request: Any, ctx: _Ctx) -> Optional[Dict[str, Any]]:
+    def _upload_actor(self, request: Any, ctx: Ctx) -> Optional[Dict[str, Any]]:
         auth = {k: request.form[k] for k in _AUTH_FIELDS if request.form.get(k)}
         if not auth and request.cookies.get("_session_id"):
             auth = {"session_token": request.cookies["_session_id"]}
         try:
-            return self._authenticate_api3(auth, ctx)
-        except (_ApiError, _Redirect):
+            return authenticate_api3(self.state, auth, ctx)
+        except (ApiError, ApiRedirect):
             return None
 
-    def _h_upload(self, request: Any, ctx: _Ctx, kind: str) -> Any:
+    def _h_upload(self, request: Any, ctx: Ctx, kind: str) -> Any:
         from werkzeug.wrappers import Response
 
-        with self._lock:
+        with self.state.lock:
             actor = self._upload_actor(request, ctx)
         if actor is None:
             return Response("0:Can't authenticate the upload.\n", 403, mimetype="text/plain")
@@ -59,14 +61,14 @@ class FilesMixin:
             return Response("0:The file is empty.\n", 400, mimetype="text/plain")
         name = request.form.get("display_name") or upload.filename or "upload"
         content_type = upload.mimetype or "application/octet-stream"
-        with self._lock:
-            entity = self._find_record(entity_type, entity_id) if entity_type else None
+        with self.state.lock:
+            entity = self.state.find_record(entity_type, entity_id) if entity_type else None
             if entity_type and entity is None:
                 return Response(
                     f"0:{entity_type} {entity_id} does not exist.\n", 404, mimetype="text/plain"
                 )
-            person = self._person_ref(actor)
-            table = self._table("Attachment")
+            person = self.state.person_ref(actor)
+            table = self.state.table("Attachment")
             attachment_id = max(list(table) + [0]) + 1
             this_file = {
                 "type": "Attachment",
@@ -84,9 +86,9 @@ class FilesMixin:
                 "file_size": len(content),
                 "attachment_links": [{"type": entity_type, "id": entity_id}] if entity else [],
                 "created_by": person,
-                "created_at": _now(),
+                "created_at": iso_now(),
             }
-            self._files[attachment_id] = (content, content_type, name)
+            self.state.files[attachment_id] = (content, content_type, name)
             if entity is not None:
                 if kind == "publish_thumbnail":
                     field = "filmstrip_image" if request.form.get("filmstrip") else "image"
@@ -95,37 +97,39 @@ class FilesMixin:
                     field = request.form.get("field_name") or ""
                     value = this_file
                 if field:
-                    self._rpc_update(
-                        actor, {"type": entity_type, "id": entity_id, "fields": {field: value}}
+                    update_entity(
+                        self.state,
+                        actor,
+                        {"type": entity_type, "id": entity_id, "fields": {field: value}},
                     )
         return Response(f"1:{attachment_id}\n", 200, mimetype="text/plain")
 
-    def _h_file_serve(self, request: Any, ctx: _Ctx, attachment_id: int) -> Any:
+    def _h_file_serve(self, request: Any, ctx: Ctx, attachment_id: int) -> Any:
         from werkzeug.wrappers import Response
 
-        login = self._browser_login(request, ctx)
+        login = browser_login(self.state, request, ctx)
         if login is None:
-            with self._lock:
+            with self.state.lock:
                 token = request.cookies.get("_session_id")
                 try:
-                    session = self._session_for(token, saml_redirect=False)
-                except _ApiError:
-                    return self._json({"message": "Unauthorized"}, 401)
+                    session = self.state.session_for(token, saml_redirect=False)
+                except ApiError:
+                    return json_response({"message": "Unauthorized"}, 401)
                 ctx.auth, ctx.login = "cookie", session.login
-        stored = self._files.get(attachment_id)
+        stored = self.state.files.get(attachment_id)
         if stored is None:
-            return self._json({"message": "Not Found"}, 404)
+            return json_response({"message": "Not Found"}, 404)
         content, content_type, name = stored
         response = Response(content, 200, mimetype=content_type)
         response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
         return response
 
-    def _h_transient_image(self, request: Any, ctx: _Ctx, attachment_id: int) -> Any:
+    def _h_transient_image(self, request: Any, ctx: Ctx, attachment_id: int) -> Any:
         from werkzeug.wrappers import Response
 
-        stored = self._files.get(attachment_id)
+        stored = self.state.files.get(attachment_id)
         if stored is None:
-            return self._json({"message": "Not Found"}, 404)
+            return json_response({"message": "Not Found"}, 404)
         content, content_type, _ = stored
         if not content_type.startswith("image/"):
             content_type = "image/jpeg"

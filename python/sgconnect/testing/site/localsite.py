@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import threading
-from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
+from typing import Any, Iterable, List, Optional
 
 from .api3 import Api3Mixin
-from .app_session import AppSessionMixin, _AppSessionRequest
-from .common import MODES, ForeignRequest
+from .app_session import AppSessionMixin
+from .common import MODES
 from .entities import EntitiesMixin
-from .faults import FaultsMixin, _Fault
+from .faults import FaultsMixin
 from .files import FilesMixin
 from .network import NetworkMixin
 from .rest import RestMixin
@@ -18,11 +18,9 @@ from .state import (
     DEMO_SCRIPTS,
     DEMO_USERS,
     HumanUserSpec,
-    JournalEntry,
     ScriptSpec,
+    SiteState,
     StateMixin,
-    _RestToken,
-    _Session,
 )
 from .weblogin import WebLoginMixin
 
@@ -67,7 +65,7 @@ class LocalSite(
         tls: bool = False,
         latency: float = 0.0,
         keep_alive_timeout: float = 60.0,
-        approval_sign_in: str = "page",
+        approval_sign_in: str = "redirect",
     ):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
@@ -82,9 +80,8 @@ class LocalSite(
         #: The site's port (0: any free port); the identity provider always takes a free one.
         self.port = int(port)
         #: What the app session approval page does for a browser with no site session:
-        #: ``"redirect"`` (a real site: 302 to ``/user/login?return_path=...``, then back) or
-        #: ``"page"`` (a 401 page linking to ``/auth/renew``; the default until
-        #: ``sgconnect demo``'s simulated browser follows the redirect).
+        #: ``"redirect"`` (the default, as a real site: 302 to ``/user/login?return_path=...``,
+        #: then back) or ``"page"`` (this emulator's older 401 page linking to ``/auth/renew``).
         if approval_sign_in not in ("redirect", "page"):
             raise ValueError("approval_sign_in must be 'redirect' or 'page'")
         self.approval_sign_in = approval_sign_in
@@ -98,45 +95,20 @@ class LocalSite(
         if self.latency < 0 or self.keep_alive_timeout <= 0:
             raise ValueError("latency must be >= 0 and keep_alive_timeout > 0 (seconds)")
 
-        self._lock = threading.RLock()
-        self._secrets: Set[str] = set()
-        self._journal: List[JournalEntry] = []
-        self._mint_count = 0
-
-        self._users: Dict[str, HumanUserSpec] = {}
-        self._user_fields: Dict[str, Dict[str, Any]] = {}
-        self._entities: Dict[str, Dict[int, Dict[str, Any]]] = {}
-        self._retired: Dict[str, Dict[int, Dict[str, Any]]] = {}
-        self._last_accessed: Dict[Tuple[str, int], str] = {}
-        self._files: Dict[int, Tuple[bytes, str, str]] = {}
-        self._passwords: Dict[str, str] = {}
-        self._2fa: Dict[str, str] = {}
-        for spec in DEMO_USERS if users is None else users:
-            self._add_user(spec)
-        self._scripts: Dict[str, ScriptSpec] = {}
-        self._keys: Dict[str, str] = {}
-        for n, spec in enumerate(DEMO_SCRIPTS if scripts is None else scripts):
-            self._add_script(spec, default_id=101 + n)
-        self._projects: List[Dict[str, Any]] = []
-        for name in DEMO_PROJECTS if projects is None else projects:
-            self._add_project(name)
-
-        self._sessions: Dict[str, _Session] = {}
-        self._rest_tokens: Dict[str, _RestToken] = {}
-        self._refresh_tokens: Dict[str, _RestToken] = {}
-        self._app_requests: Dict[str, _AppSessionRequest] = {}
-        self._idp_sessions: Dict[str, str] = {}
-        self._idp_tickets: Dict[str, Tuple[str, float]] = {}
-
-        self._faults: List[_Fault] = []
-        self._stopping = threading.Event()
+        #: Everything the site knows, shared by its parts (:class:`~.state.SiteState`): the
+        #: package's inside; tests use the methods of this class.
+        self.state = SiteState(
+            self,
+            users=DEMO_USERS if users is None else users,
+            scripts=DEMO_SCRIPTS if scripts is None else scripts,
+            projects=DEMO_PROJECTS if projects is None else projects,
+        )
 
         self._servers: List[Any] = []
         self._threads: List[threading.Thread] = []
         self._url: Optional[str] = None
         self._idp_url: Optional[str] = None
         self._foreign_url: Optional[str] = None
-        self._foreign_journal: List[ForeignRequest] = []
         self._ca_path: Optional[str] = None
         self._tls_dir: Any = None
 

@@ -7,12 +7,14 @@ import threading
 from typing import TYPE_CHECKING, Any, Callable, Dict, List
 
 from .common import (
-    _SAML_LOGIN_REQUEST,
+    SAML_LOGIN_REQUEST,
+    Ctx,
     ForeignRequest,
-    _Ctx,
-    _html_page,
+    json_response,
     logger,
+    rest_not_found,
 )
+from .faults import after_fault, faulted_response, take_fault
 
 if TYPE_CHECKING:
     from .localsite import LocalSite
@@ -28,14 +30,14 @@ class NetworkMixin:
         """
         if self._servers:
             return self
-        self._stopping.clear()
+        self.state.stopping.clear()
         from .server import WireServer
 
         self._site_routes = self._site_map()
         self._idp_routes = self._idp_map()
         ssl_context = self._tls_context() if self.tls else None
         common = {
-            "stopping": self._stopping,
+            "stopping": self.state.stopping,
             "ssl_context": ssl_context,
             "latency": self.latency,
             "idle_timeout": self.keep_alive_timeout,
@@ -93,7 +95,7 @@ class NetworkMixin:
         """Stop every server, close every open connection and join the threads (idempotent)."""
         servers, threads = self._servers, self._threads
         self._servers, self._threads = [], []
-        self._stopping.set()  # slow, stalled and dropped connections end at once
+        self.state.stopping.set()  # slow, stalled and dropped connections end at once
         for server in servers:
             server.shutdown()
             server.close_connections()
@@ -176,8 +178,8 @@ class NetworkMixin:
     @property
     def foreign_journal(self) -> List[ForeignRequest]:
         """What the foreign origin received, in order (headers included: leak checks)."""
-        with self._lock:
-            return list(self._foreign_journal)
+        with self.state.lock:
+            return list(self.state.foreign_journal)
 
     def _foreign_wsgi(self, environ: Dict[str, Any], start_response: Callable) -> Any:
         from werkzeug.wrappers import Request
@@ -190,9 +192,9 @@ class NetworkMixin:
             dict(request.headers.items()),
             request.get_data(),
         )
-        with self._lock:
-            self._foreign_journal.append(entry)
-        return self._json({"foreign": True})(environ, start_response)
+        with self.state.lock:
+            self.state.foreign_journal.append(entry)
+        return json_response({"foreign": True})(environ, start_response)
 
     def _site_map(self) -> Any:
         from werkzeug.routing import Map, Rule
@@ -203,7 +205,7 @@ class NetworkMixin:
             ("/api3/json", "api3", post),
             ("/api3/track_metrics/", "track_metrics", post),
             ("/auth/renew", "renew", get),
-            (_SAML_LOGIN_REQUEST, "renew", get),
+            (SAML_LOGIN_REQUEST, "renew", get),
             ("/auth/sso_callback", "sso_callback", get),
             ("/auth/landing", "landing", get),
             ("/user/login", "user_login", get),
@@ -248,13 +250,13 @@ class NetworkMixin:
         from werkzeug.wrappers import Request, Response
 
         request = Request(environ)
-        ctx = _Ctx(connection=environ.get("sgconnect.connection"))
+        ctx = Ctx(connection=environ.get("sgconnect.connection"))
         path = environ.get("sgconnect.path", request.path)
-        fault = self._take_fault(request, ctx) if routes is self._site_routes else None
+        fault = take_fault(self.state, request, ctx) if routes is self._site_routes else None
         if fault is not None:
-            faulted = self._faulted(fault, request, environ, ctx)
+            faulted = faulted_response(self.state, fault, request, environ, ctx)
             if faulted is not None:
-                self._record(
+                self.state.record(
                     request.method,
                     path,
                     faulted.status_code,
@@ -269,9 +271,9 @@ class NetworkMixin:
             response = getattr(self, f"_h_{endpoint}")(request, ctx, **args)
         except HTTPException as exc:
             if exc.code == 404 and request.path.startswith("/api/"):  # /api/v2, /api/v1.2...
-                response = self._h_rest_unknown(request, ctx)
+                response = rest_not_found()
             else:
-                response = self._json(
+                response = json_response(
                     {"errors": [{"status": exc.code, "title": exc.name}]}, exc.code or 500
                 )
         except Exception:  # never kill the server thread
@@ -282,8 +284,8 @@ class NetworkMixin:
                 mimetype="application/json",
             )
         if fault is not None:
-            response = self._after_fault(fault, request, environ, ctx, response)
-        self._record(
+            response = after_fault(self.state, fault, request, environ, ctx, response)
+        self.state.record(
             request.method,
             path,
             response.status_code,
@@ -292,15 +294,3 @@ class NetworkMixin:
             fault.kind if fault is not None else None,
         )
         return response(environ, start_response)
-
-    @staticmethod
-    def _json(payload: Any, status: int = 200) -> Any:
-        from werkzeug.wrappers import Response
-
-        return Response(json.dumps(payload), status=status, mimetype="application/json")
-
-    @staticmethod
-    def _html(title: str, body: str, status: int = 200) -> Any:
-        from werkzeug.wrappers import Response
-
-        return Response(_html_page(title, body), status=status, mimetype="text/html")

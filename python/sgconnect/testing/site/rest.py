@@ -14,13 +14,14 @@ from .common import (
     ERR_PERMISSION,
     SHOTGUN_VERSION_STRING,
     SITE_ID,
-    _ApiError,
-    _Ctx,
-    _json_response,
-    _jwt_shaped,
-    _RestError,
+    ApiError,
+    Ctx,
+    RestError,
+    json_response,
+    jwt_shaped,
+    rest_error_response,
 )
-from .state import _RestToken, _Session
+from .state import RestToken, Session
 
 #: Grant fields that are secrets: never accepted from a URL query string.
 _SECRET_FIELDS = ("client_secret", "password", "session_token", "refresh_token", "auth_token")
@@ -31,29 +32,10 @@ _SESSION_WRITE_INTERVAL = 300
 class RestMixin:
     """``/api/v1``: the root, ``auth/access_token`` and entity collections."""
 
-    @staticmethod
-    def _rest_error(exc: _RestError) -> Any:
-        return _json_response(
-            {
-                "errors": [
-                    {
-                        "id": secrets.token_hex(8),
-                        "status": exc.status,
-                        "code": exc.code,
-                        "title": exc.title,
-                        "detail": exc.detail,
-                        "source": {},
-                        "meta": {},
-                    }
-                ]
-            },
-            exc.status,
-        )
-
-    def _h_rest_root(self, request: Any, ctx: _Ctx) -> Any:
+    def _h_rest_root(self, request: Any, ctx: Ctx) -> Any:
         version = request.environ.get("sgconnect.api_version", "1.0")
         prefix = "/api/v1.1" if version == "1.1" else "/api/v1"
-        return self._json(
+        return json_response(
             {
                 "data": {
                     "shotgun_version": SHOTGUN_VERSION_STRING,
@@ -69,19 +51,15 @@ class RestMixin:
             }
         )
 
-    def _h_rest_unknown(self, request: Any, ctx: _Ctx, **_: Any) -> Any:
-        """``/api/v2``, ``/api/v1.2``... and unknown paths: 404, code 103."""
-        return self._rest_error(_RestError(404, 103, "Not Found", "Not Found"))
-
-    def _h_web_session(self, request: Any, ctx: _Ctx) -> Any:
+    def _h_web_session(self, request: Any, ctx: Ctx) -> Any:
         """``/internal_api/session`` with the ``_session_id`` cookie: the browser session's
         times (``POST`` extends it first); without a valid cookie, 401."""
         token = request.cookies.get("_session_id")
-        with self._lock:
+        with self.state.lock:
             try:
-                session = self._session_for(token, saml_redirect=False)
-            except _ApiError:
-                return self._json({"message": "Unauthorized"}, 401)
+                session = self.state.session_for(token, saml_redirect=False)
+            except ApiError:
+                return json_response({"message": "Unauthorized"}, 401)
             ctx.auth, ctx.login = "cookie", session.login
             if request.method == "POST":
                 session.expires_at = time.time() + self.session_lifetime
@@ -91,7 +69,7 @@ class RestMixin:
         def iso(moment: float) -> str:
             return datetime.fromtimestamp(moment, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
-        return self._json(
+        return json_response(
             {
                 "app": {"createdAt": iso(created), "expiresAt": iso(expires)},
                 "expired": False,
@@ -99,17 +77,17 @@ class RestMixin:
             }
         )
 
-    def _h_rest_token(self, request: Any, ctx: _Ctx) -> Any:
+    def _h_rest_token(self, request: Any, ctx: Ctx) -> Any:
         try:
             fields = self._token_fields(request)
-            with self._lock:
+            with self.state.lock:
                 login, is_script, sudo, auth_type, session = self._rest_grant(fields, ctx)
                 now = int(time.time())
                 if is_script:
-                    user = {"type": "ApiUser", "id": self._scripts[login].id}
+                    user = {"type": "ApiUser", "id": self.state.scripts[login].id}
                 else:
-                    user = {"type": "HumanUser", "id": self._users[login].id}
-                access = _jwt_shaped(
+                    user = {"type": "HumanUser", "id": self.state.users[login].id}
+                access = jwt_shaped(
                     {
                         "iss": self.url,
                         "aud": self.url + "/api/v1",
@@ -123,14 +101,14 @@ class RestMixin:
                     }
                 )
                 refresh = secrets.token_urlsafe(32)
-                token = _RestToken(login, is_script, sudo, time.time() + self.rest_token_lifetime)
-                self._rest_tokens[access] = token
-                self._refresh_tokens[refresh] = _RestToken(login, is_script, sudo, float("inf"))
-                self._secrets.update((access, refresh))
-                self._mint_count += 1
-        except _RestError as exc:
-            return self._rest_error(exc)
-        return self._json(
+                token = RestToken(login, is_script, sudo, time.time() + self.rest_token_lifetime)
+                self.state.rest_tokens[access] = token
+                self.state.refresh_tokens[refresh] = RestToken(login, is_script, sudo, float("inf"))
+                self.state.secrets.update((access, refresh))
+                self.state.mint_count += 1
+        except RestError as exc:
+            return rest_error_response(exc)
+        return json_response(
             {
                 "token_type": "Bearer",
                 "access_token": access,
@@ -145,7 +123,7 @@ class RestMixin:
         string are refused."""
         for name in _SECRET_FIELDS:
             if name in request.args:
-                raise _RestError(
+                raise RestError(
                     400,
                     103,
                     "Credentials in the URL query string are refused",
@@ -157,7 +135,7 @@ class RestMixin:
         elif not mime:
             fields = dict(parse_qsl(request.get_data(as_text=True), keep_blank_values=True))
         elif mime == "text/plain":
-            raise _RestError(
+            raise RestError(
                 415,
                 103,
                 "Unsupported Media Type",
@@ -170,25 +148,25 @@ class RestMixin:
         return fields
 
     def _rest_grant(
-        self, fields: Dict[str, str], ctx: _Ctx
-    ) -> Tuple[str, bool, Optional[str], str, Optional[_Session]]:
+        self, fields: Dict[str, str], ctx: Ctx
+    ) -> Tuple[str, bool, Optional[str], str, Optional[Session]]:
         """Check a token request (locked); returns ``(login, is_script, sudo, auth_type,
         session)``. Statuses, codes and words follow a real site (docs/local-site-contract.md)."""
         grant = fields.get("grant_type", "")
         scope = fields.get("scope", "")
         session = None
-        missing = _RestError(400, 103, "Bad Request", "Missing or invalid authentication arguments")
+        missing = RestError(400, 103, "Bad Request", "Missing or invalid authentication arguments")
         if grant == "password":
             login = fields.get("username", "")
             ctx.auth, ctx.login = "password", login or None
             if not login or not fields.get("password"):
                 raise missing
             try:
-                self._refuse_password_mode()
-                self._check_password(login, fields.get("password", ""))
-                self._check_2fa(login, fields.get("auth_token"))
-            except _ApiError as exc:
-                raise _RestError(
+                self.state.refuse_password_mode()
+                self.state.check_password(login, fields.get("password", ""))
+                self.state.check_2fa(login, fields.get("auth_token"))
+            except ApiError as exc:
+                raise RestError(
                     401 if exc.code == ERR_AUTH else 400, exc.code, "Unauthorized", exc.message
                 ) from None
             principal, auth_type = (login, False), "password"
@@ -198,9 +176,9 @@ class RestMixin:
             if not name or not fields.get("client_secret"):
                 raise missing
             try:
-                self._check_script(name, fields.get("client_secret", ""))
-            except _ApiError:
-                raise _RestError(
+                self.state.check_script(name, fields.get("client_secret", ""))
+            except ApiError:
+                raise RestError(
                     400, ERR_AUTH, "Bad Request", f"Can't authenticate script '{name}'"
                 ) from None
             principal, auth_type = (name, True), "api_key"
@@ -210,11 +188,11 @@ class RestMixin:
             if not token:
                 raise missing
             try:
-                session = self._session_for(token, saml_redirect=False)
+                session = self.state.session_for(token, saml_redirect=False)
                 if session.claims_expire_at is not None and session.claims_expire_at <= time.time():
-                    raise _ApiError(ERR_AUTH, "SSO claims expired.")
-            except _ApiError:
-                raise _RestError(
+                    raise ApiError(ERR_AUTH, "SSO claims expired.")
+            except ApiError:
+                raise RestError(
                     400,
                     ERR_AUTH,
                     "Bad Request",
@@ -228,13 +206,13 @@ class RestMixin:
             principal, auth_type = (session.login, session.is_script), "session_token"
         elif grant == "refresh_token":
             ctx.auth = "bearer"
-            refreshed = self._refresh_tokens.get(fields.get("refresh_token", ""))
+            refreshed = self.state.refresh_tokens.get(fields.get("refresh_token", ""))
             if refreshed is None:
-                raise _RestError(401, ERR_AUTH, "Unauthorized", "Unauthorized")
+                raise RestError(401, ERR_AUTH, "Unauthorized", "Unauthorized")
             ctx.login, ctx.sudo = refreshed.login, refreshed.sudo
             return refreshed.login, refreshed.is_script, refreshed.sudo, "refresh_token", None
         else:
-            raise _RestError(
+            raise RestError(
                 400,
                 103,
                 "Unsupported grant_type",
@@ -244,29 +222,29 @@ class RestMixin:
         sudo = None
         if scope:
             if not scope.startswith("sudo_as_login:"):
-                raise _RestError(400, 103, "Bad Request", f"Invalid scope: {scope!r}")
+                raise RestError(400, 103, "Bad Request", f"Invalid scope: {scope!r}")
             sudo = scope.split(":", 1)[1]
             ctx.sudo = sudo
             if not principal[1]:
-                raise _RestError(
+                raise RestError(
                     400,
                     ERR_AUTH,
                     "Bad Request",
                     "The user does not have permission to 'sudo': only script users may",
                 )
-            refusal = self._sudo_refusal(sudo)
+            refusal = self.state.sudo_refusal(sudo)
             if refusal is not None:
-                raise _RestError(400, ERR_AUTH, "Bad Request", refusal)
+                raise RestError(400, ERR_AUTH, "Bad Request", refusal)
         return principal[0], principal[1], sudo, auth_type, session
 
-    def _bearer(self, request: Any, ctx: _Ctx) -> _RestToken:
+    def _bearer(self, request: Any, ctx: Ctx) -> RestToken:
         ctx.auth = "bearer"
         header = request.headers.get("Authorization", "")
         token_text = header[7:].strip() if header.lower().startswith("bearer ") else ""
-        with self._lock:
-            token = self._rest_tokens.get(token_text)
+        with self.state.lock:
+            token = self.state.rest_tokens.get(token_text)
             if token is None or token.expires_at <= time.time():
-                raise _RestError(
+                raise RestError(
                     401, ERR_AUTH, "Unauthorized", "The access token is unknown or has expired."
                 )
         ctx.login, ctx.sudo = token.login, token.sudo
@@ -284,29 +262,29 @@ class RestMixin:
             "links": {"self": f"/api/v1/entity/{collection}/{record['id']}"},
         }
 
-    def _h_rest_collection(self, request: Any, ctx: _Ctx, collection: str) -> Any:
+    def _h_rest_collection(self, request: Any, ctx: Ctx, collection: str) -> Any:
         try:
             self._bearer(request, ctx)
             entity_type = self._COLLECTIONS.get(collection)
             if entity_type is None:
-                raise _RestError(404, 103, "Not found", f"unknown entity type {collection!r}")
+                raise RestError(404, 103, "Not found", f"unknown entity type {collection!r}")
             if request.method == "POST":
                 if entity_type != "Project":
-                    raise _RestError(403, ERR_PERMISSION, "Forbidden")
+                    raise RestError(403, ERR_PERMISSION, "Forbidden")
                 body = request.get_json(silent=True) or {}
                 name = body.get("name") or (body.get("data") or {}).get("name")
                 if not isinstance(name, str) or not name:
-                    raise _RestError(400, 103, "Bad request", "a project needs a name")
-                with self._lock:
-                    record = dict(self._add_project(name))
-                return self._json({"data": self._rest_record(record, collection)}, 201)
+                    raise RestError(400, 103, "Bad request", "a project needs a name")
+                with self.state.lock:
+                    record = dict(self.state.add_project(name))
+                return json_response({"data": self._rest_record(record, collection)}, 201)
             try:
                 number = max(1, int(request.args.get("page[number]", 1)))
                 size = max(1, min(int(request.args.get("page[size]", 20)), 500))
             except ValueError:
-                raise _RestError(400, 103, "Bad request", "invalid page parameters") from None
-            with self._lock:
-                records = self._records(entity_type)
+                raise RestError(400, 103, "Bad request", "invalid page parameters") from None
+            with self.state.lock:
+                records = self.state.records(entity_type)
             chunk = records[(number - 1) * size : number * size]
             base = f"/api/v1/entity/{collection}"
             links: Dict[str, Any] = {"self": f"{base}?page[number]={number}&page[size]={size}"}
@@ -314,21 +292,21 @@ class RestMixin:
                 links["next"] = f"{base}?page[number]={number + 1}&page[size]={size}"
             if number > 1:
                 links["prev"] = f"{base}?page[number]={number - 1}&page[size]={size}"
-            return self._json(
+            return json_response(
                 {"data": [self._rest_record(r, collection) for r in chunk], "links": links}
             )
-        except _RestError as exc:
-            return self._rest_error(exc)
+        except RestError as exc:
+            return rest_error_response(exc)
 
-    def _h_rest_entity(self, request: Any, ctx: _Ctx, collection: str, entity_id: int) -> Any:
+    def _h_rest_entity(self, request: Any, ctx: Ctx, collection: str, entity_id: int) -> Any:
         try:
             self._bearer(request, ctx)
             entity_type = self._COLLECTIONS.get(collection)
-            with self._lock:
-                records = self._records(entity_type) if entity_type else []
+            with self.state.lock:
+                records = self.state.records(entity_type) if entity_type else []
             for record in records:
                 if record["id"] == entity_id:
-                    return self._json({"data": self._rest_record(record, collection)})
-            raise _RestError(404, 103, "Not found", f"no {collection} with id {entity_id}")
-        except _RestError as exc:
-            return self._rest_error(exc)
+                    return json_response({"data": self._rest_record(record, collection)})
+            raise RestError(404, 103, "Not found", f"no {collection} with id {entity_id}")
+        except RestError as exc:
+            return rest_error_response(exc)

@@ -8,17 +8,28 @@ from html import escape
 from typing import Any, Optional
 from urllib.parse import quote_plus, urlencode
 
-from .common import (
-    _IDP_SESSION_COOKIE,
-    _ApiError,
-    _Ctx,
-)
+from .common import IDP_SESSION_COOKIE, ApiError, Ctx, html_response
+from .state import SiteState
+
+
+def browser_login(state: SiteState, request: Any, ctx: Ctx) -> Optional[str]:
+    """The login of the browser's valid site session (``_session_id`` cookie), or None."""
+    token = request.cookies.get("_session_id")
+    with state.lock:
+        try:
+            session = state.session_for(token, saml_redirect=False)
+        except ApiError:
+            return None
+    if session.is_script:
+        return None
+    ctx.auth, ctx.login = "cookie", session.login
+    return session.login
 
 
 class WebLoginMixin:
     """The site's browser login and the identity provider it sends people to."""
 
-    def _h_renew(self, request: Any, ctx: _Ctx) -> Any:
+    def _h_renew(self, request: Any, ctx: Ctx) -> Any:
         from werkzeug.utils import redirect
 
         query = {"return_to": self.url + "/auth/sso_callback"}
@@ -27,7 +38,7 @@ class WebLoginMixin:
                 query[key] = request.args[key]
         return redirect(f"{self.idp_url}/login?{urlencode(query)}", code=302)
 
-    def _h_user_login(self, request: Any, ctx: _Ctx) -> Any:
+    def _h_user_login(self, request: Any, ctx: Ctx) -> Any:
         """``/user/login?return_path=/x``: the site's sign-in page; after the identity provider,
         the person lands on ``return_path`` (a path on this site only)."""
         from werkzeug.utils import redirect
@@ -39,23 +50,23 @@ class WebLoginMixin:
         query = urlencode({"return_to": callback})
         return redirect(f"{self.idp_url}/login?{query}", code=302)
 
-    def _h_sso_callback(self, request: Any, ctx: _Ctx) -> Any:
+    def _h_sso_callback(self, request: Any, ctx: Ctx) -> Any:
         from werkzeug.utils import redirect
 
         ticket = request.args.get("ticket", "")
-        with self._lock:
-            entry = self._idp_tickets.pop(ticket, None)
+        with self.state.lock:
+            entry = self.state.idp_tickets.pop(ticket, None)
             if entry is None or time.time() - entry[1] > 60:
-                return self._html(
+                return html_response(
                     "Login failed", "<p id='error'>Unknown or expired ticket.</p>", status=403
                 )
             login = entry[0]
             ctx.auth, ctx.login = "cookie", login
-            token = self._new_session(login)  # a NEW _session_id on every login and renewal
-            session = self._sessions[token]
+            token = self.state.new_session(login)  # a NEW _session_id on every login and renewal
+            session = self.state.sessions[token]
             csrf = secrets.token_hex(16)
-            self._secrets.add(csrf)
-            user_id = self._users[login].id
+            self.state.secrets.add(csrf)
+            user_id = self.state.users[login].id
         return_path = request.args.get("return_path", "")
         if not (return_path.startswith("/") and not return_path.startswith("//")):
             return_path = "/auth/landing"
@@ -75,60 +86,47 @@ class WebLoginMixin:
             )
         return response
 
-    def _browser_login(self, request: Any, ctx: _Ctx) -> Optional[str]:
-        """The login of the browser's valid site session (``_session_id`` cookie), or None."""
-        token = request.cookies.get("_session_id")
-        with self._lock:
-            try:
-                session = self._session_for(token, saml_redirect=False)
-            except _ApiError:
-                return None
-        if session.is_script:
-            return None
-        ctx.auth, ctx.login = "cookie", session.login
-        return session.login
-
-    def _h_landing(self, request: Any, ctx: _Ctx) -> Any:
-        login = self._browser_login(request, ctx)
+    def _h_landing(self, request: Any, ctx: Ctx) -> Any:
+        login = browser_login(self.state, request, ctx)
         who = f"<p id='user'>Logged in as {escape(login)}.</p>" if login else ""
-        return self._html("Logged in", f"<h1 id='landing'>You are logged in.</h1>{who}")
+        return html_response("Logged in", f"<h1 id='landing'>You are logged in.</h1>{who}")
 
-    def _h_idp_login(self, request: Any, ctx: _Ctx) -> Any:
+    def _h_idp_login(self, request: Any, ctx: Ctx) -> Any:
         from werkzeug.utils import redirect
 
         source = request.form if request.method == "POST" else request.args
         return_to = source.get("return_to", "")
         if not return_to.startswith(self.url + "/"):
-            return self._html("Bad request", "<p id='error'>Unknown relying party.</p>", 400)
+            return html_response("Bad request", "<p id='error'>Unknown relying party.</p>", 400)
 
         def back_to_site(login: str) -> Any:
             ticket = secrets.token_urlsafe(24)
-            self._idp_tickets[ticket] = (login, time.time())
-            self._secrets.add(ticket)
+            self.state.idp_tickets[ticket] = (login, time.time())
+            self.state.secrets.add(ticket)
             joiner = "&" if "?" in return_to else "?"
             return redirect(f"{return_to}{joiner}{urlencode({'ticket': ticket})}", code=302)
 
         error = ""
-        with self._lock:
+        with self.state.lock:
             if request.method == "GET":
-                login = self._idp_sessions.get(request.cookies.get(_IDP_SESSION_COOKIE, ""))
-                if login in self._users:  # signed in at the IdP already: no form (renewal)
+                login = self.state.idp_sessions.get(request.cookies.get(IDP_SESSION_COOKIE, ""))
+                if login in self.state.users:  # signed in at the IdP already: no form (renewal)
                     ctx.auth, ctx.login = "cookie", login
                     return back_to_site(login)
             else:
                 login = source.get("login", "")
                 ctx.auth, ctx.login = "password", login or None
                 try:
-                    self._check_password(login, source.get("password", ""))
-                    self._check_2fa(login, source.get("code"))
-                except _ApiError:
+                    self.state.check_password(login, source.get("password", ""))
+                    self.state.check_2fa(login, source.get("code"))
+                except ApiError:
                     error = "Invalid login or password."
                 else:
                     cookie = secrets.token_urlsafe(24)
-                    self._idp_sessions[cookie] = login
-                    self._secrets.add(cookie)
+                    self.state.idp_sessions[cookie] = login
+                    self.state.secrets.add(cookie)
                     response = back_to_site(login)
-                    response.set_cookie(_IDP_SESSION_COOKIE, cookie, path="/", httponly=True)
+                    response.set_cookie(IDP_SESSION_COOKIE, cookie, path="/", httponly=True)
                     return response
         email = source.get("email", "") if request.method == "GET" else source.get("login", "")
         if email and "@" in email:
@@ -147,4 +145,4 @@ class WebLoginMixin:
             "<button type='submit' id='submit'>Sign in</button>"
             "</form>"
         )
-        return self._html("Sign in", body, status=401 if error else 200)
+        return html_response("Sign in", body, status=401 if error else 200)
