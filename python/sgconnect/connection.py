@@ -22,7 +22,9 @@ from typing import Any
 from .auth_flow import MAX_AUTH_ATTEMPTS, drive
 from .credentials import Attempt, Credential, ScriptCredential, SessionCredential
 from .errors import SgConnectError, SiteResponseError
+from .redaction import redact
 from .secret import json_body, reveal
+from .sitetext import neutralize
 from .transport import USER_AGENT, unreachable
 from .transport import shotgun_api3 as _shotgun_api3
 
@@ -93,6 +95,16 @@ class _SiteFaults:
             attempts=MAX_AUTH_ATTEMPTS,
             rejects_error=is_rejection,
         )
+
+    def _response_errors(self, sg_response: Any) -> Any:
+        try:
+            return super()._response_errors(sg_response)  # type: ignore[misc]
+        except shotgun_api3.ShotgunError as exc:
+            # The site's fault message reaches the tool's terminal: no escapes, one line.
+            exc.args = tuple(
+                neutralize(redact(arg)) if isinstance(arg, str) else arg for arg in exc.args
+            )
+            raise
 
     def _decode_response(self, headers: Any, body: Any) -> Any:
         decoded = super()._decode_response(headers, body)  # type: ignore[misc]

@@ -34,6 +34,7 @@ from typing import Any, Optional, Union
 from .errors import RestError
 from .renewal import SessionState
 from .secret import Secret, secret_or_none
+from .sitetext import neutralize
 
 __all__ = [
     "Attempt",
@@ -164,6 +165,16 @@ class Credential(ABC):
         self.auth_method = auth_method
         self.source = source
         self.name = name
+
+    @property
+    def name(self) -> Optional[str]:
+        """The person's display name as read from the site, neutralised (no escape sequence,
+        control character or line break: :func:`sgconnect.sitetext.neutralize`)."""
+        return self._name
+
+    @name.setter
+    def name(self, value: Optional[str]) -> None:
+        self._name = None if value is None else neutralize(value)
         self._lock = threading.Lock()
         self._rest_tokens: Any = None
 

@@ -8,9 +8,12 @@ Two mechanisms work together:
   form-encoded bodies. This catches third-party log lines whose shape we do not know.
 * **Redaction by shape.** The values of secret-bearing keys (``password``, ``session_token``,
   ``sessionToken``, ``script_key``, ``api_key``, ``access_token``, ``client_secret``,
-  ``_session_id``...) are replaced when they appear as JSON, Python ``repr``, form/query/cookie
-  (``key=value``), YAML or free text (``Session token: value``); so are ``Bearer`` credentials and
-  JWT-shaped strings, and the password of a URL's userinfo (``https://user:pw@host``). The rest of the text is kept, so the logs stay useful.
+  ``_session_id``, ``X-Api-Key``, ``Proxy-Authorization``, and environment dumps such as
+  ``NAME_KEY=``, ``NAME_TOKEN=``, ``NAME_SECRET=``, ``NAME_PASSWORD=``...) are replaced when they
+  appear as JSON, Python ``repr``, form/query/cookie (``key=value``), YAML or free text
+  (``Session token: value``); so are ``Bearer`` credentials, JWT-shaped strings and the password
+  of a URL's userinfo (``https://user:pw@host``). The rest of the text is kept, so the logs stay
+  useful.
 
 **Installing and removing.** :func:`install` wraps the process-wide log record factory
 (:func:`logging.setLogRecordFactory`), so every record is rewritten before any filter, handler or

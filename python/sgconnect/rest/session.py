@@ -52,7 +52,7 @@ from ..auth_flow import drive
 from ..credentials import Credential
 from ..errors import RestError, SiteForbiddenError, SiteResponseError, SiteUnreachableError
 from ..redaction import redact
-from ..secret import RedactedText, Secret, form_body, reveal, secret_or_none
+from ..secret import RedactedBytes, RedactedText, Secret, form_body, reveal, secret_or_none
 from ..transport import (
     USER_AGENT,
     build_opener,
@@ -257,6 +257,7 @@ class RestSession:
         decoded = self._json(f"{method} {display(url)}", status, headers, raw)
         if status >= 400:
             errors = _errors_of(decoded)
+            del decoded  # the reply may echo the request (its Bearer): only the redacted errors
             raise RestError(
                 f"REST {method} {display(url)} on {site} failed: HTTP {status}"
                 f"{_summary(errors)}{_advice(status)}",
@@ -317,6 +318,7 @@ class RestSession:
         del raw
         if status >= 300 or not isinstance(reply, dict):
             errors = _errors_of(reply)
+            del reply  # the reply may echo the request's fields: only the redacted errors
             raise RestError(
                 f"{site} refused a REST token for {self.login} (grant {grant}): HTTP {status}"
                 f"{_summary(errors)}{self._credential.grant_advice()}",
@@ -366,14 +368,15 @@ class RestSession:
             )
         try:
             with self._get_opener().open(request, timeout=socket_timeout(self._timeout)) as reply:
-                return reply.status, reply.headers, reply.read()
+                # A reply may echo the request (its token): printed redacted in every frame.
+                return reply.status, reply.headers, RedactedBytes(reply.read())
         except urllib.error.HTTPError as exc:
             with exc:
                 try:
                     raw = exc.read()
                 except (OSError, http.client.HTTPException):
                     raw = b""
-            return exc.code, exc.headers, raw
+            return exc.code, exc.headers, RedactedBytes(raw)
         except urllib.error.URLError as exc:
             raise self._unreachable(method, url, exc.reason) from None
         except (OSError, http.client.HTTPException) as exc:  # timeouts included
