@@ -318,9 +318,9 @@ def test_neutralize_keeps_text_and_drops_controls():
 def test_secret_never_prints_and_compares_safely():
     value = secrets.token_hex(16)
     secret = Secret(value)
-    for shown in (repr(secret), str(secret), f"{secret}", f"{secret!r}", "%s" % secret):
+    for shown in (repr(secret), str(secret), f"{secret}", f"{secret!r}", "{}".format(secret)):
         assert shown == "[redacted]"
-    assert repr({"token": secret}) == "{'token': '[redacted]'}".replace("'[redacted]'", "[redacted]")
+    assert repr({"token": secret}) == "{'token': [redacted]}"
     assert not isinstance(secret, str) and secret.reveal() == value
     assert secret == Secret(value) and secret != Secret(value + "x") and secret != value
     assert hash(secret) == hash(Secret(value)) and len({secret, Secret(value)}) == 1
@@ -379,7 +379,9 @@ def test_is_installed_notices_a_replaced_factory():
 )
 def test_missing_shapes_are_redacted(text, kept):
     value = "v" + secrets.token_hex(10)
-    out = redaction.redact(text.replace("=SECRET", "=" + value).replace(" SECRET", " " + value).replace(":SECRET", ":" + value).replace("'SECRET", "'" + value))
+    for before in "= :'":
+        text = text.replace(before + "SECRET", before + value)
+    out = redaction.redact(text)
     assert value not in out and "[redacted]" in out and kept in out
 
 
