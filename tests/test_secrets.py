@@ -318,7 +318,7 @@ def test_neutralize_keeps_text_and_drops_controls():
 def test_secret_never_prints_and_compares_safely():
     value = secrets.token_hex(16)
     secret = Secret(value)
-    for shown in (repr(secret), str(secret), f"{secret}", f"{secret!r}", "{}".format(secret)):
+    for shown in (repr(secret), str(secret), f"{secret}", f"{secret!r}", format(secret, "")):
         assert shown == "[redacted]"
     assert repr({"token": secret}) == "{'token': [redacted]}"
     assert not isinstance(secret, str) and secret.reveal() == value
