@@ -260,3 +260,116 @@ def test_standalone_process_uses_the_studio_hook_from_sgconnect_hook(make_local_
     assert default["forbidden"] != "SiteForbiddenError"
     assert forbidden.journal
     assert not any(STUDIO_USER_AGENT in e.user_agent for e in sgconnect_api3_requests(allowed))
+
+
+# -- one error identity per process (issue 13) ------------------------------------------------
+
+
+def _base_python() -> str:
+    """The interpreter under this venv: it sees tk-core and shotgun_api3, never sgconnect."""
+    return getattr(sys, "_base_executable", None) or sys.executable
+
+
+def _installed_copy(root: Path, version: str | None = None) -> Path:
+    """A pip-installed-like sgconnect (a plain copy on PYTHONPATH), optionally another version."""
+    import shutil
+
+    target = root / "sgconnect"
+    shutil.copytree(REPO_ROOT / "python" / "sgconnect", target)
+    if version is not None:
+        init = target / "__init__.py"
+        text = init.read_text(encoding="utf-8")
+        init.write_text(text.replace('__version__ = "', f'__version__ = "{version}+', 1))
+    return target
+
+
+@pytest.fixture(scope="module")
+def identity_runs(tmp_path_factory):
+    """The engine started three ways: no sgconnect in its Python, one of the app's version,
+    one of another version. Each in its own process, in parallel."""
+    core_root, why = tk_core_checkout()
+    if core_root is None:
+        pytest.skip(f"LOUD SKIP: cannot start a Toolkit engine: {why}")
+    base = _base_python()
+    check = subprocess.run(
+        [base, "-c", "import importlib.util as u; print(u.find_spec('sgconnect') is None)"],
+        capture_output=True,
+        text=True,
+        env=child_env(),
+    )
+    assert check.stdout.strip() == "True", f"{base} must not see sgconnect: {check.stderr}"
+    same = tmp_path_factory.mktemp("same_version")
+    other = tmp_path_factory.mktemp("other_version")
+    _installed_copy(same)
+    _installed_copy(other, version="9.9")
+    ways = {"none": (base, None), "same": (sys.executable, same), "other": (sys.executable, other)}
+    with LocalSite() as site:
+        procs = {}
+        try:
+            for way, (python, path) in ways.items():
+                extra = {"PYTHONPATH": str(path)} if path else {}
+                procs[way] = subprocess.Popen(
+                    [python, str(FIXTURES / "run_engine.py")],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                    start_new_session=True,
+                    env=child_env(
+                        SHOTGUN_HOME=str(tmp_path_factory.mktemp(f"home_{way}")),
+                        SGCONNECT_TK_CORE_ROOT=str(core_root),
+                        SGCONNECT_REPO_ROOT=str(REPO_ROOT),
+                        SGCONNECT_FIXTURE_ENVIRONMENT="project",
+                        STUDIO_FORBIDDEN_SITES="",
+                        **extra,
+                    ),
+                )
+                params = {
+                    "site": site.url,
+                    "login": "alice",
+                    "session_token": site.issue_session("alice"),
+                    "project_id": 71,
+                    "config": str(CONFIG),
+                    "other_site": "http://127.0.0.1:1",
+                }
+                procs[way].stdin.write(json.dumps(params) + "\n")
+                procs[way].stdin.flush()
+            results = {}
+            for way, proc in procs.items():
+                out, err = proc.communicate(timeout=CHILD_TIMEOUT)
+                completed = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+                results[way] = result_of(completed)
+        finally:
+            for proc in procs.values():
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+        return {"same_dir": same, "other_dir": other, **results}
+
+
+@pytest.mark.parametrize("way", ["none", "same", "other"])
+def test_a_tool_catches_the_apps_errors_with_except_sgconnect_error(identity_runs, way):
+    identity = identity_runs[way]["identity"]
+    assert identity["caught"] == "InvalidPurposeError"  # sgconnect.connect("") in the tool
+    assert identity["app_error"] == "InvalidPurposeError" and identity["app_error_caught"]
+    assert identity["errors_module_same"]
+
+
+def test_without_an_installed_sgconnect_the_apps_copy_is_the_process_sgconnect(identity_runs):
+    identity = identity_runs["none"]["identity"]
+    assert identity["file"] == str(REPO_ROOT / "python" / "sgconnect" / "__init__.py")
+    assert identity["app_package"].startswith("tkimp")  # the copy, now also `sgconnect`
+    assert identity["rest_same"]  # sgconnect.rest is the copy's module, not a second load
+
+
+def test_an_installed_sgconnect_of_the_apps_version_is_the_one_package(identity_runs):
+    identity = identity_runs["same"]["identity"]
+    assert identity["file"] == str(identity_runs["same_dir"] / "sgconnect" / "__init__.py")
+    assert identity["app_package"] == "sgconnect" and identity["rest_same"]
+
+
+def test_an_installed_sgconnect_of_another_version_lends_the_app_its_errors(identity_runs):
+    identity = identity_runs["other"]["identity"]
+    assert identity["file"] == str(identity_runs["other_dir"] / "sgconnect" / "__init__.py")
+    assert identity["app_package"].startswith("tkimp")  # the app runs its own version
+    assert identity["app_error_module"] == "sgconnect.errors"  # with the installed classes
