@@ -63,6 +63,55 @@ def other_site():
         yield site
 
 
+def start_engine(
+    site: LocalSite, home: Path, core_root: Path, python: str = sys.executable, **env: str
+) -> subprocess.Popen:
+    """``run_engine.py`` in its own process with ``python``, as alice on ``site``."""
+    env.setdefault("SGCONNECT_FIXTURE_ENVIRONMENT", "project")
+    env.setdefault("STUDIO_FORBIDDEN_SITES", "")
+    proc = subprocess.Popen(
+        [python, str(FIXTURES / "run_engine.py")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        env=child_env(
+            SHOTGUN_HOME=str(home),
+            SGCONNECT_TK_CORE_ROOT=str(core_root),
+            SGCONNECT_REPO_ROOT=str(REPO_ROOT),
+            **env,
+        ),
+    )
+    params = {
+        "site": site.url,
+        "login": "alice",
+        "session_token": site.issue_session("alice"),
+        "project_id": 71,
+        "config": str(CONFIG),
+        "other_site": env["STUDIO_FORBIDDEN_SITES"] or "http://127.0.0.1:1",
+    }
+    proc.stdin.write(json.dumps(params) + "\n")
+    proc.stdin.flush()
+    return proc
+
+
+def finish_engines(procs: dict[str, subprocess.Popen]) -> dict[str, dict[str, Any]]:
+    """The RESULT of each engine process (killed if still running when one fails)."""
+    try:
+        results = {}
+        for name, proc in procs.items():
+            out, err = proc.communicate(timeout=CHILD_TIMEOUT)
+            completed = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+            results[name] = result_of(completed)
+        return results
+    finally:
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
 @pytest.fixture(scope="module")
 def engines(tmp_path_factory, other_site):
     """Both environments, each engine started once in its own process (in parallel)."""
@@ -71,45 +120,18 @@ def engines(tmp_path_factory, other_site):
         pytest.skip(f"LOUD SKIP: cannot start a Toolkit engine: {why}")
     with LocalSite() as project_site, LocalSite() as studio_site:
         sites = {"project": project_site, "studio": studio_site}
-        procs = {}
-        try:
-            for environment, site in sites.items():
-                proc = procs[environment] = subprocess.Popen(
-                    [sys.executable, str(FIXTURES / "run_engine.py")],
-                    stdin=subprocess.PIPE,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE,
-                    text=True,
-                    start_new_session=True,
-                    env=child_env(
-                        SHOTGUN_HOME=str(tmp_path_factory.mktemp(f"home_{environment}")),
-                        SGCONNECT_TK_CORE_ROOT=str(core_root),
-                        SGCONNECT_REPO_ROOT=str(REPO_ROOT),
-                        SGCONNECT_FIXTURE_ENVIRONMENT=environment,
-                        STUDIO_FORBIDDEN_SITES=other_site.url,
-                    ),
-                )
-                params = {
-                    "site": site.url,
-                    "login": "alice",
-                    "session_token": site.issue_session("alice"),
-                    "project_id": 71,
-                    "config": str(CONFIG),
-                    "other_site": other_site.url,
-                }
-                proc.stdin.write(json.dumps(params) + "\n")
-                proc.stdin.flush()
-            runs = {}
-            for environment, proc in procs.items():
-                out, err = proc.communicate(timeout=CHILD_TIMEOUT)
-                completed = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
-                runs[environment] = EngineRun(sites[environment], result_of(completed))
-        finally:
-            for proc in procs.values():
-                if proc.poll() is None:
-                    proc.kill()
-                    proc.wait()
-        yield runs
+        procs = {
+            environment: start_engine(
+                site,
+                tmp_path_factory.mktemp(f"home_{environment}"),
+                core_root,
+                SGCONNECT_FIXTURE_ENVIRONMENT=environment,
+                STUDIO_FORBIDDEN_SITES=other_site.url,
+            )
+            for environment, site in sites.items()
+        }
+        results = finish_engines(procs)
+        yield {name: EngineRun(sites[name], result) for name, result in results.items()}
 
 
 @pytest.fixture(params=["project", "studio"])
@@ -305,46 +327,11 @@ def identity_runs(tmp_path_factory):
     ways = {"none": (base, None), "same": (sys.executable, same), "other": (sys.executable, other)}
     with LocalSite() as site:
         procs = {}
-        try:
-            for way, (python, path) in ways.items():
-                extra = {"PYTHONPATH": str(path)} if path else {}
-                procs[way] = subprocess.Popen(
-                    [python, str(FIXTURES / "run_engine.py")],
-                    stdin=subprocess.PIPE,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE,
-                    text=True,
-                    start_new_session=True,
-                    env=child_env(
-                        SHOTGUN_HOME=str(tmp_path_factory.mktemp(f"home_{way}")),
-                        SGCONNECT_TK_CORE_ROOT=str(core_root),
-                        SGCONNECT_REPO_ROOT=str(REPO_ROOT),
-                        SGCONNECT_FIXTURE_ENVIRONMENT="project",
-                        STUDIO_FORBIDDEN_SITES="",
-                        **extra,
-                    ),
-                )
-                params = {
-                    "site": site.url,
-                    "login": "alice",
-                    "session_token": site.issue_session("alice"),
-                    "project_id": 71,
-                    "config": str(CONFIG),
-                    "other_site": "http://127.0.0.1:1",
-                }
-                procs[way].stdin.write(json.dumps(params) + "\n")
-                procs[way].stdin.flush()
-            results = {}
-            for way, proc in procs.items():
-                out, err = proc.communicate(timeout=CHILD_TIMEOUT)
-                completed = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
-                results[way] = result_of(completed)
-        finally:
-            for proc in procs.values():
-                if proc.poll() is None:
-                    proc.kill()
-                    proc.wait()
-        return {"same_dir": same, "other_dir": other, **results}
+        for way, (python, path) in ways.items():
+            extra = {"PYTHONPATH": str(path)} if path else {}
+            home = tmp_path_factory.mktemp(f"home_{way}")
+            procs[way] = start_engine(site, home, core_root, python, **extra)
+        return {"same_dir": same, "other_dir": other, **finish_engines(procs)}
 
 
 @pytest.mark.parametrize("way", ["none", "same", "other"])
