@@ -434,3 +434,27 @@ def test_the_same_session_has_one_auth_method_with_or_without_tk_core_user(site)
     through_tk = sgconnect.credentials.credential_for_tk_user(made, source="current_user")
     assert saved.auth_method == through_tk.auth_method == "sso"
     assert saved.info().auth_method == through_tk.info().auth_method == "sso"
+
+
+@pytest.mark.tkcore
+def test_whoami_prints_a_hostile_display_name_on_one_line(site, isolated_shotgun_home):
+    import subprocess
+    import sys
+
+    from sgconnect.testing import child_environment, save_session
+
+    save_session(site, "mallory")
+    env = child_environment(SHOTGUN_HOME=str(isolated_shotgun_home), SGTK_AUTH_ALLOW_NO_HTTPS="1")
+    env.pop("SGCONNECT_SITE", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "sgconnect", "whoami", "--site", site.url],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"mallory (Mallory login: admin) on {site.url}\n")
+    assert "\x1b" not in result.stdout and "\nlogin: admin" not in result.stdout
+    assert not leaked(site.secrets, result.stdout + result.stderr)
