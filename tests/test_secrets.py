@@ -20,6 +20,7 @@ import re
 import secrets
 import threading
 import traceback
+from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
@@ -35,6 +36,7 @@ from sgconnect.settings import Settings
 from sgconnect.sitetext import neutralize
 from sgconnect.testing.site import DEMO_SCRIPTS, DEMO_USERS, HumanUserSpec
 
+CHILDREN = Path(__file__).parent / "children"
 SCRIPT = "sgconnect_farm"
 HOSTILE_NAME = "Mal\x1b[31mlory\nlogin: admin"
 
@@ -458,3 +460,21 @@ def test_whoami_prints_a_hostile_display_name_on_one_line(site, isolated_shotgun
     assert result.stdout.startswith(f"mallory (Mallory login: admin) on {site.url}\n")
     assert "\x1b" not in result.stdout and "\nlogin: admin" not in result.stdout
     assert not leaked(site.secrets, result.stdout + result.stderr)
+
+
+@pytest.mark.tkcore
+def test_a_failed_console_renewal_prints_no_secret_nor_typed_password(isolated_shotgun_home):
+    """tk-core's prompt frames hold the typed passwords; the error that replaces tk-core's
+    keeps none of them reachable (a child: tk-core's prompt must not meet a QApplication)."""
+    from children import run_child
+
+    result = run_child(
+        CHILDREN / "secrets_renewal_locals.py",
+        {"SHOTGUN_HOME": str(isolated_shotgun_home), "SGTK_AUTH_ALLOW_NO_HTTPS": "1"},
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["error"] == "LoginFailedError"
+    assert report["frames"] >= 5 and report["secrets"] >= 4
+    assert report["leaked"] == []
