@@ -7,12 +7,13 @@
 
 Both derive from :class:`Credential` (google-auth style: a small contract per kind). One
 credential is shared by every connection handed out for its site in this process, whatever the
-thread. The secret lives in private attributes only: no public attribute, method, ``repr`` or
-``str`` returns it. Instead a credential **applies itself** to an outgoing request:
+thread. The secret lives in private attributes only, as a :class:`~sgconnect.secret.Secret`
+(``[redacted]`` in any ``repr``, so in no traceback's locals): no public attribute, method,
+``repr`` or ``str`` returns it. Instead a credential **applies itself** to an outgoing request:
 
 - :meth:`Credential.attempt` takes the secret as it is now, in an opaque :class:`Attempt`;
-- :meth:`Credential.applied_to_api3` puts an attempt into a shotgun_api3 config for one
-  request, then takes it out again;
+- :meth:`Credential.api3_auth_params` gives shotgun_api3's auth params for an attempt, the
+  secret still a ``Secret`` in them (revealed when the request body is encoded);
 - :meth:`Credential.rest_grant` gives the fields of the REST token request for an attempt;
 - :meth:`Credential.renew` replaces a rejected attempt's secret (single flight, see
   :mod:`sgconnect.renewal`); :attr:`Credential.renewable` says whether that can work.
