@@ -18,6 +18,8 @@ import os
 import pickle
 import re
 import secrets
+import subprocess
+import sys
 import threading
 import traceback
 from pathlib import Path
@@ -34,6 +36,7 @@ from sgconnect.rest import RestSession
 from sgconnect.secret import RedactedBytes, RedactedText, Secret, form_body, json_body
 from sgconnect.settings import Settings
 from sgconnect.sitetext import neutralize
+from sgconnect.testing import child_environment
 from sgconnect.testing.site import DEMO_SCRIPTS, DEMO_USERS, HumanUserSpec
 
 CHILDREN = Path(__file__).parent / "children"
@@ -75,6 +78,20 @@ def assert_no_secret_printed(site: Any, error: BaseException, *extra: str) -> st
     assert seen, "the site issued no secret: the search would prove nothing"
     assert not leaked(seen, text), f"a secret is printed with the locals of:\n{text}"
     return text
+
+
+def run_sgconnect(home: Path, *args: str) -> subprocess.CompletedProcess:
+    """The ``sgconnect`` command in a new process with ``home`` as its ``SHOTGUN_HOME``."""
+    env = child_environment(SHOTGUN_HOME=str(home), SGTK_AUTH_ALLOW_NO_HTTPS="1")
+    env.pop("SGCONNECT_SITE", None)
+    return subprocess.run(
+        [sys.executable, "-m", "sgconnect", *args],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
 
 
 def session_credential(site: Any, login: str = "alice") -> Credential:
@@ -440,22 +457,10 @@ def test_the_same_session_has_one_auth_method_with_or_without_tk_core_user(site)
 
 @pytest.mark.tkcore
 def test_whoami_prints_a_hostile_display_name_on_one_line(site, isolated_shotgun_home):
-    import subprocess
-    import sys
-
-    from sgconnect.testing import child_environment, save_session
+    from sgconnect.testing import save_session
 
     save_session(site, "mallory")
-    env = child_environment(SHOTGUN_HOME=str(isolated_shotgun_home), SGTK_AUTH_ALLOW_NO_HTTPS="1")
-    env.pop("SGCONNECT_SITE", None)
-    result = subprocess.run(
-        [sys.executable, "-m", "sgconnect", "whoami", "--site", site.url],
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=90,
-    )
+    result = run_sgconnect(isolated_shotgun_home, "whoami", "--site", site.url)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(f"mallory (Mallory login: admin) on {site.url}\n")
     assert "\x1b" not in result.stdout and "\nlogin: admin" not in result.stdout
@@ -478,3 +483,20 @@ def test_a_failed_console_renewal_prints_no_secret_nor_typed_password(isolated_s
     assert report["error"] == "LoginFailedError"
     assert report["frames"] >= 5 and report["secrets"] >= 4
     assert report["leaked"] == []
+
+
+@pytest.mark.tkcore
+def test_a_saved_sso_session_is_sso_in_this_process_and_the_next(site, isolated_shotgun_home):
+    """The session saved with SSO cookies, read back by sgconnect itself (no tk-core user) here
+    and by ``sgconnect whoami`` in a new process: ``sso`` both times (it was ``web``)."""
+    from tank.authentication import session_cache
+
+    sso = _cookies("csrf_token_u42=abc", "shotgun_current_user_sso_claims_expiration=1900000000")
+    session_cache.cache_session_data(site.url, "alice", site.issue_session("alice"), sso)
+    session_cache.set_current_user(site.url, "alice")
+    session_cache.set_current_host(site.url)
+    here = sgconnect.current_user(site.url)
+    assert (here.source, here.auth_method) == ("saved", "sso")
+    result = run_sgconnect(isolated_shotgun_home, "whoami", "--json", "--site", site.url)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["auth_method"] == "sso"
