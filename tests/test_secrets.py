@@ -500,3 +500,11 @@ def test_a_saved_sso_session_is_sso_in_this_process_and_the_next(site, isolated_
     result = run_sgconnect(isolated_shotgun_home, "whoami", "--json", "--site", site.url)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["auth_method"] == "sso"
+
+
+def test_upload_auth_params_are_text_that_prints_redacted(site):
+    sg = create_connection(session_credential(site), interactive=False)
+    params = sg._auth_params()  # what shotgun_api3's uploads and form posts add to their form
+    token = params["session_token"]
+    assert isinstance(token, str) and leaked(site.secrets, str.__str__(token))
+    assert not leaked(site.secrets, repr(params))

@@ -23,7 +23,7 @@ from .auth_flow import MAX_AUTH_ATTEMPTS, drive
 from .credentials import Attempt, Credential, ScriptCredential, SessionCredential
 from .errors import SgConnectError, SiteResponseError
 from .redaction import redact
-from .secret import json_body, reveal
+from .secret import RedactedText, Secret, json_body
 from .sitetext import neutralize
 from .transport import USER_AGENT, unreachable
 from .transport import shotgun_api3 as _shotgun_api3
@@ -67,8 +67,12 @@ class _SiteFaults:
         return self._sgc_credential.api3_auth_params(config, attempt, build)
 
     def _auth_params(self) -> dict[str, Any]:
-        # Only shotgun_api3's uploads and form posts ask for these: they need the text.
-        return {key: reveal(value) for key, value in self._sgc_auth_params().items()}
+        # Only shotgun_api3's uploads and form posts ask for these: they need text, so the
+        # secret is revealed in a str whose repr is redacted (their params dicts print it so).
+        return {
+            key: RedactedText(value.reveal()) if isinstance(value, Secret) else value
+            for key, value in self._sgc_auth_params().items()
+        }
 
     def _build_payload(self, method: str, params: Any, include_auth_params: bool = True) -> Any:
         # The auth params go in with their secret as a Secret: the payload's repr (in
