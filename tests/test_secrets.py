@@ -508,3 +508,12 @@ def test_upload_auth_params_are_text_that_prints_redacted(site):
     token = params["session_token"]
     assert isinstance(token, str) and leaked(site.secrets, str.__str__(token))
     assert not leaked(site.secrets, repr(params))
+
+
+def test_settings_and_rest_sessions_print_no_proxy_password():
+    password = "pw-" + secrets.token_hex(8)
+    settings = Settings(http_proxy=f"farm:{password}@proxy.invalid:3128")
+    assert password not in repr(settings) and settings.http_proxy.startswith("farm:")
+    credential = Credential.for_session("http://127.0.0.1:1", "alice", "t" * 32, source="saved")
+    rest = RestSession(credential, http_proxy=settings.http_proxy)
+    assert password not in repr(vars(rest))
