@@ -12,7 +12,7 @@ import json
 import logging
 import sys
 import time
-from typing import Callable, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 from .environ import NON_INTERACTIVE, scoped_environ
 from .errors import (
@@ -71,6 +71,19 @@ def _resolve_site(given: Optional[str]) -> Optional[str]:
     from .sites import normalize_site
 
     return normalize_site(given) if given is not None else default_site()
+
+
+class _NeutralOut:
+    """A text stream whose every line is neutralised (doctor's report quotes the site)."""
+
+    def __init__(self, stream: Any):
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        return self._stream.write("\n".join(neutralize(line) for line in text.split("\n")))
+
+    def flush(self) -> None:
+        self._stream.flush()
 
 
 def _out(text: str = "") -> None:
@@ -198,7 +211,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     """Check the environment and the site; say which login methods will work."""
     from . import doctor
 
-    return doctor.run(_resolve_site(args.site))
+    return doctor.run(_resolve_site(args.site), out=_NeutralOut(sys.stdout))
 
 
 def cmd_site(args: argparse.Namespace) -> int:
