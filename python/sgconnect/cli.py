@@ -12,7 +12,7 @@ import json
 import logging
 import sys
 import time
-from typing import Callable, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 from .environ import NON_INTERACTIVE, scoped_environ
 from .errors import (
@@ -22,6 +22,7 @@ from .errors import (
     LoginRequiredError,
     SgConnectError,
 )
+from .sitetext import neutralize
 
 #: Exit codes, also listed in ``--help`` and docs/cli.md.
 EXIT_OK = 0
@@ -73,8 +74,24 @@ def _resolve_site(given: Optional[str]) -> Optional[str]:
     return normalize_site(given) if given is not None else default_site()
 
 
+class _NeutralOut:
+    """A text stream whose every line is neutralised (doctor's report quotes the site)."""
+
+    def __init__(self, stream: Any):
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        return self._stream.write("\n".join(neutralize(line) for line in text.split("\n")))
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+
 def _out(text: str = "") -> None:
-    sys.stdout.write(text + "\n")
+    # Each line neutralised: site text (a display name, an error detail) cannot hold escapes
+    # or a line break that forges another line of output.
+    lines = (neutralize(line) for line in str(text).split("\n"))
+    sys.stdout.write("\n".join(lines) + "\n")
     sys.stdout.flush()
 
 
@@ -209,7 +226,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     """Check the environment and the site; say which login methods will work."""
     from . import doctor
 
-    return doctor.run(_resolve_site(args.site))
+    return doctor.run(_resolve_site(args.site), out=_NeutralOut(sys.stdout))
 
 
 def cmd_site(args: argparse.Namespace) -> int:
@@ -462,6 +479,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _NeutralFormatter(logging.Formatter):
+    """Log lines for a terminal: no escape sequence or control character from the site."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return "\n".join(neutralize(line) for line in super().format(record).split("\n"))
+
+
 def _configure_logging(debug: bool) -> None:
     if not debug:
         return
@@ -469,7 +493,7 @@ def _configure_logging(debug: bool) -> None:
 
     redaction.install()
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(_NeutralFormatter("%(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.addHandler(handler)
     root.setLevel(logging.DEBUG)
@@ -518,7 +542,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 def _error(text: str) -> None:
-    sys.stderr.write(f"sgconnect: {' '.join(text.split())}\n")
+    sys.stderr.write(f"sgconnect: {' '.join(neutralize(text).split())}\n")
     sys.stderr.flush()
 
 
