@@ -257,6 +257,7 @@ def test_standalone_process_uses_the_studio_hook_from_sgconnect_hook(make_local_
     default = run_standalone(allowed, forbidden, "")
     assert default["hook"] == "StandaloneConnectionHook"
     assert default["projects"] == sorted(allowed.projects)
-    assert default["forbidden"] != "SiteForbiddenError"
-    assert forbidden.journal
+    # Not refused by a hook: the chain ran, and found no session of that site (alice's saved
+    # session belongs to the other port of the same host; it is never sent there, issue 13).
+    assert default["forbidden"] == "LoginRequiredError"
     assert not any(STUDIO_USER_AGENT in e.user_agent for e in sgconnect_api3_requests(allowed))

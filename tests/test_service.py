@@ -330,7 +330,7 @@ def test_service_mode_without_sudo_acts_as_the_script_and_says_so(local_site, mo
 
 
 def test_interactive_processes_do_not_use_service_mode(local_site, monkeypatch):
-    _service_env(monkeypatch, local_site, "alice")
+    _service_env(monkeypatch, local_site, None)  # not a farm job: no person named
     monkeypatch.delenv("SGCONNECT_NON_INTERACTIVE")
     # interactive=True with no session would prompt: the chain must not fall to service mode.
     monkeypatch.setattr(
@@ -345,14 +345,23 @@ def test_interactive_processes_do_not_use_service_mode(local_site, monkeypatch):
 
 
 @pytest.mark.tkcore
-def test_a_saved_session_wins_over_service_mode(local_site, monkeypatch):
+def test_outside_a_farm_job_a_saved_session_wins_over_service_mode(local_site, monkeypatch):
     save_session(local_site, "alice")
-    _service_env(monkeypatch, local_site, "bob")
+    _service_env(monkeypatch, local_site, None)  # a workstation: no job variable
     sgconnect.connect("render").find("Project", [])
     reads = [e for e in local_site.journal if e.rpc == "read"]
     assert [(e.auth, e.login, e.sudo) for e in reads] == [("session", "alice", None)]
     assert sgconnect.current_user().source == "saved"
-    assert "SGCONNECT_SCRIPT_KEY" in os.environ  # never read
+
+
+@pytest.mark.tkcore
+def test_in_a_farm_job_service_mode_wins_over_a_saved_session(local_site, monkeypatch):
+    save_session(local_site, "carol")  # the node's owner
+    _service_env(monkeypatch, local_site, "bob")
+    sgconnect.connect("render").find("Project", [])
+    reads = [e for e in local_site.journal if e.rpc == "read"]
+    assert [(e.auth, e.login, e.sudo) for e in reads] == [("script", SCRIPT, "bob")]
+    assert sgconnect.current_user().source == "service"
 
 
 # -- job_environment -----------------------------------------------------------------------------
@@ -365,6 +374,7 @@ def test_job_environment_of_a_logged_in_person(local_site):
     assert environment == {
         "SGCONNECT_SITE": normalize_site(local_site.url),
         "SGCONNECT_SUDO_AS_LOGIN": "alice",
+        "SGCONNECT_JOB": "1",
         "SGCONNECT_NON_INTERACTIVE": "1",
         "SGCONNECT_PURPOSE": "render",
     }

@@ -34,6 +34,7 @@ ENTITY_TYPES = (
     "PublishedFile",
     "PublishedFileType",
     "Department",
+    "EventLogEntry",
 )
 _READ_ONLY = {"id", "type", "created_at", "updated_at", "created_by", "updated_by"}
 
