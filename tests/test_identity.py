@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 import pytest
+from children import farm_job_env
 
 import sgconnect
 from sgconnect import chain, farm, redaction, service, session_cache
@@ -41,13 +42,9 @@ POSIX = hasattr(os, "geteuid")
 
 
 @pytest.fixture(autouse=True)
-def _clean(monkeypatch, fresh_sgconnect):
-    for name in list(os.environ):
-        if name.startswith("SGCONNECT_"):
-            monkeypatch.delenv(name)
-    service.forget_environment_keys()
+def _fresh_service(fresh_service):
+    """No SGCONNECT_* variable from outside, no remembered script key (conftest)."""
     yield
-    service.forget_environment_keys()
 
 
 # -- farm jobs as separate processes ---------------------------------------------------------------
@@ -72,22 +69,13 @@ def _node_home(tmp_path: Path, site: Any, owner: Optional[str], expired: bool = 
 def _run_job(
     site: Any, home: Path, job_env: dict[str, str], *, service_mode: bool = True, key: str = ""
 ) -> dict:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("SGCONNECT_")
-        and k.lower() not in ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
-    }
-    env.update(job_env)
-    env.update(
-        SHOTGUN_HOME=str(home),
-        PYTHONPATH=os.pathsep.join(filter(None, [PYTHON_DIR, os.environ.get("PYTHONPATH")])),
-    )
+    farm = {}
     if service_mode:
-        env.update(
-            SGCONNECT_SERVICE_SCRIPT_NAME=SCRIPT,
-            SGCONNECT_SCRIPT_KEY=key or site.script_key(SCRIPT),
-        )
+        farm = {
+            "SGCONNECT_SERVICE_SCRIPT_NAME": SCRIPT,
+            "SGCONNECT_SCRIPT_KEY": key or site.script_key(SCRIPT),
+        }
+    env = farm_job_env(job_env, home, **farm)
     child = subprocess.run(
         [sys.executable, str(CHILDREN / "identity_farm_job.py")],
         stdin=subprocess.DEVNULL,
@@ -227,10 +215,8 @@ def test_verified_job_acts_as_the_tickets_creator(local_site, tmp_path):
     assert "SGCONNECT_SUDO_AS_LOGIN" not in job and "SGCONNECT_TICKET" in job
     ticket_id, nonce = job["SGCONNECT_TICKET"].split(":")
     ticket = local_site._entities["EventLogEntry"][int(ticket_id)]
-    assert (
-        ticket["created_by"]["name"] == "Alice Arnold"
-        or ticket["created_by"]["type"] == "HumanUser"
-    )
+    alice = next(user for user in local_site.users if user.login == "alice")
+    assert (ticket["created_by"]["type"], ticket["created_by"]["id"]) == ("HumanUser", alice.id)
     assert nonce not in json.dumps(ticket)  # only its digest is on the site
     assert not any(value in json.dumps(job) for value in local_site.secrets)
 
@@ -449,19 +435,21 @@ def test_a_site_that_is_not_text_is_a_typed_error(site):
         sgconnect.connect("tool", site=site)
 
 
-def test_cli_maps_typed_errors_to_documented_exit_codes(tmp_path):
+def _cli(*args: str, **env_extra: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SGCONNECT_")}
-    env.update(
-        PYTHONPATH=PYTHON_DIR, SGCONNECT_TIMEOUT_SECS="abc", SGCONNECT_SITE="https://x.invalid"
-    )
-    run = subprocess.run(
-        [sys.executable, "-m", "sgconnect", "whoami"],
+    env.update(PYTHONPATH=PYTHON_DIR, **env_extra)
+    return subprocess.run(
+        [sys.executable, "-m", "sgconnect", *args],
         capture_output=True,
         text=True,
         env=env,
         stdin=subprocess.DEVNULL,
-        timeout=60,
+        timeout=90,
     )
+
+
+def test_cli_maps_typed_errors_to_documented_exit_codes(tmp_path):
+    run = _cli("whoami", SGCONNECT_TIMEOUT_SECS="abc", SGCONNECT_SITE="https://x.invalid")
     assert run.returncode == 4, run.stderr
     assert (
         run.stderr.startswith("sgconnect: The setting SGCONNECT_TIMEOUT_SECS")
@@ -472,28 +460,53 @@ def test_cli_maps_typed_errors_to_documented_exit_codes(tmp_path):
 
 
 def test_password_login_with_stdin_closed_is_a_usage_error(local_site):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SGCONNECT_")}
-    env["PYTHONPATH"] = PYTHON_DIR
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "sgconnect",
-            "login",
-            "--site",
-            local_site.url,
-            "--method",
-            "password",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        timeout=60,
-    )
+    run = _cli("login", "--site", local_site.url, "--method", "password")
     assert run.returncode == 2, run.stderr
     assert "stdin, which is closed" in run.stderr and "Traceback" not in run.stderr
     assert not [e for e in local_site.journal if e.rpc not in (None, "info")]
+
+
+@pytest.mark.tkcore
+def test_a_session_cache_that_cannot_be_written_during_login_is_a_typed_error(local_site, tmp_path):
+    from sgconnect.testing import approve_next_app_session
+
+    home = tmp_path / "home"
+    home.mkdir(mode=0o700)
+    os.environ["SHOTGUN_HOME"], saved = str(home), os.environ["SHOTGUN_HOME"]
+    try:  # tk-core's authentication.yml cannot be written (a folder is in its place)
+        Path(session_cache.site_cache_file(local_site.url)).mkdir(parents=True)
+    finally:
+        os.environ["SHOTGUN_HOME"] = saved
+    approver = approve_next_app_session(local_site, "alice", attempts=600)
+    run = _cli("login", "--site", local_site.url, "--method", "url", SHOTGUN_HOME=str(home))
+    approver.join(timeout=10)
+    assert run.returncode == 4, run.stderr
+    last = run.stderr.strip().splitlines()[-1]
+    assert last.startswith("sgconnect: The session for") and "could not be saved" in last
+    assert "Traceback" not in run.stderr and "unexpected error" not in run.stderr
+    assert any(e.path.startswith("/internal_api/app_session_request/") for e in local_site.journal)
+
+
+@pytest.mark.tkcore
+def test_interactive_renewal_against_a_site_answering_102_forever_asks_once(make_local_site):
+    from children import start_child
+
+    site = make_local_site("default", app_session_launcher=False)
+    save_session(site, "alice")
+    child = start_child(CHILDREN / "console_renewal.py", {"SITE_URL": site.url, "THREADS": "1"})
+    try:
+        assert child.stdout.readline().strip() == "READY"
+        site.session_lifetime = 0  # every session the site issues from now on is expired
+        site.expire_sessions()
+        site.clear_journal()
+        password = site.password("alice")
+        out, err = child.communicate(f"\n{password}\n{password}\n", timeout=90)
+    finally:
+        child.kill()
+    assert child.returncode == 0, err
+    assert "RESULTS [] 0 ERRORS ['LoginFailedError']" in out, out + err
+    logins = [e for e in site.journal if e.rpc == "get_session_token"]
+    assert len(logins) == 1  # asked for the password once, not twice
 
 
 # -- the session cache is trusted only when it is this user's own ---------------------------------

@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import Any, Optional
 
 import pytest
+from children import farm_job_env
 
 import sgconnect
-from sgconnect import chain, service
+from sgconnect import chain
 from sgconnect.errors import InvalidPurposeError, ServiceKeyError, SgConnectError
 from sgconnect.farm import job_environment
 from sgconnect.service import key_file_problem, read_key_file, service_credential, validate_login
@@ -42,14 +43,9 @@ def sent_key(credential) -> str:
 
 
 @pytest.fixture(autouse=True)
-def fresh_service(monkeypatch, fresh_sgconnect):
-    """No SGCONNECT_* variable from outside, a fresh standalone broker, no remembered key."""
-    for name in list(os.environ):
-        if name.startswith("SGCONNECT_"):
-            monkeypatch.delenv(name)
-    service.forget_environment_keys()
+def _fresh_service(fresh_service):
+    """Every test here starts with no SGCONNECT_* variable and no remembered key (conftest)."""
     yield
-    service.forget_environment_keys()
 
 
 def _settings(**values: Any) -> Settings:
@@ -416,16 +412,9 @@ def _run_farm_job(
 ) -> tuple[dict, str, str]:
     farm_home = tmp_path / "farm_shotgun_home"
     farm_home.mkdir(mode=0o700)
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("SGCONNECT_")
-        and k.lower() not in ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
-    }
-    env.update(job_env)
-    env.update(
-        SHOTGUN_HOME=str(farm_home),
-        PYTHONPATH=os.pathsep.join(filter(None, [PYTHON_DIR, os.environ.get("PYTHONPATH")])),
+    env = farm_job_env(
+        job_env,
+        farm_home,
         SGCONNECT_SERVICE_SCRIPT_NAME=SCRIPT,
         SGCONNECT_SCRIPT_KEY=site.script_key(SCRIPT),
     )

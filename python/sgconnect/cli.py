@@ -57,6 +57,7 @@ _SOURCES = {
     "saved": "the session saved in tk-core's cache",
     "fresh": "a login made by this process",
     "service": "service mode (script key)",
+    "verified": "service mode, acting as the creator of the farm job's ticket",
 }
 
 logger = logging.getLogger("sgconnect.cli")

@@ -64,7 +64,8 @@ class UserInfo:
         script, or the script name of a script acting as itself.
     :ivar site: The site URL.
     :ivar auth_method: ``session``, ``web``, ``sso`` or ``script``.
-    :ivar source: ``current_user``, ``handed_down``, ``saved``, ``fresh`` or ``service``.
+    :ivar source: ``current_user``, ``handed_down``, ``saved``, ``fresh``, ``service`` or
+        ``verified`` (service mode acting as the creator of a farm ticket).
     :ivar name: The person's display name, when it was read from the site.
     :ivar session_expiry: When the SSO claims expire (seconds since the epoch), if known.
     :ivar script_name: Service mode: the script (ApiUser) that acts; else ``None``.
