@@ -172,18 +172,23 @@ def verified_job_environment(
     register_secret(nonce)
     expires_at = int(time.time() + ttl_secs)
     sg = connect(purpose, user.site, interactive=False)
-    ticket = sg.create(
-        "EventLogEntry",
-        {
-            "event_type": TICKET_EVENT_TYPE,
-            "description": f"sgconnect farm ticket for {purpose!r}",
-            "meta": {
-                "purpose": purpose,
-                "expires_at": expires_at,
-                "nonce_sha256": _digest(nonce),
-            },
-        },
-    )
+    fields = {
+        "event_type": TICKET_EVENT_TYPE,
+        "description": f"sgconnect farm ticket for {purpose!r}",
+        "meta": {"purpose": purpose, "expires_at": expires_at, "nonce_sha256": _digest(nonce)},
+    }
+    try:
+        ticket = sg.create("EventLogEntry", fields)
+    except SgConnectError:
+        raise
+    except Exception as exc:  # the site refused the entity (permissions, schema)
+        raise FarmIdentityError(
+            f"{user.site} refused to record a farm ticket for {user.login} "
+            f"({exc.__class__.__name__}): the person needs permission to create EventLogEntry "
+            "records; or submit unverified with sgconnect.farm.job_environment().",
+            user.site,
+            expected=user.login,
+        ) from None
     environment = _base_environment(normalize_site(user.site), purpose)
     environment[TICKET_VARIABLE] = f"{int(ticket['id'])}:{nonce}"
     logger.info(

@@ -213,6 +213,12 @@ class SessionState:
             ) from None
         except SgConnectError:
             raise
+        except OSError as exc:
+            if _unreachable(self.site, exc) is None:  # the cache could not be written
+                from .interactive import save_error
+
+                raise save_error(self.site, exc) from None
+            raise _unreachable(self.site, exc) from None
         except Exception as exc:
             # tk-core re-raises a network failure during a password prompt as a bare Exception.
             unreachable = _unreachable(self.site, exc)
