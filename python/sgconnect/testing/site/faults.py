@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+from dataclasses import dataclass
 from typing import Any, Dict, Optional
 
 from .common import (
@@ -38,42 +39,19 @@ _AFTER_KINDS = ("lose_reply", "wrong_content_type") + WIRE_FAULTS
 REDIRECT_STATUSES = (300, 301, 302, 303, 307, 308)
 
 
+@dataclass
 class _Fault:
     """An injected fault: what, for how many more requests, and which ones."""
 
-    __slots__ = (
-        "kind",
-        "remaining",
-        "path_prefix",
-        "delay",
-        "rpc",
-        "status",
-        "size",
-        "location",
-        "content_type",
-    )
-
-    def __init__(
-        self,
-        kind: str,
-        count: int,
-        path_prefix: str,
-        delay: float,
-        rpc: Optional[str],
-        status: int = 302,
-        size: int = 64 * 1024 * 1024,
-        location: Optional[str] = None,
-        content_type: str = "text/html; charset=utf-8",
-    ):
-        self.kind = kind
-        self.remaining = count
-        self.path_prefix = path_prefix
-        self.delay = delay
-        self.rpc = rpc
-        self.status = status
-        self.size = size
-        self.location = location
-        self.content_type = content_type
+    kind: str
+    remaining: int
+    path_prefix: str
+    delay: float
+    rpc: Optional[str]
+    status: int = 302
+    size: int = 64 * 1024 * 1024
+    location: Optional[str] = None
+    content_type: str = "text/html; charset=utf-8"
 
 
 class _DropConnection(ConnectionAbortedError):

@@ -197,62 +197,33 @@ class NetworkMixin:
     def _site_map(self) -> Any:
         from werkzeug.routing import Map, Rule
 
+        get, post, put = ["GET"], ["POST"], ["PUT"]
+        asl = "/internal_api/app_session_request"
+        table = [
+            ("/api3/json", "api3", post),
+            ("/api3/track_metrics/", "track_metrics", post),
+            ("/auth/renew", "renew", get),
+            (_SAML_LOGIN_REQUEST, "renew", get),
+            ("/auth/sso_callback", "sso_callback", get),
+            ("/auth/landing", "landing", get),
+            ("/user/login", "user_login", get),
+            ("/upload/<any(publish_thumbnail, upload_file):kind>", "upload", post),
+            ("/file_serve/attachment/<int:attachment_id>", "file_serve", get),
+            ("/images/status/transient/<int:attachment_id>", "transient_image", get),
+            ("/internal_api/session", "web_session", ["GET", "POST"]),
+            (asl, "asl_get", get),
+            (asl + "/<request_id>", "asl_get", get),
+            (asl, "asl_create", post),
+            (asl + "/<request_id>", "asl_poll", put),
+            ("/app_session_request/<request_id>", "asl_page", ["GET", "POST"]),
+            ("/api/v1", "rest_root", get),
+            ("/api/v1/", "rest_root", get),
+            ("/api/v1/auth/access_token", "rest_token", post),
+            ("/api/v1/entity/<collection>", "rest_collection", ["GET", "POST"]),
+            ("/api/v1/entity/<collection>/<int:entity_id>", "rest_entity", get),
+        ]
         return Map(
-            [
-                Rule("/api3/json", endpoint="api3", methods=["POST"]),
-                Rule("/api3/track_metrics/", endpoint="track_metrics", methods=["POST"]),
-                Rule("/auth/renew", endpoint="renew", methods=["GET"]),
-                Rule(_SAML_LOGIN_REQUEST, endpoint="renew", methods=["GET"]),
-                Rule("/auth/sso_callback", endpoint="sso_callback", methods=["GET"]),
-                Rule("/auth/landing", endpoint="landing", methods=["GET"]),
-                Rule("/user/login", endpoint="user_login", methods=["GET"]),
-                Rule(
-                    "/upload/<any(publish_thumbnail, upload_file):kind>",
-                    endpoint="upload",
-                    methods=["POST"],
-                ),
-                Rule(
-                    "/file_serve/attachment/<int:attachment_id>",
-                    endpoint="file_serve",
-                    methods=["GET"],
-                ),
-                Rule(
-                    "/images/status/transient/<int:attachment_id>",
-                    endpoint="transient_image",
-                    methods=["GET"],
-                ),
-                Rule("/internal_api/session", endpoint="web_session", methods=["GET", "POST"]),
-                Rule("/internal_api/app_session_request", endpoint="asl_get", methods=["GET"]),
-                Rule(
-                    "/internal_api/app_session_request/<request_id>",
-                    endpoint="asl_get",
-                    methods=["GET"],
-                ),
-                Rule("/internal_api/app_session_request", endpoint="asl_create", methods=["POST"]),
-                Rule(
-                    "/internal_api/app_session_request/<request_id>",
-                    endpoint="asl_poll",
-                    methods=["PUT"],
-                ),
-                Rule(
-                    "/app_session_request/<request_id>",
-                    endpoint="asl_page",
-                    methods=["GET", "POST"],
-                ),
-                Rule("/api/v1", endpoint="rest_root", methods=["GET"]),
-                Rule("/api/v1/", endpoint="rest_root", methods=["GET"]),
-                Rule("/api/v1/auth/access_token", endpoint="rest_token", methods=["POST"]),
-                Rule(
-                    "/api/v1/entity/<collection>",
-                    endpoint="rest_collection",
-                    methods=["GET", "POST"],
-                ),
-                Rule(
-                    "/api/v1/entity/<collection>/<int:entity_id>",
-                    endpoint="rest_entity",
-                    methods=["GET"],
-                ),
-            ],
+            [Rule(path, endpoint=endpoint, methods=methods) for path, endpoint, methods in table],
             strict_slashes=False,
         )
 
