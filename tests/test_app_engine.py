@@ -127,6 +127,16 @@ def sgconnect_api3_requests(site: LocalSite):
 # -- the app in an engine ----------------------------------------------------------------------
 
 
+def test_handed_down_users_leave_the_environment_inside_the_engine(run):
+    # tk-core has a current user in the engine, so the chain never reads the handed-down ones:
+    # the app's copy of sgconnect took them out of os.environ when it was imported.
+    assert run.result["handed_down_env"] == {
+        "desktop_user": False,
+        "context_kept": True,
+        "token_in_env": False,
+    }
+
+
 def test_engine_starts_with_the_app_loaded(run):
     result = run.result
     assert result["engine"] == "tk-sgconnect-testengine"
