@@ -354,6 +354,24 @@ def test_two_sites_on_one_host_never_share_a_session(make_local_site, monkeypatc
     assert token_b not in {e.login for e in site_a.journal}
 
 
+@pytest.mark.tkcore
+def test_a_login_to_one_site_is_never_sent_to_the_other_on_the_same_host(make_local_site):
+    from sgconnect.testing import approve_next_app_session
+
+    site_a, site_b = make_local_site("default"), make_local_site("default")
+    save_session(site_a, "carol")  # SG Desktop saved carol on A before
+    approver = approve_next_app_session(site_b, "alice", attempts=600)
+    run = _cli("login", "--site", site_b.url, "--method", "url")
+    approver.join(timeout=10)
+    assert run.returncode == 0, run.stderr
+    with pytest.raises(LoginRequiredError):
+        sgconnect.connect("tool", site=site_a.url, interactive=False)
+    assert [e for e in site_a.journal if e.auth == "session"] == []
+    site_b.clear_journal()
+    sgconnect.connect("tool", site=site_b.url, interactive=False).find("Project", [])
+    assert [(e.auth, e.login) for e in site_b.journal if e.rpc == "read"] == [("session", "alice")]
+
+
 # -- handed-down users scrubbed on import ---------------------------------------------------------
 
 
