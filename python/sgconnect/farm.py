@@ -203,7 +203,13 @@ def verified_job_environment(
 
 
 def verified_credential(
-    site: str, script_name: str, key: str, job: JobIdentity, *, timeout_secs: Optional[float]
+    site: str,
+    script_name: str,
+    key: str,
+    job: JobIdentity,
+    *,
+    timeout_secs: Optional[float],
+    http_proxy: Optional[str] = None,
 ) -> Any:
     """Check the job's ticket on the site with the script key; the script acting as its creator.
 
@@ -226,7 +232,9 @@ def verified_credential(
     ticket_id, nonce = job.ticket
     register_secret(nonce)
     reader = ScriptConnection(
-        ScriptCredential(site, script_name, key, source="service"), timeout_secs=timeout_secs
+        ScriptCredential(site, script_name, key, source="service"),
+        timeout_secs=timeout_secs,
+        http_proxy=http_proxy or None,
     )
 
     def refuse(why: str, expected: Optional[str] = None) -> FarmIdentityError:

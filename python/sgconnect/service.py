@@ -86,7 +86,12 @@ def service_credential(
         from .farm import verified_credential
 
         credential = verified_credential(
-            site, script_name, key, job, timeout_secs=settings.timeout_secs or None
+            site,
+            script_name,
+            key,
+            job,
+            timeout_secs=settings.timeout_secs or None,
+            http_proxy=settings.http_proxy or None,
         )
         # The ticket is spent: this process's children act as the person it proved.
         os.environ.pop(environ.TICKET, None)
