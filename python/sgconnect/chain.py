@@ -304,10 +304,10 @@ def login_and_adopt(broker: Any, site: Optional[str], method: str) -> tuple[Any,
 
 
 def reset() -> None:
-    """Forget the users handed down by a launcher (their variables are gone from the
-    environment; a new one is read from it again)."""
+    """Forget the users handed down by a launcher once read (their variables are gone from the
+    environment; a new one is read from it again). Users taken from the environment on import and
+    not read yet stay pending."""
     _HANDED_DOWN.clear()
-    _PENDING.clear()
 
 
 state.register(__name__, reset)
