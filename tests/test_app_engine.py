@@ -63,6 +63,55 @@ def other_site():
         yield site
 
 
+def start_engine(
+    site: LocalSite, home: Path, core_root: Path, python: str = sys.executable, **env: str
+) -> subprocess.Popen:
+    """``run_engine.py`` in its own process with ``python``, as alice on ``site``."""
+    env.setdefault("SGCONNECT_FIXTURE_ENVIRONMENT", "project")
+    env.setdefault("STUDIO_FORBIDDEN_SITES", "")
+    proc = subprocess.Popen(
+        [python, str(FIXTURES / "run_engine.py")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        env=child_env(
+            SHOTGUN_HOME=str(home),
+            SGCONNECT_TK_CORE_ROOT=str(core_root),
+            SGCONNECT_REPO_ROOT=str(REPO_ROOT),
+            **env,
+        ),
+    )
+    params = {
+        "site": site.url,
+        "login": "alice",
+        "session_token": site.issue_session("alice"),
+        "project_id": 71,
+        "config": str(CONFIG),
+        "other_site": env["STUDIO_FORBIDDEN_SITES"] or "http://127.0.0.1:1",
+    }
+    proc.stdin.write(json.dumps(params) + "\n")
+    proc.stdin.flush()
+    return proc
+
+
+def finish_engines(procs: dict[str, subprocess.Popen]) -> dict[str, dict[str, Any]]:
+    """The RESULT of each engine process (killed if still running when one fails)."""
+    try:
+        results = {}
+        for name, proc in procs.items():
+            out, err = proc.communicate(timeout=CHILD_TIMEOUT)
+            completed = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+            results[name] = result_of(completed)
+        return results
+    finally:
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
 @pytest.fixture(scope="module")
 def engines(tmp_path_factory, other_site):
     """Both environments, each engine started once in its own process (in parallel)."""
@@ -71,45 +120,18 @@ def engines(tmp_path_factory, other_site):
         pytest.skip(f"LOUD SKIP: cannot start a Toolkit engine: {why}")
     with LocalSite() as project_site, LocalSite() as studio_site:
         sites = {"project": project_site, "studio": studio_site}
-        procs = {}
-        try:
-            for environment, site in sites.items():
-                proc = procs[environment] = subprocess.Popen(
-                    [sys.executable, str(FIXTURES / "run_engine.py")],
-                    stdin=subprocess.PIPE,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE,
-                    text=True,
-                    start_new_session=True,
-                    env=child_env(
-                        SHOTGUN_HOME=str(tmp_path_factory.mktemp(f"home_{environment}")),
-                        SGCONNECT_TK_CORE_ROOT=str(core_root),
-                        SGCONNECT_REPO_ROOT=str(REPO_ROOT),
-                        SGCONNECT_FIXTURE_ENVIRONMENT=environment,
-                        STUDIO_FORBIDDEN_SITES=other_site.url,
-                    ),
-                )
-                params = {
-                    "site": site.url,
-                    "login": "alice",
-                    "session_token": site.issue_session("alice"),
-                    "project_id": 71,
-                    "config": str(CONFIG),
-                    "other_site": other_site.url,
-                }
-                proc.stdin.write(json.dumps(params) + "\n")
-                proc.stdin.flush()
-            runs = {}
-            for environment, proc in procs.items():
-                out, err = proc.communicate(timeout=CHILD_TIMEOUT)
-                completed = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
-                runs[environment] = EngineRun(sites[environment], result_of(completed))
-        finally:
-            for proc in procs.values():
-                if proc.poll() is None:
-                    proc.kill()
-                    proc.wait()
-        yield runs
+        procs = {
+            environment: start_engine(
+                site,
+                tmp_path_factory.mktemp(f"home_{environment}"),
+                core_root,
+                SGCONNECT_FIXTURE_ENVIRONMENT=environment,
+                STUDIO_FORBIDDEN_SITES=other_site.url,
+            )
+            for environment, site in sites.items()
+        }
+        results = finish_engines(procs)
+        yield {name: EngineRun(sites[name], result) for name, result in results.items()}
 
 
 @pytest.fixture(params=["project", "studio"])
@@ -271,3 +293,81 @@ def test_standalone_process_uses_the_studio_hook_from_sgconnect_hook(make_local_
     # session belongs to the other port of the same host; it is never sent there, issue 13).
     assert default["forbidden"] == "LoginRequiredError"
     assert not any(STUDIO_USER_AGENT in e.user_agent for e in sgconnect_api3_requests(allowed))
+
+
+# -- one error identity per process (issue 13) ------------------------------------------------
+
+
+def _base_python() -> str:
+    """The interpreter under this venv: it sees tk-core and shotgun_api3, never sgconnect."""
+    return getattr(sys, "_base_executable", None) or sys.executable
+
+
+def _installed_copy(root: Path, version: str | None = None) -> Path:
+    """A pip-installed-like sgconnect (a plain copy on PYTHONPATH), optionally another version."""
+    import shutil
+
+    target = root / "sgconnect"
+    shutil.copytree(REPO_ROOT / "python" / "sgconnect", target)
+    if version is not None:
+        init = target / "__init__.py"
+        text = init.read_text(encoding="utf-8")
+        init.write_text(text.replace('__version__ = "', f'__version__ = "{version}+', 1))
+    return target
+
+
+@pytest.fixture(scope="module")
+def identity_runs(tmp_path_factory):
+    """The engine started three ways: no sgconnect in its Python, one of the app's version,
+    one of another version. Each in its own process, in parallel."""
+    core_root, why = tk_core_checkout()
+    if core_root is None:
+        pytest.skip(f"LOUD SKIP: cannot start a Toolkit engine: {why}")
+    base = _base_python()
+    check = subprocess.run(
+        [base, "-c", "import importlib.util as u; print(u.find_spec('sgconnect') is None)"],
+        capture_output=True,
+        text=True,
+        env=child_env(),
+    )
+    assert check.stdout.strip() == "True", f"{base} must not see sgconnect: {check.stderr}"
+    same = tmp_path_factory.mktemp("same_version")
+    other = tmp_path_factory.mktemp("other_version")
+    _installed_copy(same)
+    _installed_copy(other, version="9.9")
+    ways = {"none": (base, None), "same": (sys.executable, same), "other": (sys.executable, other)}
+    with LocalSite() as site:
+        procs = {}
+        for way, (python, path) in ways.items():
+            extra = {"PYTHONPATH": str(path)} if path else {}
+            home = tmp_path_factory.mktemp(f"home_{way}")
+            procs[way] = start_engine(site, home, core_root, python, **extra)
+        return {"same_dir": same, "other_dir": other, **finish_engines(procs)}
+
+
+@pytest.mark.parametrize("way", ["none", "same", "other"])
+def test_a_tool_catches_the_apps_errors_with_except_sgconnect_error(identity_runs, way):
+    identity = identity_runs[way]["identity"]
+    assert identity["caught"] == "InvalidPurposeError"  # sgconnect.connect("") in the tool
+    assert identity["app_error"] == "InvalidPurposeError" and identity["app_error_caught"]
+    assert identity["errors_module_same"]
+
+
+def test_without_an_installed_sgconnect_the_apps_copy_is_the_process_sgconnect(identity_runs):
+    identity = identity_runs["none"]["identity"]
+    assert identity["file"] == str(REPO_ROOT / "python" / "sgconnect" / "__init__.py")
+    assert identity["app_package"].startswith("tkimp")  # the copy, now also `sgconnect`
+    assert identity["rest_same"]  # sgconnect.rest is the copy's module, not a second load
+
+
+def test_an_installed_sgconnect_of_the_apps_version_is_the_one_package(identity_runs):
+    identity = identity_runs["same"]["identity"]
+    assert identity["file"] == str(identity_runs["same_dir"] / "sgconnect" / "__init__.py")
+    assert identity["app_package"] == "sgconnect" and identity["rest_same"]
+
+
+def test_an_installed_sgconnect_of_another_version_lends_the_app_its_errors(identity_runs):
+    identity = identity_runs["other"]["identity"]
+    assert identity["file"] == str(identity_runs["other_dir"] / "sgconnect" / "__init__.py")
+    assert identity["app_package"].startswith("tkimp")  # the app runs its own version
+    assert identity["app_error_module"] == "sgconnect.errors"  # with the installed classes

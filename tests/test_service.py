@@ -39,7 +39,7 @@ POSIX = hasattr(os, "geteuid")
 
 def sent_key(credential) -> str:
     """The script key ``credential`` applies to a REST token request (what it would send)."""
-    return credential.rest_grant(credential.attempt())["client_secret"]
+    return credential.rest_grant(credential.attempt())["client_secret"].reveal()
 
 
 @pytest.fixture(autouse=True)

@@ -27,6 +27,7 @@ from .errors import (
     SessionSaveError,
     SgConnectError,
 )
+from .sitetext import neutralize
 
 #: Exit codes, also listed in ``--help`` and docs/cli.md.
 EXIT_OK = 0
@@ -84,7 +85,10 @@ def _resolve_site(given: Optional[str]) -> Optional[str]:
 
 
 def _out(text: str = "") -> None:
-    sys.stdout.write(text + "\n")
+    # Each line neutralised: site text (a display name, an error detail) cannot hold escapes
+    # or a line break that forges another line of output.
+    lines = (neutralize(line) for line in str(text).split("\n"))
+    sys.stdout.write("\n".join(lines) + "\n")
     sys.stdout.flush()
 
 
@@ -485,6 +489,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _NeutralFormatter(logging.Formatter):
+    """Log lines for a terminal: no escape sequence or control character from the site."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return "\n".join(neutralize(line) for line in super().format(record).split("\n"))
+
+
 def _configure_logging(debug: bool) -> None:
     if not debug:
         return
@@ -492,7 +503,7 @@ def _configure_logging(debug: bool) -> None:
 
     redaction.install()
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(_NeutralFormatter("%(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.addHandler(handler)
     root.setLevel(logging.DEBUG)
@@ -547,7 +558,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 def _error(text: str) -> None:
-    sys.stderr.write(f"sgconnect: {' '.join(text.split())}\n")
+    sys.stderr.write(f"sgconnect: {' '.join(neutralize(text).split())}\n")
     sys.stderr.flush()
 
 

@@ -22,7 +22,10 @@ from typing import Any
 from .auth_flow import MAX_AUTH_ATTEMPTS, drive
 from .credentials import Attempt, Credential, ScriptCredential, SessionCredential
 from .errors import LoginFailedError, SgConnectError, SiteResponseError
+from .redaction import redact
 from .renewal import one_call
+from .secret import RedactedText, Secret, json_body
+from .sitetext import neutralize
 from .transport import USER_AGENT, unreachable
 from .transport import shotgun_api3 as _shotgun_api3
 
@@ -56,12 +59,34 @@ class _SiteFaults:
     _sgc_interactive = False
     _sgc_attempt: Attempt
 
-    def _auth_params(self) -> dict[str, Any]:
+    def _sgc_auth_params(self) -> dict[str, Any]:
+        """The auth params of the call in flight, the secret a :class:`Secret` in them."""
         # The attempt of the call in flight; outside one (uploads), the secret as it is now.
         attempt = getattr(self, "_sgc_attempt", None) or self._sgc_credential.attempt()
         config = self.config  # type: ignore[attr-defined]
-        with self._sgc_credential.applied_to_api3(config, attempt):
-            return super()._auth_params()  # type: ignore[misc]
+        build = super()._auth_params  # type: ignore[misc]
+        return self._sgc_credential.api3_auth_params(config, attempt, build)
+
+    def _auth_params(self) -> dict[str, Any]:
+        # Only shotgun_api3's uploads and form posts ask for these: they need text, so the
+        # secret is revealed in a str whose repr is redacted (their params dicts print it so).
+        return {
+            key: RedactedText(value.reveal()) if isinstance(value, Secret) else value
+            for key, value in self._sgc_auth_params().items()
+        }
+
+    def _build_payload(self, method: str, params: Any, include_auth_params: bool = True) -> Any:
+        # The auth params go in with their secret as a Secret: the payload's repr (in
+        # shotgun_api3's _call_rpc frame) shows [redacted]; _encode_payload reveals it.
+        payload = super()._build_payload(method, params, include_auth_params=False)  # type: ignore[misc]
+        if include_auth_params:
+            payload["params"].insert(0, self._sgc_auth_params())
+        return payload
+
+    def _encode_payload(self, payload: Any) -> bytes:
+        # The body as shotgun_api3 encodes it, in bytes whose repr redacts the secret (the
+        # frames of _call_rpc, _make_call and _http_request, and its "Request body is" log).
+        return json_body(payload)
 
     def _call_rpc(self, method, params, include_auth_params=True, first=False):
         def send(attempt: Attempt) -> Any:
@@ -92,6 +117,16 @@ class _SiteFaults:
                 exc, credential.site, credential.script_name, credential.sudo_as_login
             )
             raise (typed or exc) from None
+
+    def _response_errors(self, sg_response: Any) -> Any:
+        try:
+            return super()._response_errors(sg_response)  # type: ignore[misc]
+        except shotgun_api3.ShotgunError as exc:
+            # The site's fault message reaches the tool's terminal: no escapes, one line.
+            exc.args = tuple(
+                neutralize(redact(arg)) if isinstance(arg, str) else arg for arg in exc.args
+            )
+            raise
 
     def _decode_response(self, headers: Any, body: Any) -> Any:
         decoded = super()._decode_response(headers, body)  # type: ignore[misc]

@@ -7,12 +7,13 @@
 
 Both derive from :class:`Credential` (google-auth style: a small contract per kind). One
 credential is shared by every connection handed out for its site in this process, whatever the
-thread. The secret lives in private attributes only: no public attribute, method, ``repr`` or
-``str`` returns it. Instead a credential **applies itself** to an outgoing request:
+thread. The secret lives in private attributes only, as a :class:`~sgconnect.secret.Secret`
+(``[redacted]`` in any ``repr``, so in no traceback's locals): no public attribute, method,
+``repr`` or ``str`` returns it. Instead a credential **applies itself** to an outgoing request:
 
 - :meth:`Credential.attempt` takes the secret as it is now, in an opaque :class:`Attempt`;
-- :meth:`Credential.applied_to_api3` puts an attempt into a shotgun_api3 config for one
-  request, then takes it out again;
+- :meth:`Credential.api3_auth_params` gives shotgun_api3's auth params for an attempt, the
+  secret still a ``Secret`` in them (revealed when the request body is encoded);
 - :meth:`Credential.rest_grant` gives the fields of the REST token request for an attempt;
 - :meth:`Credential.renew` replaces a rejected attempt's secret (single flight, see
   :mod:`sgconnect.renewal`); :attr:`Credential.renewable` says whether that can work.
@@ -28,13 +29,13 @@ from __future__ import annotations
 import threading
 import warnings
 from abc import ABC, abstractmethod
-from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Iterator, Optional
+from typing import Any, Optional, Union
 
 from .errors import RestError
-from .redaction import register_secret
 from .renewal import SessionState
+from .secret import Secret, secret_or_none
+from .sitetext import neutralize
 
 __all__ = [
     "Attempt",
@@ -43,6 +44,8 @@ __all__ = [
     "ScriptCredential",
     "SessionCredential",
     "UserInfo",
+    "AUTH_METHODS",
+    "auth_method_of",
     "credential_for_tk_user",
 ]
 
@@ -63,7 +66,11 @@ class UserInfo:
     :ivar login: The person connections act as: the HumanUser's login, the ``sudo_as_login`` of a
         script, or the script name of a script acting as itself.
     :ivar site: The site URL.
-    :ivar auth_method: ``session``, ``web``, ``sso`` or ``script``.
+    :ivar auth_method: How the identity signed in, in tk-core's terms (:data:`AUTH_METHODS`):
+        ``session`` (login and password: tk-core's ``ShotgunUser``), ``web`` (the Unified Login
+        Flow: ``ShotgunWebUser``), ``sso`` (SAML2: ``ShotgunSamlUser``) or ``script`` (a script
+        key). Decided from what tk-core saved with the session, so it is the same in every
+        process for the same session.
     :ivar source: ``current_user``, ``handed_down``, ``saved``, ``fresh``, ``service`` or
         ``verified`` (service mode acting as the creator of a farm ticket).
     :ivar name: The person's display name, when it was read from the site.
@@ -114,14 +121,21 @@ class HandOutIdentity:
     sudo_as_login: Optional[str]
 
 
+#: What sgconnect puts in shotgun_api3's config while it builds the auth params, in place of
+#: the secret; the :class:`~sgconnect.secret.Secret` replaces it in the params it returns.
+_API3_PLACEHOLDER = "sgconnect-secret-placeholder"
+
+
 class Attempt:
     """One try with a credential's secret as it was when the try began. Opaque: no public
-    attribute, and its ``repr`` shows no secret. Made by :meth:`Credential.attempt`."""
+    attribute, and its ``repr`` shows no secret. Made by :meth:`Credential.attempt`.
+
+    The secret is a :class:`~sgconnect.secret.Secret` (or ``None`` when there is none)."""
 
     __slots__ = ("_secret",)
 
-    def __init__(self, secret: Optional[str]):
-        self._secret = secret
+    def __init__(self, secret: Optional[Secret]):
+        self._secret = secret_or_none(secret)
 
     def __repr__(self) -> str:
         return "<Attempt>"
@@ -153,6 +167,16 @@ class Credential(ABC):
         self.auth_method = auth_method
         self.source = source
         self.name = name
+
+    @property
+    def name(self) -> Optional[str]:
+        """The person's display name as read from the site, neutralised (no escape sequence,
+        control character or line break: :func:`sgconnect.sitetext.neutralize`)."""
+        return self._name
+
+    @name.setter
+    def name(self, value: Optional[str]) -> None:
+        self._name = None if value is None else neutralize(value)
         self._lock = threading.Lock()
         self._rest_tokens: Any = None
 
@@ -227,14 +251,39 @@ class Credential(ABC):
         """
         raise NotImplementedError(f"a {type(self).__name__} cannot be renewed")
 
-    @abstractmethod
-    def applied_to_api3(self, config: Any, attempt: Attempt) -> Any:
-        """A context manager: ``attempt``'s secret in shotgun_api3's ``config`` for one request
-        (``_auth_params``), taken out again when the block ends."""
+    #: The shotgun_api3 config attribute and the auth param that carry this kind's secret.
+    _api3_config_field = ""
+    _api3_param = ""
+
+    def api3_auth_params(self, config: Any, attempt: Attempt, build: Any) -> dict[str, Any]:
+        """shotgun_api3's auth params for one request, with ``attempt``'s secret as a
+        :class:`~sgconnect.secret.Secret` (revealed only when the body is encoded).
+
+        :param config: The connection's ``shotgun_api3`` config.
+        :param build: shotgun_api3's own ``_auth_params`` (version checks, ``sudo_as_login``,
+            ``session_uuid``...). It runs with a placeholder in place of the secret, so the
+            secret never reaches shotgun_api3's frames as text.
+        :raises ValueError: (shotgun_api3) there is no secret to send.
+        """
+        self._prepare_api3(config)
+        field, secret = self._api3_config_field, attempt._secret
+        setattr(config, field, _API3_PLACEHOLDER if secret else None)
+        try:
+            params = build()
+        finally:
+            setattr(config, field, None)
+        if secret and params.get(self._api3_param) == _API3_PLACEHOLDER:
+            params[self._api3_param] = secret
+        return params
+
+    def _prepare_api3(self, config: Any) -> None:
+        """Set what the kind needs in ``config`` besides its secret."""
+        return None
 
     @abstractmethod
-    def rest_grant(self, attempt: Attempt) -> dict[str, str]:
-        """The form fields of the REST token request (``/api/v1/auth/access_token``).
+    def rest_grant(self, attempt: Attempt) -> dict[str, Any]:
+        """The form fields of the REST token request (``/api/v1/auth/access_token``); the
+        secret is a :class:`~sgconnect.secret.Secret`, revealed when the body is encoded.
 
         :raises RestError: (HTTP 401) there is no secret to send.
         """
@@ -283,12 +332,12 @@ class SessionCredential(Credential):
 
     :param site: The site URL.
     :param login: The HumanUser's login.
-    :param session_token: The session token (registered as a secret).
+    :param session_token: The session token (kept as a :class:`~sgconnect.secret.Secret`).
     :param source: Where it came from (see :class:`UserInfo`).
     :param session_metadata: tk-core's session metadata (web and SSO sessions).
     :param tk_user: tk-core's ``ShotgunUser``, when the session came from tk-core.
-    :param auth_method: ``session``, ``web`` or ``sso``; ``None`` tells from ``tk_user`` and
-        ``session_metadata``.
+    :param auth_method: ``session``, ``web`` or ``sso``; ``None`` tells from
+        ``session_metadata`` (:func:`auth_method_of`), the same way in every process.
     """
 
     renewable = True
@@ -307,7 +356,7 @@ class SessionCredential(Credential):
     ):
         super().__init__(
             site,
-            auth_method=auth_method or _auth_method_of(tk_user, session_metadata),
+            auth_method=auth_method or auth_method_of(session_metadata),
             source=source,
             name=name,
         )
@@ -336,15 +385,10 @@ class SessionCredential(Credential):
     def renew(self, attempt: Attempt, interactive: bool) -> None:
         self._session.renewed_token(attempt._secret, interactive)
 
-    @contextmanager
-    def applied_to_api3(self, config: Any, attempt: Attempt) -> Iterator[None]:
-        config.session_token = attempt._secret
-        try:
-            yield
-        finally:
-            config.session_token = None
+    _api3_config_field = "session_token"
+    _api3_param = "session_token"
 
-    def rest_grant(self, attempt: Attempt) -> dict[str, str]:
+    def rest_grant(self, attempt: Attempt) -> dict[str, Any]:
         if not attempt._secret:
             raise RestError("no session token", self.site, status=401)
         return {"grant_type": "session_token", "session_token": attempt._secret}
@@ -361,7 +405,7 @@ class ScriptCredential(Credential):
 
     :param site: The site URL.
     :param script_name: The script's name (``client_id`` for REST).
-    :param script_key: The script key (registered as a secret).
+    :param script_key: The script key (kept as a :class:`~sgconnect.secret.Secret`).
     :param source: Where it came from (``service``).
     :param sudo_as_login: The person the script acts as, or ``None`` for the script itself.
     """
@@ -370,7 +414,7 @@ class ScriptCredential(Credential):
         self,
         site: str,
         script_name: str,
-        script_key: str,
+        script_key: Union[str, Secret],
         *,
         source: str = "service",
         sudo_as_login: Optional[str] = None,
@@ -379,8 +423,7 @@ class ScriptCredential(Credential):
         super().__init__(site, auth_method="script", source=source, name=name)
         self.script_name = script_name
         self.sudo_as_login = sudo_as_login
-        register_secret(script_key)
-        self._key = script_key
+        self._key = Secret(script_key)
 
     @property
     def person_login(self) -> str:
@@ -404,16 +447,13 @@ class ScriptCredential(Credential):
     def attempt(self) -> Attempt:
         return Attempt(self._key)
 
-    @contextmanager
-    def applied_to_api3(self, config: Any, attempt: Attempt) -> Iterator[None]:
-        config.script_name = self.script_name
-        config.api_key = attempt._secret
-        try:
-            yield
-        finally:
-            config.api_key = None
+    _api3_config_field = "api_key"
+    _api3_param = "script_key"
 
-    def rest_grant(self, attempt: Attempt) -> dict[str, str]:
+    def _prepare_api3(self, config: Any) -> None:
+        config.script_name = self.script_name
+
+    def rest_grant(self, attempt: Attempt) -> dict[str, Any]:
         fields = {
             "grant_type": "client_credentials",
             "client_id": self.script_name,
@@ -421,7 +461,7 @@ class ScriptCredential(Credential):
         }
         if self.sudo_as_login:
             fields["scope"] = f"sudo_as_login:{self.sudo_as_login}"
-        return fields  # type: ignore[return-value]
+        return fields
 
     def grant_advice(self) -> str:
         return ". Check the script name and key of the service settings, and the sudo login."
@@ -446,14 +486,62 @@ def credential_for_tk_user(user: Any, *, source: str) -> Credential:
     )
 
 
-def _auth_method_of(tk_user: Any, session_metadata: Optional[str]) -> str:
-    """Name the way a session was obtained: ``sso``, ``web`` or ``session``."""
-    if tk_user is not None:
-        kind = type(tk_user).__name__
-        if kind == "ShotgunSamlUser":
-            return "sso"
-        if kind == "ShotgunWebUser":
-            return "web"
-    if session_metadata:
+#: The ``auth_method`` of each kind of tk-core user, in tk-core's own terms: its
+#: ``ShotgunUser`` class (``user.deserialize_user`` and ``ShotgunAuthenticator`` pick it).
+AUTH_METHODS = {
+    "session": "ShotgunUser with a session token and no web cookies (login and password)",
+    "web": "ShotgunWebUser: the Unified Login Flow (the session cookies hold its expiry)",
+    "sso": "ShotgunSamlUser: SSO through SAML2 (the session cookies hold the claims' expiry)",
+    "script": "a script user (ApiUser): script name and key, service mode",
+}
+
+
+def auth_method_of(session_metadata: Any) -> str:
+    """``sso``, ``web`` or ``session``, decided from tk-core's session metadata as tk-core
+    decides which user class to make (``tank.authentication.user.deserialize_user``): SAML
+    claims in the cookies are ``sso``, a session expiry cookie is ``web``, else ``session``.
+
+    Only what tk-core saves in its cache decides, so every process that reads the same saved
+    session names it the same way. Pure: no tk-core import.
+
+    :param session_metadata: The base64 cookie jar tk-core keeps (``str`` or
+        :class:`~sgconnect.secret.Secret`), or ``None``.
+    """
+    cookies = _session_cookies(session_metadata)
+    if cookies is None:
+        return "session"
+    user_ids = [name[len("csrf_token_u") :] for name in cookies if name.startswith("csrf_token_u")]
+    claims = [cookies.get("shotgun_current_user_sso_claims_expiration")]
+    claims += [cookies.get(f"shotgun_sso_session_expiration_u{uid}") for uid in user_ids[:1]]
+    if any(_is_int(morsel) for morsel in claims):
+        return "sso"
+    if _is_int(cookies.get("shotgun_current_session_expiration")):
         return "web"
     return "session"
+
+
+def _session_cookies(session_metadata: Any) -> Any:
+    import base64
+    import binascii
+    from http.cookies import CookieError, SimpleCookie
+
+    text = session_metadata.reveal() if isinstance(session_metadata, Secret) else session_metadata
+    if not text or not isinstance(text, str):
+        return None
+    try:
+        decoded = base64.b64decode(text).decode("utf-8", "replace")
+        cookies = SimpleCookie()
+        cookies.load(decoded.replace("Set-Cookie: ", ""))
+    except (binascii.Error, ValueError, CookieError):
+        return None
+    return cookies
+
+
+def _is_int(morsel: Any) -> bool:
+    if morsel is None:
+        return False
+    try:
+        int(morsel.value)
+    except ValueError:
+        return False
+    return True

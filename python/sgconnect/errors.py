@@ -6,12 +6,25 @@ messages are built from logins, site URLs and error codes only, and
 reply, a tk-core exception) before it is put in a message.
 
 All of them derive from :class:`SgConnectError`, so ``except sgconnect.SgConnectError`` catches
-everything this package raises on purpose.
+everything this package raises on purpose, in an engine too: the app makes its copy of the package
+the process's ``sgconnect`` (see ``python/__init__.py``), so there is one set of classes.
+
+What every error does (:class:`SgConnectError`):
+
+- its message is redacted (:func:`sgconnect.redaction.redact`) and neutralised
+  (:func:`sgconnect.sitetext.neutralize`: no escape sequence, no control character, one line),
+  whatever site text went into it;
+- raised ``from None``, it keeps no ``__context__``: the exception it replaced (a shotgun_api3
+  fault whose frames hold a request body, a 403 page that echoes the request, tk-core's prompt
+  holding a password) is not reachable from it, not even by code that ignores
+  ``__suppress_context__``.
 """
 
 from __future__ import annotations
 
 from typing import Any, Optional
+
+_CONTEXT = BaseException.__dict__["__context__"]
 
 
 class SgConnectError(Exception):
@@ -22,9 +35,23 @@ class SgConnectError(Exception):
 
     def __init__(self, message: str, site: Optional[str] = None):
         from .redaction import redact
+        from .sitetext import neutralize
 
         self.site = site
-        super().__init__(redact(message))
+        super().__init__(neutralize(redact(message)))
+
+    # ``raise ... from None`` sets __suppress_context__ but keeps the replaced exception in
+    # __context__, where crash reporters and ``traceback`` walkers that ignore the flag find it
+    # (and the secrets its frames or message hold). A suppressed context is no context at all.
+    @property  # type: ignore[override]
+    def __context__(self) -> Optional[BaseException]:  # type: ignore[override]
+        if self.__suppress_context__:
+            return None
+        return _CONTEXT.__get__(self)
+
+    @__context__.setter
+    def __context__(self, value: Optional[BaseException]) -> None:
+        _CONTEXT.__set__(self, value)
 
 
 class InvalidSiteError(SgConnectError, ValueError):

@@ -205,7 +205,7 @@ def verified_job_environment(
 def verified_credential(
     site: str,
     script_name: str,
-    key: str,
+    key: Any,
     job: JobIdentity,
     *,
     timeout_secs: Optional[float],
@@ -221,6 +221,7 @@ def verified_credential(
     numbers records in order) may go on. ``EventLogEntry`` records are never updated, so the
     mark needs only the script's create and read permissions.
 
+    :param key: The script key (a :class:`~sgconnect.secret.Secret`, or a ``str``).
     :returns: A :class:`~sgconnect.credentials.ScriptCredential` with ``sudo_as_login`` the
         creator's login and ``source="verified"``.
     :raises FarmIdentityError: A check failed; the message names which, never the nonce.

@@ -8,9 +8,12 @@ Two mechanisms work together:
   form-encoded bodies. This catches third-party log lines whose shape we do not know.
 * **Redaction by shape.** The values of secret-bearing keys (``password``, ``session_token``,
   ``sessionToken``, ``script_key``, ``api_key``, ``access_token``, ``client_secret``,
-  ``_session_id``...) are replaced when they appear as JSON, Python ``repr``, form/query/cookie
-  (``key=value``), YAML or free text (``Session token: value``); so are ``Bearer`` credentials and
-  JWT-shaped strings. The rest of the text is kept, so the logs stay useful.
+  ``_session_id``, ``X-Api-Key``, ``Proxy-Authorization``, and environment dumps such as
+  ``NAME_KEY=``, ``NAME_TOKEN=``, ``NAME_SECRET=``, ``NAME_PASSWORD=``...) are replaced when they
+  appear as JSON, Python ``repr``, form/query/cookie (``key=value``), YAML or free text
+  (``Session token: value``); so are ``Bearer`` credentials, JWT-shaped strings and the password
+  of a URL's userinfo (``https://user:pw@host``). The rest of the text is kept, so the logs stay
+  useful.
 
 **Installing and removing.** :func:`install` wraps the process-wide log record factory
 (:func:`logging.setLogRecordFactory`), so every record is rewritten before any filter, handler or
@@ -24,6 +27,10 @@ formatted into ``exc_text`` with redaction and ``exc_info`` is then cleared, as
 again; ``stack_info`` is redacted too. :func:`uninstall` puts the previous factory back if ours is
 still the current one; if someone wrapped it since, ours becomes a pass-through instead. Both are
 idempotent and thread-safe.
+
+**Noticing a replaced factory.** A library that calls :func:`logging.setLogRecordFactory` without
+calling the factory it replaces turns redaction off. :func:`is_installed` notices (it sends a probe
+record through the current factory); :func:`install` then puts a redacting layer back on top.
 
 **Limits: what a process cannot hide from itself.** Redaction covers log records created
 through :class:`logging.Logger`. It does not cover text written straight to ``stdout``/``stderr``,
@@ -133,12 +140,13 @@ def forget_secret(value: Optional[str]) -> None:
 
 #: Key names whose values are secret. Matched case-insensitively, as a whole word.
 _KEY_NAME = r"""
-    [\w-]*?(?:password|passwd|passphrase|secret|token)    # user_password, sessionToken...
+    [\w-]*?(?:password|passwd|passphrase|secret|token)    # user_password, SG_TOKEN, sessionToken
   | (?:session|access|refresh|auth|bearer|api)[ ]token    # free text: "Session token: ..."
   | _?session[_-]?id
   | (?:api|script|private|secret|access)[_-]?key
+  | [\w-]*?[_-]key                                       # X-Api-Key, SGCONNECT_SCRIPT_KEY (env)
   | key
-  | authorization
+  | (?:proxy-)?authorization                             # Proxy-Authorization: Basic ...
 """
 
 _KEY_RE = re.compile(
@@ -153,6 +161,8 @@ _UNQUOTED_FORM_END = re.compile(r"[&;,\s\"'<>)\]}]|$")
 _LINE_END = re.compile(r"[\r\n]|$")
 _KEEP_VALUES = frozenset({"", "null", "none", "true", "false", REDACTED.lower()})
 
+#: Credentials in a URL's userinfo: ``https://user:password@host`` keeps the user only.
+_URL_USERINFO_RE = re.compile(r"(?i)(?<![\w+.-])([a-z][a-z0-9+.-]*://[^\s/:@]*:)([^\s/@]+)(@)")
 _BEARER_RE = re.compile(r"(?i)(?<![\w-])(bearer[ \t]+)([A-Za-z0-9._~+/=-]{8,})")
 _JWT_RE = re.compile(r"(?<![\w-])eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*")
 
@@ -171,6 +181,7 @@ _HINTS = (
     "authoriz",
     "bearer",
     "eyj",
+    "://",
 )
 
 
@@ -249,6 +260,8 @@ def redact(text: str) -> str:
     lowered = text.lower()
     if not any(hint in lowered for hint in _HINTS):
         return text
+    if "://" in text and "@" in text:
+        text = _URL_USERINFO_RE.sub(lambda m: m.group(1) + REDACTED + m.group(3), text)
     text = _redact_key_values(text)
     if "bearer" in lowered:
         text = _BEARER_RE.sub(_redact_bearer, text)
@@ -326,6 +339,30 @@ def uninstall() -> None:
         _installed = None
 
 
+#: The probe :func:`is_installed` sends through the current factory (not a real secret).
+_PROBE_VALUE = "sgconnect-redaction-probe"
+
+
 def is_installed() -> bool:
-    """Whether log records are being redacted."""
-    return _installed is not None and _installed.active
+    """Whether log records created now are redacted.
+
+    Truthful even after another library replaced the log record factory
+    (:func:`logging.setLogRecordFactory`) without calling ours: a probe record is created through
+    the current factory and checked. When this returns False although :func:`install` ran, call
+    :func:`install` again: it puts a redacting layer on top of whatever factory is current.
+    """
+    if _installed is None or not _installed.active:
+        return False
+    try:
+        probe = logging.getLogRecordFactory()(
+            "sgconnect.redaction.probe",
+            logging.DEBUG,
+            __file__,
+            0,
+            "password=%s",
+            (_PROBE_VALUE,),
+            None,
+        )
+        return _PROBE_VALUE not in probe.getMessage()
+    except Exception:  # a factory that cannot make a plain record: not ours on top
+        return False

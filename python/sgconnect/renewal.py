@@ -26,12 +26,12 @@ from __future__ import annotations
 import logging
 import threading
 from contextlib import contextmanager
-from typing import Any, Iterator, Optional
+from typing import Any, Iterator, Optional, Union
 
 from . import session_cache, tk
 from .cache_lock import cache_lock
 from .errors import LoginCancelledError, LoginFailedError, LoginRequiredError, SgConnectError
-from .redaction import register_secret
+from .secret import Secret, reveal, secret_or_none
 
 __all__ = ["SessionState", "one_call"]
 
@@ -62,8 +62,9 @@ class SessionState:
 
     :param site: The site URL.
     :param login: The HumanUser's login.
-    :param token: The session token (registered as a secret).
-    :param metadata: tk-core's session metadata (web and SSO sessions), or ``None``.
+    :param token: The session token (kept as a :class:`~sgconnect.secret.Secret`).
+    :param metadata: tk-core's session metadata (web and SSO sessions), or ``None`` (kept as a
+        :class:`~sgconnect.secret.Secret` too: its cookies hold the session).
     :param tk_user: tk-core's ``ShotgunUser`` when the session came from tk-core, else ``None``
         (one is built on the first interactive renewal).
     """
@@ -84,8 +85,8 @@ class SessionState:
         self,
         site: str,
         login: str,
-        token: str,
-        metadata: Optional[str] = None,
+        token: Union[str, Secret],
+        metadata: Union[str, Secret, None] = None,
         tk_user: Any = None,
     ):
         self.site = site
@@ -94,10 +95,10 @@ class SessionState:
         self.renewals = 0
         #: How many times this process adopted a session another process saved.
         self.adoptions = 0
-        self._token: Optional[str] = None
-        self._metadata: Optional[str] = None
+        self._token: Optional[Secret] = None
+        self._metadata: Optional[Secret] = None
         self._tk_user = tk_user
-        self._rejected: set[str] = set()
+        self._rejected: set[Secret] = set()
         self._lock = threading.Lock()
         self._keep(token, metadata)
 
@@ -112,16 +113,15 @@ class SessionState:
         """tk-core's user behind the session, or ``None`` when none was needed yet."""
         return self._tk_user
 
-    def current_token(self) -> Optional[str]:
+    def current_token(self) -> Optional[Secret]:
         """The token to send now (tk-core's user may have renewed it in the background)."""
         if self._tk_user is not None:
-            token = self._tk_user.impl.get_session_token()
+            token = secret_or_none(self._tk_user.impl.get_session_token())
             if token and token != self._token:
-                register_secret(token)
                 self._token = token
         return self._token
 
-    def renewed_token(self, rejected_token: Optional[str], interactive: bool) -> str:
+    def renewed_token(self, rejected_token: Optional[Secret], interactive: bool) -> Secret:
         """Return a session token to retry with after the site rejected ``rejected_token``.
 
         :raises LoginRequiredError: No other token, and the process may not prompt.
@@ -168,29 +168,30 @@ class SessionState:
 
     # -- inside the engine -------------------------------------------------------------------------
 
-    def _keep(self, token: str, metadata: Optional[str]) -> None:
-        register_secret(token)
-        if metadata:
-            register_secret(metadata)
-        self._token = token
-        self._metadata = metadata
+    def _keep(self, token: Union[str, Secret], metadata: Union[str, Secret, None]) -> None:
+        self._token = Secret(token)
+        self._metadata = secret_or_none(metadata)
 
-    def _adopt_saved_session(self) -> Optional[str]:
+    def _adopt_saved_session(self) -> Optional[Secret]:
         """Adopt the session saved in tk-core's cache if it is one not yet rejected."""
         saved = session_cache.read_saved_session(self.site, self.login)
-        if saved is None or saved.session_token in self._rejected:
+        if saved is None:
             return None
-        self._adopt(saved.session_token, saved.session_metadata)
+        token = Secret(saved.session_token)
+        if token in self._rejected:
+            return None
+        self._adopt(token, saved.session_metadata)
         self.adoptions += 1
-        return saved.session_token
+        return token
 
-    def _adopt(self, token: str, metadata: Optional[str]) -> None:
+    def _adopt(self, token: Union[str, Secret], metadata: Union[str, Secret, None]) -> None:
         self._keep(token, metadata)
         if self._tk_user is not None:
-            self._tk_user.impl.set_session_token(token, cache=False)
-            self._tk_user.impl.set_session_metadata(metadata)
+            # tk-core holds its user's token as text: revealed in the call that hands it over.
+            self._tk_user.impl.set_session_token(reveal(self._token), cache=False)
+            self._tk_user.impl.set_session_metadata(reveal(self._metadata))
 
-    def _renew_through_tk_core(self) -> str:
+    def _renew_through_tk_core(self) -> Secret:
         """tk-core's interactive renewal (its Qt dialog or console prompt); saves the cache."""
         user = self._tk_session_user()
         authentication = tk.authentication()
@@ -231,7 +232,7 @@ class SessionState:
         if renewed is not None:
             renewed.add(self._token)
         try:
-            session_cache.record_session_site(self.site, self._token)  # type: ignore[arg-type]
+            session_cache.record_session_site(self.site, self._token)
         except OSError as exc:
             logger.warning(
                 "Could not record the site of the renewed session (%s).", exc.__class__.__name__
@@ -247,9 +248,9 @@ class SessionState:
             )
             self._tk_user = authenticator.create_session_user(
                 self.login,
-                session_token=self._token,
+                session_token=reveal(self._token),
                 host=self.site,
-                session_metadata=self._metadata,
+                session_metadata=reveal(self._metadata),
             )
         return self._tk_user
 

@@ -31,6 +31,7 @@ from typing import Any, Optional
 from . import environ
 from .credentials import Credential, ScriptCredential
 from .errors import ServiceAuthenticationError, ServiceKeyError, SgConnectError
+from .secret import Secret
 from .settings import Settings
 from .sites import normalize_site
 
@@ -58,7 +59,7 @@ MAX_LOGIN_LENGTH = 255
 
 _lock = threading.Lock()
 #: Keys taken from (and removed from) the environment: variable -> key.
-_env_keys: dict[str, str] = {}
+_env_keys: dict[str, Secret] = {}
 
 
 def service_credential(
@@ -260,36 +261,36 @@ def _sudo_as_login(site: str) -> Optional[str]:
         raise SgConnectError(f"{exc} (service mode on {site})", site) from None
 
 
-def _read_key(script_name: str, settings: Settings, site: str) -> tuple[str, str]:
-    """``(key, where)``; ``where`` names the source, never the value."""
+def _read_key(script_name: str, settings: Settings, site: str) -> tuple[Secret, str]:
+    """``(key, where)``; ``where`` names the source, never the value. The key is a
+    :class:`~sgconnect.secret.Secret` from the moment it is read."""
     looked = []
     variable = (settings.service_key_env or "").strip()
     if variable:
         where = f"environment variable {variable}"
         looked.append(where)
         with _lock:
-            key = os.environ.pop(variable, None)
-            key = key.strip() if key else ""
-            if key:
-                _env_keys[variable] = key
+            taken = _taken_from_environment(variable)
+            if taken:
+                _env_keys[variable] = taken
             else:
-                key = _env_keys.get(variable, "")
-        if key:
-            return key, where
+                taken = _env_keys.get(variable)
+        if taken:
+            return taken, where
 
     keyring_name = (settings.service_keyring_name or "").strip()
     if keyring_name:
-        key, where = _keyring_key(keyring_name, script_name)
+        found, where = _keyring_key(keyring_name, script_name)
         looked.append(where)
-        if key:
-            return key, where
+        if found:
+            return Secret(found), where
 
     path = (settings.service_key_file or "").strip()
     if path:
         path = os.path.expanduser(os.path.expandvars(path))
         where = f"key file {path}"
         if os.path.lexists(path):
-            return read_key_file(path, site), where
+            return Secret(read_key_file(path, site)), where
         looked.append(f"{where} (does not exist)")
 
     raise ServiceKeyError(
@@ -299,6 +300,12 @@ def _read_key(script_name: str, settings: Settings, site: str) -> tuple[str, str
         "or a chmod 600 file named by the service_key_file setting.",
         site,
     )
+
+
+def _taken_from_environment(variable: str) -> Secret | None:
+    """The key in ``variable``, removed from the environment, as a Secret (or ``None``)."""
+    value = os.environ.pop(variable, None)
+    return Secret(value.strip()) if value and value.strip() else None
 
 
 def _keyring_key(service: str, script_name: str) -> tuple[Optional[str], str]:
@@ -343,12 +350,8 @@ def take_environment_keys(environment: Optional[dict[str, str]] = None) -> list[
     with _lock:
         for name in names:
             value = environment.pop(name, None)
-            value = value.strip() if value else ""
-            if value:
-                from .redaction import register_secret
-
-                register_secret(value)
-                _env_keys[name] = value
+            if value and value.strip():
+                _env_keys[name] = Secret(value.strip())
                 taken.append(name)
     return taken
 

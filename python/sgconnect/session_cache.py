@@ -364,10 +364,12 @@ def read_saved_session(site: str, login: Optional[str] = None) -> Optional[Saved
 _SITES_FILE = "sgconnect_sites.json"
 
 
-def _fingerprint(token: str) -> str:
+def _fingerprint(token: Any) -> str:
+    """A SHA-256 prefix of a token (a ``str``, or a :class:`~sgconnect.secret.Secret`)."""
     import hashlib
 
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()[:32]
+    value = token.reveal() if hasattr(token, "reveal") else token
+    return hashlib.sha256(value.encode("utf-8")).hexdigest()[:32]
 
 
 def _site_records(cache_file: str) -> dict[str, str]:
@@ -391,13 +393,14 @@ def _site_records(cache_file: str) -> dict[str, str]:
     return {k: v for k, v in records.items() if isinstance(k, str) and isinstance(v, str)}
 
 
-def record_session_site(site: str, token: str) -> None:
+def record_session_site(site: str, token: Any) -> None:
     """Record that ``token``, saved in tk-core's cache, belongs to ``site`` (scheme, host, port).
 
     tk-core keeps one cache folder per host name (the port is dropped), so two sites on one host
     share a file. With this record, :func:`read_saved_session` never hands one site's token to
     the other. Written atomically, ``0600``; only fingerprints (a SHA-256 prefix) are stored.
 
+    :param token: The session token (a ``str`` or a :class:`~sgconnect.secret.Secret`).
     :raises OSError: The folder cannot be written (the caller turns it into a typed error).
     """
     import json

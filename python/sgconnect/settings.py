@@ -9,6 +9,7 @@ service key is read from where ``service_key_env`` / ``service_key_file`` point.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, fields
 from typing import Any, Optional
@@ -27,8 +28,8 @@ class Settings:
     login_method: str = "auto"
     #: Seconds before a request to the site is abandoned (0: wait forever).
     timeout_secs: float = 60.0
-    #: HTTP proxy for the site ("" means none).
-    http_proxy: str = ""
+    #: HTTP proxy for the site ("" means none). Not in the repr: ``user:password@host:port``.
+    http_proxy: str = dataclasses.field(default="", repr=False)
     #: Service mode: the script (API user) name; "" disables service mode.
     service_script_name: str = ""
     #: Service mode: the environment variable that holds the script key.

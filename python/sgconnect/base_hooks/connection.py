@@ -59,7 +59,10 @@ class HandOut:
     :ivar kind: ``"api3"`` for a shotgun_api3 connection, ``"rest"`` for a REST session.
     :ivar site: The site URL.
     :ivar login: The person the connection acts as (the sudo login in service mode).
-    :ivar auth_method: ``session``, ``web``, ``sso`` or ``script``.
+    :ivar auth_method: ``session``, ``web``, ``sso`` or ``script``: tk-core's words (its
+        ``ShotgunUser``, ``ShotgunWebUser``, ``ShotgunSamlUser``, a script user), decided from the
+        session metadata tk-core saved, so the same in every process
+        (:data:`sgconnect.credentials.AUTH_METHODS`).
     :ivar source: Where the credential came from: ``current_user``, ``handed_down``, ``saved``,
         ``fresh`` or ``service``.
     :ivar reused: ``True`` when this thread already had the connection (no new object).

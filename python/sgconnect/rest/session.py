@@ -52,6 +52,7 @@ from ..auth_flow import drive
 from ..credentials import Credential
 from ..errors import RestError, SiteForbiddenError, SiteResponseError, SiteUnreachableError
 from ..redaction import redact
+from ..secret import RedactedBytes, RedactedText, Secret, form_body, reveal, secret_or_none
 from ..transport import (
     USER_AGENT,
     build_opener,
@@ -103,7 +104,8 @@ class RestSession:
     ):
         self._credential = credential
         self._interactive = bool(interactive)
-        self._proxy = proxy_url(http_proxy) if http_proxy else None
+        # The proxy URL may hold the proxy's password: a Secret until the opener is built.
+        self._proxy = secret_or_none(proxy_url(http_proxy)) if http_proxy else None
         self._timeout = timeout_secs
         self._opener: Optional[urllib.request.OpenerDirector] = None
         self._headers: dict[str, str] = {}
@@ -255,6 +257,7 @@ class RestSession:
         decoded = self._json(f"{method} {display(url)}", status, headers, raw)
         if status >= 400:
             errors = _errors_of(decoded)
+            del decoded  # the reply may echo the request (its Bearer): only the redacted errors
             raise RestError(
                 f"REST {method} {display(url)} on {site} failed: HTTP {status}"
                 f"{_summary(errors)}{_advice(status)}",
@@ -266,7 +269,7 @@ class RestSession:
 
     # -- minting the token (for the credential's RestTokens) -------------------------------------
 
-    def refreshed(self, refresh_token: str) -> Optional[Mapping[str, Any]]:
+    def refreshed(self, refresh_token: Secret) -> Optional[Mapping[str, Any]]:
         """The reply of the ``refresh_token`` grant, or ``None`` when the site refused it."""
         try:
             reply = self._grant({"grant_type": "refresh_token", "refresh_token": refresh_token})
@@ -301,16 +304,21 @@ class RestSession:
                 status=status,
             ) from None
 
-    def _grant(self, fields: Mapping[str, str]) -> Mapping[str, Any]:
-        """POST a token request; return the reply, or raise RestError (no secret in it)."""
+    def _grant(self, fields: Mapping[str, Any]) -> Mapping[str, Any]:
+        """POST a token request; return the reply, or raise RestError (no secret in it).
+
+        The secrets of ``fields`` are :class:`~sgconnect.secret.Secret` values, revealed only in
+        the form body (a :class:`~sgconnect.secret.RedactedBytes`); the tokens of the reply are
+        wrapped in a ``Secret`` as soon as it is decoded."""
         site = self.site
         url = site + TOKEN_PATH
-        body = urllib.parse.urlencode(fields).encode("ascii")
-        status, headers, raw = self._send("POST", url, body, None, form=True)
+        status, headers, raw = self._send("POST", url, form_body(fields), None, form=True)
         grant = fields["grant_type"]
-        reply = self._json("the REST token request", status, headers, raw)
+        reply = _tokens_hidden(self._json("the REST token request", status, headers, raw))
+        del raw
         if status >= 300 or not isinstance(reply, dict):
             errors = _errors_of(reply)
+            del reply  # the reply may echo the request's fields: only the redacted errors
             raise RestError(
                 f"{site} refused a REST token for {self.login} (grant {grant}): HTTP {status}"
                 f"{_summary(errors)}{self._credential.grant_advice()}",
@@ -319,7 +327,7 @@ class RestSession:
                 errors=errors,
             )
         token = reply.get("access_token")
-        if not isinstance(token, str) or not token:
+        if not isinstance(token, Secret) or not token:
             raise SiteResponseError(
                 f"{site} answered the REST token request without an access token.", site, status
             )
@@ -339,7 +347,7 @@ class RestSession:
         method: str,
         url: str,
         body: Optional[bytes],
-        token: Optional[str],
+        token: Optional[Secret],
         *,
         form: bool = False,
     ) -> tuple[int, Any, bytes]:
@@ -353,17 +361,22 @@ class RestSession:
         if token is not None:
             for name, value in self._headers.items():
                 request.add_header(name, value)
-            request.add_unredirected_header("Authorization", f"Bearer {token}")
+            # Revealed here only, in a header value whose repr is redacted (urllib's frames
+            # keep the request headers in a dict).
+            request.add_unredirected_header(
+                "Authorization", RedactedText(f"Bearer {token.reveal()}")
+            )
         try:
             with self._get_opener().open(request, timeout=socket_timeout(self._timeout)) as reply:
-                return reply.status, reply.headers, reply.read()
+                # A reply may echo the request (its token): printed redacted in every frame.
+                return reply.status, reply.headers, RedactedBytes(reply.read())
         except urllib.error.HTTPError as exc:
             with exc:
                 try:
                     raw = exc.read()
                 except (OSError, http.client.HTTPException):
                     raw = b""
-            return exc.code, exc.headers, raw
+            return exc.code, exc.headers, RedactedBytes(raw)
         except urllib.error.URLError as exc:
             raise self._unreachable(method, url, exc.reason) from None
         except (OSError, http.client.HTTPException) as exc:  # timeouts included
@@ -383,11 +396,21 @@ class RestSession:
 
     def _get_opener(self) -> urllib.request.OpenerDirector:
         if self._opener is None:
-            self._opener = build_opener(self.site, self._proxy)
+            self._opener = build_opener(self.site, reveal(self._proxy))
         return self._opener
 
 
 # -- error details --------------------------------------------------------------------------------
+
+
+def _tokens_hidden(reply: Any) -> Any:
+    """A token reply with its ``access_token`` and ``refresh_token`` as Secrets."""
+    if isinstance(reply, dict):
+        for name in ("access_token", "refresh_token"):
+            value = reply.get(name)
+            if isinstance(value, str) and value:
+                reply[name] = Secret(value)
+    return reply
 
 
 def _errors_of(reply: Any) -> list[Any]:

@@ -5,8 +5,9 @@ A :class:`RestTokens` belongs to one credential
 it, whatever the thread: N threads needing a token cause one mint. A token is kept until shortly
 before ``expires_in`` (:func:`expiry_margin`); an expired one is replaced with the
 ``refresh_token`` grant when a refresh token is held, else minted again. The tokens live in
-private attributes only, are registered with :func:`sgconnect.redaction.register_secret` when
-seen, and no ``repr`` shows them.
+private attributes only, each a :class:`~sgconnect.secret.Secret` (registered with
+:func:`sgconnect.redaction.register_secret` when seen), and no ``repr`` shows them: a token is
+revealed only in the ``Authorization`` header (or the refresh grant's form) as it is sent.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import threading
 import time
 from typing import Any, Mapping, Optional, Protocol
 
-from ..redaction import register_secret
+from ..secret import Secret, secret_or_none
 
 __all__ = [
     "Bearer",
@@ -51,7 +52,7 @@ def expiry_margin(lifetime: float) -> float:
 class Minter(Protocol):
     """What mints a token reply over the network (a ``RestSession``)."""
 
-    def refreshed(self, refresh_token: str) -> Optional[Mapping[str, Any]]:
+    def refreshed(self, refresh_token: Secret) -> Optional[Mapping[str, Any]]:
         """The reply of the ``refresh_token`` grant, or ``None`` when the site refused it."""
 
     def minted(self) -> Mapping[str, Any]:
@@ -67,8 +68,8 @@ class RestTokens:
         #: How many tokens were minted (or refreshed) for the credential.
         self.mints = 0
         self._lock = threading.Lock()
-        self._access: Optional[str] = None
-        self._refresh: Optional[str] = None
+        self._access: Optional[Secret] = None
+        self._refresh: Optional[Secret] = None
         self._renew_at = 0.0
 
     def __repr__(self) -> str:
@@ -78,14 +79,14 @@ class RestTokens:
     def __reduce__(self):
         raise TypeError("REST tokens cannot be pickled")
 
-    def valid_token(self) -> Optional[str]:
+    def valid_token(self) -> Optional[Secret]:
         """The access token, unless it is (about to be) expired."""
         token, renew_at = self._access, self._renew_at
         if token is not None and time.monotonic() < renew_at:
             return token
         return None
 
-    def token(self, minter: Minter, rejected: Optional[str] = None) -> str:
+    def token(self, minter: Minter, rejected: Optional[Secret] = None) -> Secret:
         """A valid access token: the shared one, or one minted now (single flight).
 
         :param minter: Mints through the network when needed.
@@ -113,13 +114,12 @@ class RestTokens:
             return self._access  # type: ignore[return-value]
 
     def store(self, reply: Mapping[str, Any]) -> float:
-        """Keep the tokens of a token reply; return its lifetime in seconds."""
-        access = reply["access_token"]
+        """Keep the tokens of a token reply (``str`` or :class:`~sgconnect.secret.Secret`
+        values); return its lifetime in seconds."""
+        access = Secret(reply["access_token"])
         refresh = reply.get("refresh_token")
-        register_secret(access)
-        if isinstance(refresh, str) and refresh:
-            register_secret(refresh)
-            self._refresh = refresh
+        if isinstance(refresh, (str, Secret)) and refresh:
+            self._refresh = secret_or_none(refresh)
         lifetime = expires_in(reply)
         self._access = access
         self._renew_at = time.monotonic() + lifetime - expiry_margin(lifetime)
@@ -144,8 +144,8 @@ class Bearer:
     def __repr__(self) -> str:
         return f"<Bearer of {self._tokens!r}>"
 
-    def attempt(self) -> str:
+    def attempt(self) -> Secret:
         return self._tokens.token(self._minter)
 
-    def renew(self, attempt: str, interactive: bool) -> None:
+    def renew(self, attempt: Secret, interactive: bool) -> None:
         self._tokens.token(self._minter, rejected=attempt)
