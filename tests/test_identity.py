@@ -31,6 +31,7 @@ from sgconnect.errors import (
     LoginRequiredError,
     ServiceAuthenticationError,
 )
+from sgconnect.secret import Secret
 from sgconnect.settings import Settings
 from sgconnect.sites import normalize_site
 from sgconnect.testing import save_session
@@ -299,11 +300,32 @@ def test_expired_or_script_made_tickets_are_refused(local_site, monkeypatch):
         },
     )
     for ticket, why in ((expired, "it expired"), (forged, "not created by a person")):
-        job = farm.JobIdentity(ticket=(ticket["id"], nonce), purpose="render")
+        job = farm.JobIdentity(ticket=(ticket["id"], Secret(nonce)), purpose="render")
         with pytest.raises(FarmIdentityError, match=why):
             farm.verified_credential(
                 normalize_site(local_site.url), SCRIPT, key, job, timeout_secs=None
             )
+
+
+@pytest.mark.tkcore
+def test_a_refused_tickets_traceback_locals_hold_no_nonce(local_site, monkeypatch):
+    import traceback
+
+    job_env = _submit(local_site, "alice", verified=True)
+    nonce = job_env["SGCONNECT_TICKET"].split(":")[1]
+    monkeypatch.setenv("SGCONNECT_TICKET", job_env["SGCONNECT_TICKET"])
+    monkeypatch.setenv("SGCONNECT_PURPOSE", "another purpose")
+    _service(monkeypatch, local_site, None)
+    with pytest.raises(FarmIdentityError) as caught:
+        sgconnect.connect("another purpose")
+    error = caught.value  # sgconnect's frames only (this test's own locals hold the nonce)
+    text = "".join(
+        traceback.TracebackException(
+            type(error), error, error.__traceback__.tb_next, capture_locals=True
+        ).format()
+    )
+    assert "verified_credential" in text and "another purpose" in text
+    assert nonce not in text
 
 
 def test_verified_ticket_needs_service_mode_on_the_farm(local_site, monkeypatch):

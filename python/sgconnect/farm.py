@@ -31,7 +31,7 @@ from typing import Any, Optional
 
 from . import environ
 from .errors import FarmIdentityError, SgConnectError
-from .redaction import register_secret
+from .secret import Secret
 from .service import SITE_VARIABLE, SUDO_VARIABLE, validate_login
 from .sites import normalize_site, validate_purpose
 
@@ -75,12 +75,13 @@ class JobIdentity:
     """Who a farm job says it acts for, read from its environment. No secret.
 
     :ivar person: The login in ``SGCONNECT_SUDO_AS_LOGIN`` (unverified), or ``None``.
-    :ivar ticket: ``(EventLogEntry id, nonce)`` from ``SGCONNECT_TICKET`` (verified), or ``None``.
+    :ivar ticket: ``(EventLogEntry id, nonce)`` from ``SGCONNECT_TICKET`` (verified), or
+        ``None``. The nonce is a :class:`~sgconnect.secret.Secret` (a one-time capability).
     :ivar purpose: ``SGCONNECT_PURPOSE``, or ``None``.
     """
 
     person: Optional[str] = None
-    ticket: Optional[tuple[int, str]] = None
+    ticket: Optional[tuple[int, Secret]] = None
     purpose: Optional[str] = None
 
     def __repr__(self) -> str:  # the nonce is a one-time capability: never shown
@@ -168,14 +169,17 @@ def verified_job_environment(
             f"acts through script {user.script_name}. Log in as the person (`sgconnect login`).",
             user.site,
         )
-    nonce = secrets.token_urlsafe(32)
-    register_secret(nonce)
+    nonce = Secret(secrets.token_urlsafe(32))
     expires_at = int(time.time() + ttl_secs)
     sg = connect(purpose, user.site, interactive=False)
     fields = {
         "event_type": TICKET_EVENT_TYPE,
         "description": f"sgconnect farm ticket for {purpose!r}",
-        "meta": {"purpose": purpose, "expires_at": expires_at, "nonce_sha256": _digest(nonce)},
+        "meta": {
+            "purpose": purpose,
+            "expires_at": expires_at,
+            "nonce_sha256": _digest(nonce.reveal()),
+        },
     }
     try:
         ticket = sg.create("EventLogEntry", fields)
@@ -190,7 +194,7 @@ def verified_job_environment(
             expected=user.login,
         ) from None
     environment = _base_environment(normalize_site(user.site), purpose)
-    environment[TICKET_VARIABLE] = f"{int(ticket['id'])}:{nonce}"
+    environment[TICKET_VARIABLE] = f"{int(ticket['id'])}:{nonce.reveal()}"
     logger.info(
         "Farm ticket #%s on %s for %s (purpose %r, expires in %d s).",
         ticket["id"],
@@ -231,7 +235,6 @@ def verified_credential(
 
     assert job.ticket is not None
     ticket_id, nonce = job.ticket
-    register_secret(nonce)
     reader = ScriptConnection(
         ScriptCredential(site, script_name, key, source="service"),
         timeout_secs=timeout_secs,
@@ -259,7 +262,7 @@ def verified_credential(
         raise refuse("there is no such ticket on the site")
     meta = ticket.get("meta") if isinstance(ticket.get("meta"), dict) else {}
     stored = meta.get("nonce_sha256")
-    if not isinstance(stored, str) or not hmac.compare_digest(stored, _digest(nonce)):
+    if not isinstance(stored, str) or not hmac.compare_digest(stored, _digest(nonce.reveal())):
         raise refuse("the nonce does not match the ticket")
     expires_at = meta.get("expires_at")
     now = time.time()
@@ -345,7 +348,7 @@ def _digest(nonce: str) -> str:
     return hashlib.sha256(nonce.encode("utf-8")).hexdigest()
 
 
-def _parse_ticket(raw: str) -> tuple[int, str]:
+def _parse_ticket(raw: str) -> tuple[int, Secret]:
     ticket_id, _, nonce = raw.partition(":")
     if not ticket_id.isdigit() or len(ticket_id) > 18 or not (20 <= len(nonce) <= 128):
         raise SgConnectError(
@@ -356,8 +359,7 @@ def _parse_ticket(raw: str) -> tuple[int, str]:
         raise SgConnectError(
             f"{TICKET_VARIABLE} holds characters a ticket's nonce never has: submit the job again."
         )
-    register_secret(nonce)
-    return int(ticket_id), nonce
+    return int(ticket_id), Secret(nonce)
 
 
 def _service_call(site: str, script_name: str, call: Any) -> Any:
