@@ -102,3 +102,16 @@ def _fresh_sgconnect(fresh_sgconnect):
     """Each test starts and ends with no standalone broker and no handed-down user (the
     ``fresh_sgconnect`` fixture of sgconnect's pytest plugin)."""
     yield
+
+
+@pytest.fixture
+def fresh_service(monkeypatch, fresh_sgconnect):
+    """No SGCONNECT_* variable from outside, a fresh standalone broker, no remembered key."""
+    from sgconnect import service
+
+    for name in list(os.environ):
+        if name.startswith("SGCONNECT_"):
+            monkeypatch.delenv(name)
+    service.forget_environment_keys()
+    yield
+    service.forget_environment_keys()

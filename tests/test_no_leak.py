@@ -178,7 +178,7 @@ EXPECTED_STEPS = {
         "find: ok",
         "rest get: ok",
         "job environment: ok",
-        "wrong key: AuthenticationFault",
+        "wrong key: ServiceAuthenticationError",
     ],
     "handed_down": ["handed down: ok", "find: ok"],
     "renewal": [

@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import Any, Optional
 
 import pytest
+from children import farm_job_env
 
 import sgconnect
-from sgconnect import chain, service
+from sgconnect import chain
 from sgconnect.errors import InvalidPurposeError, ServiceKeyError, SgConnectError
 from sgconnect.farm import job_environment
 from sgconnect.service import key_file_problem, read_key_file, service_credential, validate_login
@@ -42,14 +43,9 @@ def sent_key(credential) -> str:
 
 
 @pytest.fixture(autouse=True)
-def fresh_service(monkeypatch, fresh_sgconnect):
-    """No SGCONNECT_* variable from outside, a fresh standalone broker, no remembered key."""
-    for name in list(os.environ):
-        if name.startswith("SGCONNECT_"):
-            monkeypatch.delenv(name)
-    service.forget_environment_keys()
+def _fresh_service(fresh_service):
+    """Every test here starts with no SGCONNECT_* variable and no remembered key (conftest)."""
     yield
-    service.forget_environment_keys()
 
 
 def _settings(**values: Any) -> Settings:
@@ -330,7 +326,7 @@ def test_service_mode_without_sudo_acts_as_the_script_and_says_so(local_site, mo
 
 
 def test_interactive_processes_do_not_use_service_mode(local_site, monkeypatch):
-    _service_env(monkeypatch, local_site, "alice")
+    _service_env(monkeypatch, local_site, None)  # not a farm job: no person named
     monkeypatch.delenv("SGCONNECT_NON_INTERACTIVE")
     # interactive=True with no session would prompt: the chain must not fall to service mode.
     monkeypatch.setattr(
@@ -345,14 +341,23 @@ def test_interactive_processes_do_not_use_service_mode(local_site, monkeypatch):
 
 
 @pytest.mark.tkcore
-def test_a_saved_session_wins_over_service_mode(local_site, monkeypatch):
+def test_outside_a_farm_job_a_saved_session_wins_over_service_mode(local_site, monkeypatch):
     save_session(local_site, "alice")
-    _service_env(monkeypatch, local_site, "bob")
+    _service_env(monkeypatch, local_site, None)  # a workstation: no job variable
     sgconnect.connect("render").find("Project", [])
     reads = [e for e in local_site.journal if e.rpc == "read"]
     assert [(e.auth, e.login, e.sudo) for e in reads] == [("session", "alice", None)]
     assert sgconnect.current_user().source == "saved"
-    assert "SGCONNECT_SCRIPT_KEY" in os.environ  # never read
+
+
+@pytest.mark.tkcore
+def test_in_a_farm_job_service_mode_wins_over_a_saved_session(local_site, monkeypatch):
+    save_session(local_site, "carol")  # the node's owner
+    _service_env(monkeypatch, local_site, "bob")
+    sgconnect.connect("render").find("Project", [])
+    reads = [e for e in local_site.journal if e.rpc == "read"]
+    assert [(e.auth, e.login, e.sudo) for e in reads] == [("script", SCRIPT, "bob")]
+    assert sgconnect.current_user().source == "service"
 
 
 # -- job_environment -----------------------------------------------------------------------------
@@ -365,6 +370,7 @@ def test_job_environment_of_a_logged_in_person(local_site):
     assert environment == {
         "SGCONNECT_SITE": normalize_site(local_site.url),
         "SGCONNECT_SUDO_AS_LOGIN": "alice",
+        "SGCONNECT_JOB": "1",
         "SGCONNECT_NON_INTERACTIVE": "1",
         "SGCONNECT_PURPOSE": "render",
     }
@@ -406,16 +412,9 @@ def _run_farm_job(
 ) -> tuple[dict, str, str]:
     farm_home = tmp_path / "farm_shotgun_home"
     farm_home.mkdir(mode=0o700)
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("SGCONNECT_")
-        and k.lower() not in ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
-    }
-    env.update(job_env)
-    env.update(
-        SHOTGUN_HOME=str(farm_home),
-        PYTHONPATH=os.pathsep.join(filter(None, [PYTHON_DIR, os.environ.get("PYTHONPATH")])),
+    env = farm_job_env(
+        job_env,
+        farm_home,
         SGCONNECT_SERVICE_SCRIPT_NAME=SCRIPT,
         SGCONNECT_SCRIPT_KEY=site.script_key(SCRIPT),
     )

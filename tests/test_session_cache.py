@@ -504,14 +504,14 @@ def test_permission_error_is_ignored(caplog, monkeypatch):
     caplog.set_level(logging.DEBUG)
     path = _site_file(HOST)
     path.write_text("current_user: ann\nusers: []\n")
-    real_open = open
+    real_open = os.open
 
     def deny(file, *args, **kwargs):
         if os.fspath(file) == str(path):
             raise PermissionError(13, "Permission denied", str(path))
         return real_open(file, *args, **kwargs)
 
-    monkeypatch.setattr("builtins.open", deny)
+    monkeypatch.setattr("os.open", deny)
     assert fast.read_saved_session(HOST) is None
     _check_ignored(caplog, path, "never-there")
 

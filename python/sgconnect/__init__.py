@@ -37,6 +37,18 @@ __version__ = "0.1.0"
 
 redaction.install()
 
+
+def _scrub_environment() -> None:
+    """On first import, whichever credential later wins: script keys and handed-down users
+    leave ``os.environ`` (kept in memory), so no child process inherits them."""
+    from . import chain, service
+
+    service.take_environment_keys()
+    chain.take_handed_down_users()
+
+
+_scrub_environment()
+
 #: The environment variable naming a standalone process's hook files (joined with os.pathsep),
 #: most derived last, like the ``hook_connection`` setting.
 HOOK_VARIABLE = environ.HOOK
@@ -128,11 +140,28 @@ def _make_standalone_broker() -> Broker:
     if not hook_paths:
         return Broker(StandaloneConnectionHook(parent))
     from . import tk
+    from .errors import ConfigurationError
     from .standalone_hook import tk_connection_hook_class
 
-    hook = tk.tank().hook.create_hook_instance(
-        hook_paths, parent, base_class=tk_connection_hook_class()
-    )
+    for path in hook_paths:
+        if not path.endswith(".py") or not os.path.isfile(path):
+            raise ConfigurationError(
+                f"{HOOK_VARIABLE} names {path!r}, which is not a Python file (.py) that exists: "
+                "fix the path, or unset the variable to use the default hook.",
+                setting=HOOK_VARIABLE,
+            )
+    try:
+        hook = tk.tank().hook.create_hook_instance(
+            hook_paths, parent, base_class=tk_connection_hook_class()
+        )
+    except errors.SgConnectError:
+        raise
+    except Exception as exc:
+        raise ConfigurationError(
+            f"The hook in {HOOK_VARIABLE} could not be loaded ({exc.__class__.__name__}): it must "
+            "define one class deriving from the connection hook; fix it, or unset the variable.",
+            setting=HOOK_VARIABLE,
+        ) from None
     return Broker(hook)
 
 

@@ -16,10 +16,15 @@ from typing import Any, Callable, Optional, Sequence
 
 from .environ import NON_INTERACTIVE, scoped_environ
 from .errors import (
+    ConfigurationError,
+    FarmIdentityError,
     InvalidSiteError,
     LoginCancelledError,
     LoginFailedError,
     LoginRequiredError,
+    ServiceAuthenticationError,
+    ServiceKeyError,
+    SessionSaveError,
     SgConnectError,
 )
 from .sitetext import neutralize
@@ -29,6 +34,8 @@ EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_LOGIN = 3
+EXIT_CONFIG = 4
+EXIT_IDENTITY = 5
 EXIT_CANCELLED = 130
 
 EXIT_CODES_HELP = """\
@@ -37,6 +44,9 @@ exit codes:
   1    error (site unreachable, not a ShotGrid site, doctor found no working login...)
   2    usage error (bad arguments, invalid site URL, no display for demo --interactive)
   3    login required or failed (no saved session, approval denied or expired...)
+  4    configuration (a setting or SGCONNECT_HOOK is wrong, SHOTGUN_HOME cannot be written)
+  5    service mode or farm identity (script key refused or missing, unknown sudo target,
+       a job's person does not match, a farm ticket refused)
   130  cancelled (Ctrl-C); nothing was saved
 
 The site defaults to $SGCONNECT_SITE, else the last site logged in to (tk-core's current host).
@@ -49,6 +59,7 @@ _SOURCES = {
     "fresh": "a login made by this process",
     "service": "service mode (script key)",
     "hook": "a tk-core user the connection hook returned",
+    "verified": "service mode, acting as the creator of the farm job's ticket",
 }
 
 logger = logging.getLogger("sgconnect.cli")
@@ -117,6 +128,11 @@ def cmd_login(args: argparse.Namespace) -> int:
     interactive.pick_method(args.method)  # an unknown method fails before a window opens
     qt_app = interactive.qt_application(args.method)  # tk-core's dialog needs one  # noqa: F841
     method = interactive.pick_method(args.method)
+    if method == "password" and not _stdin_readable():
+        raise UsageError(
+            "The password login reads the login and password on stdin, which is closed here: run "
+            "it in a terminal, or use --method url (prints a URL to approve in any browser)."
+        )
     if site is None and method in ("url", "browser"):
         raise UsageError(
             f"The {method} login needs a site and none is known yet: pass --site URL "
@@ -146,6 +162,24 @@ def cmd_login(args: argparse.Namespace) -> int:
         "the next sgconnect process use it."
     )
     return EXIT_OK
+
+
+def _stdin_readable() -> bool:
+    """Whether stdin can still give input (not absent, closed, or at end of file)."""
+    stdin = sys.stdin
+    if stdin is None or getattr(stdin, "closed", False):
+        return False
+    if stdin.isatty():
+        return True
+    try:
+        import select
+
+        ready, _, _ = select.select([stdin], [], [], 0)
+        if ready:
+            return bool(stdin.buffer.peek(1)) if hasattr(stdin, "buffer") else True
+        return True  # a pipe with nothing yet: the writer may still type
+    except (OSError, ValueError, AttributeError, TypeError):
+        return True
 
 
 def _why_method(method: str) -> str:
@@ -526,6 +560,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except (UsageError, InvalidSiteError) as exc:
         _error(str(exc))
         return EXIT_USAGE
+    except (ConfigurationError, SessionSaveError) as exc:
+        _error(str(exc))
+        return EXIT_CONFIG
+    except (ServiceAuthenticationError, ServiceKeyError, FarmIdentityError) as exc:
+        _error(str(exc))
+        return EXIT_IDENTITY
     except SgConnectError as exc:
         _error(str(exc))
         return EXIT_ERROR

@@ -21,8 +21,9 @@ from typing import Any
 
 from .auth_flow import MAX_AUTH_ATTEMPTS, drive
 from .credentials import Attempt, Credential, ScriptCredential, SessionCredential
-from .errors import SgConnectError, SiteResponseError
+from .errors import LoginFailedError, SgConnectError, SiteResponseError
 from .redaction import redact
+from .renewal import one_call
 from .secret import RedactedText, Secret, json_body
 from .sitetext import neutralize
 from .transport import USER_AGENT, unreachable
@@ -98,13 +99,30 @@ class _SiteFaults:
             self._sgc_attempt = attempt
             return self._sgc_transport_call(method, params, include_auth_params, first)
 
-        return drive(
-            self._sgc_credential,
-            send,
-            interactive=self._sgc_interactive,
-            attempts=MAX_AUTH_ATTEMPTS,
-            rejects_error=is_rejection,
-        )
+        try:
+            with one_call():
+                return drive(
+                    self._sgc_credential,
+                    send,
+                    interactive=self._sgc_interactive,
+                    attempts=MAX_AUTH_ATTEMPTS,
+                    rejects_error=is_rejection,
+                )
+        except AuthenticationFault as exc:
+            credential = self._sgc_credential
+            if not isinstance(credential, ScriptCredential):
+                raise LoginFailedError(
+                    f"{credential.site} kept rejecting the session of {credential.person_login} "
+                    f"after {MAX_AUTH_ATTEMPTS} attempts: log in again with `sgconnect login "
+                    f"--site {credential.site}`, or ask the site's admin about the account.",
+                    credential.site,
+                ) from None
+            from .service import refused_script_error
+
+            typed = refused_script_error(
+                exc, credential.site, credential.script_name, credential.sudo_as_login
+            )
+            raise (typed or exc) from None
 
     def _response_errors(self, sg_response: Any) -> Any:
         try:

@@ -70,8 +70,9 @@ class UserInfo:
         Flow: ``ShotgunWebUser``), ``sso`` (SAML2: ``ShotgunSamlUser``) or ``script`` (a script
         key). Decided from what tk-core saved with the session, so it is the same in every
         process for the same session.
-    :ivar source: ``current_user``, ``handed_down``, ``saved``, ``fresh``, ``service``, or
-        ``hook`` (a tk-core user a studio hook's ``resolve_credential`` returned).
+    :ivar source: ``current_user``, ``handed_down``, ``saved``, ``fresh``, ``service``,
+        ``verified`` (service mode acting as the creator of a farm ticket), or ``hook`` (a tk-core
+        user a studio hook's ``resolve_credential`` returned).
     :ivar name: The person's display name, when it was read from the site.
     :ivar session_expiry: When the SSO claims expire (seconds since the epoch), if known.
     :ivar script_name: Service mode: the script (ApiUser) that acts; else ``None``.

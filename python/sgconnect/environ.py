@@ -20,6 +20,12 @@ HOOK = "SGCONNECT_HOOK"
 PURPOSE = "SGCONNECT_PURPOSE"
 #: The login of the person a farm job acts as (set on the submit side, never a token).
 SUDO_AS_LOGIN = "SGCONNECT_SUDO_AS_LOGIN"
+#: Set by the submit side in every farm job's environment: this process is a farm job.
+JOB = "SGCONNECT_JOB"
+#: A verified farm job's ticket: ``<EventLogEntry id>:<nonce>`` (never a token).
+TICKET = "SGCONNECT_TICKET"
+#: The setting naming the variable that holds the script key (``service_key_env``).
+SERVICE_KEY_ENV = "SGCONNECT_SERVICE_KEY_ENV"
 #: The default variable holding the script key in service mode (setting ``service_key_env``).
 SCRIPT_KEY = "SGCONNECT_SCRIPT_KEY"
 #: The prefix of the standalone settings (``SGCONNECT_<NAME>``).

@@ -146,6 +146,65 @@ class RestError(SgConnectError):
         self.errors = errors or []
 
 
+class ConfigurationError(SgConnectError, ValueError):
+    """A setting, a hook path or a file sgconnect needs is wrong: the message names which one
+    and the value's expected shape (never the value itself when it may be a secret).
+
+    :ivar setting: The setting or environment variable to fix, or ``""``.
+    """
+
+    def __init__(self, message: str, site: Optional[str] = None, *, setting: str = ""):
+        super().__init__(message, site)
+        self.setting = setting
+
+
+class ServiceAuthenticationError(SgConnectError):
+    """The site refused service mode: a wrong script name or key, or a ``sudo_as_login`` target
+    that is unknown, retired, inactive or may not be impersonated.
+
+    :ivar script_name: The script (ApiUser) that tried.
+    :ivar sudo_as_login: The person it tried to act as, or ``None``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        site: Optional[str] = None,
+        *,
+        script_name: str = "",
+        sudo_as_login: Optional[str] = None,
+    ):
+        super().__init__(message, site)
+        self.script_name = script_name
+        self.sudo_as_login = sudo_as_login
+
+
+class FarmIdentityError(SgConnectError):
+    """A farm job names a person, and this process cannot act as exactly that person: the only
+    credential is someone else's, or the job's verified ticket failed a check.
+
+    :ivar expected: The person the job names (or the ticket's creator), or ``None``.
+    :ivar actual: Who this process would have acted as, or ``None``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        site: Optional[str] = None,
+        *,
+        expected: Optional[str] = None,
+        actual: Optional[str] = None,
+    ):
+        super().__init__(message, site)
+        self.expected = expected
+        self.actual = actual
+
+
+class SessionSaveError(SgConnectError):
+    """The login succeeded, but its session could not be saved in tk-core's session cache
+    (``SHOTGUN_HOME`` read-only, full, or not a folder). Nothing is used until it can be saved."""
+
+
 __all__ = [
     "SgConnectError",
     "InvalidSiteError",
@@ -159,4 +218,8 @@ __all__ = [
     "LoginFailedError",
     "ServiceKeyError",
     "RestError",
+    "ConfigurationError",
+    "ServiceAuthenticationError",
+    "FarmIdentityError",
+    "SessionSaveError",
 ]

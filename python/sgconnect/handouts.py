@@ -95,6 +95,8 @@ class Broker:
         """``site`` normalised, remembered per spelling (the cached path stays a dict lookup)."""
         if site is None:
             return None
+        if not isinstance(site, str):
+            return normalize_site(site)  # raises InvalidSiteError, naming the type
         key = self._site_keys.get(site)
         if key is None:
             key = normalize_site(site)

@@ -21,12 +21,13 @@ import time
 from contextlib import contextmanager, nullcontext
 from typing import Any, Callable, Iterator, Optional, TextIO
 
-from . import tk
+from . import session_cache, tk
 from .cache_lock import cache_lock
 from .environ import scoped_environ
 from .errors import (
     LoginCancelledError,
     LoginFailedError,
+    SessionSaveError,
     SgConnectError,
     SiteUnreachableError,
 )
@@ -146,14 +147,38 @@ def login(
     if chosen in ("browser", "url") and site is None:
         raise SgConnectError(f"The {chosen} login needs a site: pass --site URL.")
     # tk-core writes its cache without a lock: one sgconnect login or renewal at a time per site.
-    with cache_lock(site) if site else nullcontext():
-        if chosen in ("browser", "url"):
-            opener = _open_local_browser if chosen == "browser" else _print_url(out or sys.stderr)
-            user = _app_session_login(site, opener, out or sys.stderr)
-        else:
-            user = _tk_prompt(site, login_hint, chosen)
-        _make_current(user)
+    try:
+        with cache_lock(site) if site else nullcontext():
+            if chosen in ("browser", "url"):
+                opener = (
+                    _open_local_browser if chosen == "browser" else _print_url(out or sys.stderr)
+                )
+                user = _app_session_login(site, opener, out or sys.stderr)
+            else:
+                user = _tk_prompt(site, login_hint, chosen)
+            _make_current(user)
+            record_saved_session(user)
+    except OSError as exc:
+        raise save_error(site, exc) from None
     return user
+
+
+def record_saved_session(user: Any) -> None:
+    """Record which site the session tk-core just saved belongs to (port included)."""
+    token = user.impl.get_session_token() if hasattr(user.impl, "get_session_token") else None
+    if token:
+        session_cache.record_session_site(user.host, token)
+
+
+def save_error(site: Optional[str], exc: OSError) -> SessionSaveError:
+    """The typed error for a session cache that cannot be written (read-only, full, missing)."""
+    return SessionSaveError(
+        f"The session for {site or 'the site'} could not be saved in tk-core's session cache "
+        f"under {session_cache.cache_root()} ({exc.__class__.__name__}"
+        f"{': ' + exc.strerror if getattr(exc, 'strerror', None) else ''}): make that folder "
+        "writable and not full, or point SHOTGUN_HOME at one that is, then log in again.",
+        site,
+    )
 
 
 def _tk_prompt(site: Optional[str], login_hint: Optional[str], method: str) -> Any:
@@ -247,6 +272,12 @@ def _tk_errors(site: Optional[str]) -> Iterator[None]:
     except KeyboardInterrupt:
         raise LoginCancelledError(
             f"Login to {where} cancelled (Ctrl-C); nothing was saved. {_AGAIN}", site
+        ) from None
+    except EOFError:
+        raise LoginFailedError(
+            f"Login to {where} needs input, but stdin ended (closed or redirected): run it in a "
+            "terminal, or use `sgconnect login --method url`.",
+            site,
         ) from None
     except authentication.AuthenticationCancelled:
         raise LoginCancelledError(

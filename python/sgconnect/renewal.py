@@ -23,15 +23,38 @@ A non-interactive process gets :class:`~sgconnect.errors.LoginRequiredError` ins
 
 from __future__ import annotations
 
+import logging
 import threading
-from typing import Any, Optional, Union
+from contextlib import contextmanager
+from typing import Any, Iterator, Optional, Union
 
 from . import session_cache, tk
 from .cache_lock import cache_lock
 from .errors import LoginCancelledError, LoginFailedError, LoginRequiredError, SgConnectError
 from .secret import Secret, reveal, secret_or_none
 
-__all__ = ["SessionState"]
+__all__ = ["SessionState", "one_call"]
+
+#: Per thread: the tokens renewed through tk-core during the api3 call in flight (one_call()).
+_call = threading.local()
+
+
+@contextmanager
+def one_call() -> Iterator[None]:
+    """Mark one api3 call: a token renewed through tk-core during it and rejected at once ends
+    the call with :class:`~sgconnect.errors.LoginFailedError` instead of a second prompt (a site
+    that answers 102 forever is asked once)."""
+    outer = getattr(_call, "renewed", None)
+    if outer is None:
+        _call.renewed = set()
+    try:
+        yield
+    finally:
+        if outer is None:
+            _call.renewed = None
+
+
+logger = logging.getLogger("sgconnect.renewal")
 
 
 class SessionState:
@@ -112,6 +135,14 @@ class SessionState:
                 return current
             if rejected_token:
                 self._rejected.add(rejected_token)
+                if rejected_token in (getattr(_call, "renewed", None) or ()):
+                    # Renewed during this very call and rejected at once: asking again cannot help.
+                    raise LoginFailedError(
+                        f"{self.site} rejected the session of {self.login} it had just renewed: "
+                        "the site refuses this account's sessions. Check the account on the site "
+                        "(or ask its admin), then log in again with `sgconnect login`.",
+                        self.site,
+                    )
 
             adopted = self._adopt_saved_session()
             if adopted:
@@ -183,6 +214,12 @@ class SessionState:
             ) from None
         except SgConnectError:
             raise
+        except OSError as exc:
+            if _unreachable(self.site, exc) is None:  # the cache could not be written
+                from .interactive import save_error
+
+                raise save_error(self.site, exc) from None
+            raise _unreachable(self.site, exc) from None
         except Exception as exc:
             # tk-core re-raises a network failure during a password prompt as a bare Exception.
             unreachable = _unreachable(self.site, exc)
@@ -191,6 +228,15 @@ class SessionState:
             raise unreachable from None
         self.renewals += 1
         self._adopt(user.impl.get_session_token(), user.impl.get_session_metadata())
+        renewed = getattr(_call, "renewed", None)
+        if renewed is not None:
+            renewed.add(self._token)
+        try:
+            session_cache.record_session_site(self.site, self._token)
+        except OSError as exc:
+            logger.warning(
+                "Could not record the site of the renewed session (%s).", exc.__class__.__name__
+            )
         return self._token  # type: ignore[return-value]
 
     def _tk_session_user(self) -> Any:

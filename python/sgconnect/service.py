@@ -26,11 +26,11 @@ import os
 import stat
 import threading
 import unicodedata
-from typing import Optional
+from typing import Any, Optional
 
 from . import environ
 from .credentials import Credential, ScriptCredential
-from .errors import ServiceKeyError, SgConnectError
+from .errors import ServiceAuthenticationError, ServiceKeyError, SgConnectError
 from .secret import Secret
 from .settings import Settings
 from .sites import normalize_site
@@ -46,6 +46,8 @@ __all__ = [
     "key_file_problem",
     "read_key_file",
     "forget_environment_keys",
+    "take_environment_keys",
+    "refused_script_error",
 ]
 
 #: The login of the person a farm job acts as (set on the submit side, never a token).
@@ -56,16 +58,23 @@ SITE_VARIABLE = environ.SITE
 MAX_LOGIN_LENGTH = 255
 
 _lock = threading.Lock()
-#: Keys taken from (and removed from) the environment: (variable, script name) -> key.
-_env_keys: dict[tuple[str, str], Secret] = {}
+#: Keys taken from (and removed from) the environment: variable -> key.
+_env_keys: dict[str, Secret] = {}
 
 
-def service_credential(site: Optional[str], settings: Settings) -> Optional[Credential]:
+def service_credential(
+    site: Optional[str], settings: Settings, *, job: Any = None
+) -> Optional[Credential]:
     """The service credential when service mode is configured, else None.
 
     :param site: The site URL; ``None`` for ``SGCONNECT_SITE``.
     :param settings: The hook's settings (``service_*``).
+    :param job: The farm job (:class:`sgconnect.farm.JobIdentity`), or ``None`` to read
+        ``SGCONNECT_SUDO_AS_LOGIN`` alone. A job with a ticket is checked on the site
+        (:func:`sgconnect.farm.verified_credential`): a few requests.
     :raises ServiceKeyError: Service mode is configured but no key can be read safely.
+    :raises FarmIdentityError: The job's ticket failed a check.
+    :raises ServiceAuthenticationError: The site refused the script key while checking a ticket.
     :raises SgConnectError: No site, or an invalid script name or sudo login.
     """
     script_name = (settings.service_script_name or "").strip()
@@ -74,7 +83,22 @@ def service_credential(site: Optional[str], settings: Settings) -> Optional[Cred
     script_name = validate_login(script_name, what="service_script_name")
     site = _service_site(site, script_name)
     key, where = _read_key(script_name, settings, site)
-    sudo_as_login = _sudo_as_login(site)
+    if job is not None and job.ticket is not None:
+        from .farm import verified_credential
+
+        credential = verified_credential(
+            site,
+            script_name,
+            key,
+            job,
+            timeout_secs=settings.timeout_secs or None,
+            http_proxy=settings.http_proxy or None,
+        )
+        # The ticket is spent: this process's children act as the person it proved.
+        os.environ.pop(environ.TICKET, None)
+        os.environ[SUDO_VARIABLE] = credential.sudo_as_login
+        return credential
+    sudo_as_login = job.person if job is not None else _sudo_as_login(site)
     credential = ScriptCredential(
         site, script_name, key, source="service", sudo_as_login=sudo_as_login
     )
@@ -248,9 +272,9 @@ def _read_key(script_name: str, settings: Settings, site: str) -> tuple[Secret, 
         with _lock:
             taken = _taken_from_environment(variable)
             if taken:
-                _env_keys[(variable, script_name)] = taken
+                _env_keys[variable] = taken
             else:
-                taken = _env_keys.get((variable, script_name))
+                taken = _env_keys.get(variable)
         if taken:
             return taken, where
 
@@ -308,3 +332,55 @@ def forget_environment_keys() -> None:
     """
     with _lock:
         _env_keys.clear()
+
+
+def take_environment_keys(environment: Optional[dict[str, str]] = None) -> list[str]:
+    """Move script keys out of ``os.environ`` into this module's memory; return the variables.
+
+    Runs when sgconnect is imported, whichever credential later wins: the default
+    ``SGCONNECT_SCRIPT_KEY`` and the variable ``SGCONNECT_SERVICE_KEY_ENV`` names. A child
+    process started afterwards does not inherit the key; service mode still finds it here.
+    """
+    environment = os.environ if environment is None else environment
+    names = [environ.SCRIPT_KEY]
+    configured = (environment.get(environ.SERVICE_KEY_ENV) or "").strip()
+    if configured and configured not in names:
+        names.append(configured)
+    taken = []
+    with _lock:
+        for name in names:
+            value = environment.pop(name, None)
+            if value and value.strip():
+                _env_keys[name] = Secret(value.strip())
+                taken.append(name)
+    return taken
+
+
+def refused_script_error(
+    error: BaseException, site: str, script_name: str, sudo_as_login: Optional[str]
+) -> Optional[ServiceAuthenticationError]:
+    """The typed error for the site's refusal of a script (``AuthenticationFault``), else None.
+
+    A refusal that mentions ``sudo`` is about the person (unknown, retired, inactive, or not
+    impersonable); any other is about the script name or key.
+    """
+    if type(error).__name__ != "AuthenticationFault":
+        return None
+    text = str(error).lower()
+    if "sudo" in text and sudo_as_login:
+        why = "inactive" if "inactive" in text else "unknown, retired or not impersonable"
+        return ServiceAuthenticationError(
+            f"{site} refused to let script {script_name} act as {sudo_as_login}: that user is "
+            f"{why}. Check the person the job names ({SUDO_VARIABLE}) and their account on the "
+            "site.",
+            site,
+            script_name=script_name,
+            sudo_as_login=sudo_as_login,
+        )
+    return ServiceAuthenticationError(
+        f"{site} refused the key of script {script_name}: check the service_script_name setting "
+        "(SGCONNECT_SERVICE_SCRIPT_NAME) and the script key the farm provides, then run again.",
+        site,
+        script_name=script_name,
+        sudo_as_login=sudo_as_login,
+    )

@@ -19,13 +19,15 @@ from __future__ import annotations
 import logging
 import os
 import re
+import stat
 import sys
+import unicodedata
 import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from .environ import SHOTGUN_HOME
-from .redaction import register_secret
+from .redaction import register_secrets
 
 logger = logging.getLogger("sgconnect.session_cache")
 
@@ -135,15 +137,89 @@ def _yaml_load(data: bytes) -> Any:
         raise _CorruptCache(f"invalid YAML ({type(exc).__name__}{where})") from None
 
 
-def _load(path: str) -> Optional[dict]:
-    """The file's mapping; ``None`` when absent; raises ``_CorruptCache`` when unusable."""
-    if not os.path.exists(path):
+#: A cache file larger than this is refused (tk-core's files are a few kilobytes).
+MAX_CACHE_BYTES = 1024 * 1024
+
+
+def trust_problem(mode: int, owner: int, uid: Optional[int], size: int) -> Optional[str]:
+    """Why a cache file with this ``st_mode``, owner and size may not be read, or ``None``.
+
+    Pure. Refused: not a regular file (a FIFO, a device such as ``/dev/zero``), owned by another
+    user, writable by group or others, or larger than :data:`MAX_CACHE_BYTES`. ``uid`` is this
+    process's effective user id (``None`` on Windows: only type and size are checked there).
+    """
+    if not stat.S_ISREG(mode):
+        return "it is not a regular file"
+    if size > MAX_CACHE_BYTES:
+        return f"it is larger than {MAX_CACHE_BYTES} bytes"
+    if uid is None:
+        return None
+    if owner != uid:
+        return f"it is owned by user id {owner}, not by this user (id {uid})"
+    if mode & (stat.S_IWGRP | stat.S_IWOTH):
+        return f"its mode is {stat.S_IMODE(mode):04o}: others can write it (chmod go-w)"
+    return None
+
+
+def _folder_problem(path: str, uid: Optional[int]) -> Optional[str]:
+    """Why the folder holding a cache file may not be trusted: another user may swap the file."""
+    if uid is None:
         return None
     try:
-        with open(path, "rb") as handle:
-            data = handle.read()
+        info = os.stat(os.path.dirname(path) or ".")
+    except OSError:
+        return None
+    shared = info.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not info.st_mode & stat.S_ISVTX
+    if info.st_uid not in (uid, 0) or shared:
+        return (
+            f"its folder (mode {stat.S_IMODE(info.st_mode):04o}, owner id {info.st_uid}) can be "
+            "changed by other users"
+        )
+    return None
+
+
+def _read_trusted(path: str) -> Optional[bytes]:
+    """The bytes of a cache file this user may trust; ``None`` when absent.
+
+    Opened non-blocking (a FIFO cannot hang the process) and checked through the descriptor;
+    at most :data:`MAX_CACHE_BYTES` + 1 bytes are read (a device cannot exhaust memory).
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        return None
     except OSError as exc:
         raise _CorruptCache(f"cannot be read ({type(exc).__name__})") from None
+    try:
+        info = os.fstat(fd)
+        uid = os.geteuid() if hasattr(os, "geteuid") else None
+        problem = trust_problem(info.st_mode, info.st_uid, uid, info.st_size) or _folder_problem(
+            path, uid
+        )
+        if problem is not None:
+            raise _CorruptCache(f"not trusted, {problem}; it is treated as no saved session")
+        chunks, total = [], 0
+        while total <= MAX_CACHE_BYTES:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+        if total > MAX_CACHE_BYTES:
+            raise _CorruptCache(f"not trusted, it is larger than {MAX_CACHE_BYTES} bytes")
+        return b"".join(chunks)
+    except OSError as exc:
+        raise _CorruptCache(f"cannot be read ({type(exc).__name__})") from None
+    finally:
+        os.close(fd)
+
+
+def _load(path: str) -> Optional[dict]:
+    """The file's mapping; ``None`` when absent; raises ``_CorruptCache`` when unusable."""
+    data = _read_trusted(path)
+    if data is None:
+        return None
     try:
         document = _yaml_load(data)
         if document is None:  # an empty file: tk-core treats it as an empty document
@@ -165,8 +241,7 @@ _TOKEN_LIKE = re.compile(
 def _register_token_like(data: bytes) -> None:
     """Register what may be a token in a corrupt file: tk-core logs such a file line by line
     at DEBUG, and a token that no longer sits after ``session_token:`` has no shape to redact."""
-    for match in _TOKEN_LIKE.finditer(data):
-        register_secret(match.group().decode("ascii"))
+    register_secrets(match.group().decode("ascii") for match in _TOKEN_LIKE.finditer(data))
 
 
 def _warn(path: str, error: _CorruptCache) -> None:
@@ -196,8 +271,17 @@ def _site_document(document: dict) -> tuple[Optional[str], list]:
             raise _CorruptCache(f"a users entry is a {type(user).__name__}, not a mapping")
         if not isinstance(user.get("login"), str):
             raise _CorruptCache("a users entry has no string login")
+        if _has_control(user["login"]):
+            raise _CorruptCache("a users entry has a login with a control character")
     current = _stripped_str(document.get("current_user"), "current_user") or None
+    if current is not None and _has_control(current):
+        raise _CorruptCache("its current_user has a control character")
     return current, users
+
+
+def _has_control(text: str) -> bool:
+    """A control, format or line-separator character: a login holding one could forge a line."""
+    return any(unicodedata.category(char)[0] in "CZ" and char != " " for char in text.strip())
 
 
 def _same_user(stored: str, login: str) -> bool:
@@ -259,6 +343,12 @@ def read_saved_session(site: str, login: Optional[str] = None) -> Optional[Saved
             if not isinstance(token, str):
                 raise _CorruptCache(f"a session_token is a {type(token).__name__}, not a string")
             metadata = user.get("session_metadata") or None
+            if metadata is not None and not isinstance(metadata, str):
+                raise _CorruptCache(
+                    f"a session_metadata is a {type(metadata).__name__}, not a string"
+                )
+            if not _belongs_to(path, normalized, user["login"].strip(), token):
+                return None
             return SavedSession(
                 site=normalized,
                 login=user["login"].strip(),
@@ -270,3 +360,105 @@ def read_saved_session(site: str, login: Optional[str] = None) -> Optional[Saved
     except _CorruptCache as error:
         _warn(path, error)
         return None
+
+
+# --------------------------------------------------------------------------- one site per session
+
+#: sgconnect's own record, next to tk-core's per-site file: which site each saved token is for.
+_SITES_FILE = "sgconnect_sites.json"
+
+
+def _fingerprint(token: Any) -> str:
+    """A SHA-256 prefix of a token (a ``str``, or a :class:`~sgconnect.secret.Secret`)."""
+    import hashlib
+
+    value = token.reveal() if hasattr(token, "reveal") else token
+    return hashlib.sha256(value.encode("utf-8")).hexdigest()[:32]
+
+
+def _site_records(cache_file: str) -> dict[str, str]:
+    path = os.path.join(os.path.dirname(cache_file), _SITES_FILE)
+    try:
+        data = _read_trusted(path)
+    except _CorruptCache as error:
+        _warn(path, error)
+        return {}
+    if not data:
+        return {}
+    import json
+
+    try:
+        records = json.loads(data.decode("utf-8"))
+    except ValueError:
+        _warn(path, _CorruptCache("invalid JSON"))
+        return {}
+    if not isinstance(records, dict):
+        return {}
+    return {k: v for k, v in records.items() if isinstance(k, str) and isinstance(v, str)}
+
+
+def record_session_site(site: str, token: Any) -> None:
+    """Record that ``token``, saved in tk-core's cache, belongs to ``site`` (scheme, host, port).
+
+    tk-core keeps one cache folder per host name (the port is dropped), so two sites on one host
+    share a file. With this record, :func:`read_saved_session` never hands one site's token to
+    the other. Written atomically, ``0600``; only fingerprints (a SHA-256 prefix) are stored.
+
+    :param token: The session token (a ``str`` or a :class:`~sgconnect.secret.Secret`).
+    :raises OSError: The folder cannot be written (the caller turns it into a typed error).
+    """
+    import json
+    import tempfile
+
+    normalized = sanitize_url(site)
+    cache_file = site_cache_file(normalized)
+    folder = os.path.dirname(cache_file)
+    records = _site_records(cache_file)
+    records[_fingerprint(token)] = normalized
+    records = dict(list(records.items())[-64:])  # bounded: recent sessions only
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".sgconnect_sites.")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            json.dump(records, out)
+        os.replace(temporary, os.path.join(folder, _SITES_FILE))
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+
+
+def _belongs_to(cache_file: str, site: str, login: str, token: str) -> bool:
+    """Whether the saved ``token`` may be sent to ``site``; warns when it may not.
+
+    Recorded by sgconnect: the recorded site must be ``site``. Not recorded (SG Desktop or
+    tk-core saved it): refused when tk-core's current host is another site on the same host
+    name, since the session then most likely belongs to that one.
+    """
+    recorded = _site_records(cache_file).get(_fingerprint(token))
+    if recorded is None:
+        host = current_host()
+        same_name = host and _hostname(host) == _hostname(site)
+        if not same_name or host == site:
+            return True
+        recorded = host
+        how = "tk-core's current host is"
+    elif recorded == site:
+        return True
+    else:
+        how = "it was saved for"
+    logger.warning(
+        "Not using the saved session of %s in %s for %s: %s %s (tk-core keeps one file per host "
+        "name, whatever the port). Log in again with `sgconnect login --site %s`.",
+        login,
+        cache_file,
+        site,
+        how,
+        recorded,
+        site,
+    )
+    return False
+
+
+def _hostname(url: str) -> str:
+    return (urllib.parse.urlparse(url).hostname or "").lower()

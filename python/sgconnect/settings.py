@@ -15,6 +15,7 @@ from dataclasses import dataclass, fields
 from typing import Any, Optional
 
 from . import environ as environ_vars
+from .errors import ConfigurationError
 
 
 @dataclass(frozen=True)
@@ -38,24 +39,69 @@ class Settings:
     #: Service mode: the OS keyring service name (used when the keyring package is importable).
     service_keyring_name: str = "sgconnect"
 
+    def __post_init__(self) -> None:
+        """Refuse a value of the wrong type with a typed, one-line error naming the setting."""
+        for field in fields(self):
+            value = getattr(self, field.name)
+            kind = _KINDS[field.type]
+            if kind is float:
+                ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+                if ok and (value != value or value < 0):  # NaN or negative
+                    raise _invalid(field.name, "a number of seconds, 0 or more", value)
+            else:
+                ok = isinstance(value, kind)
+            if not ok:
+                raise _invalid(field.name, _SHAPES[kind], value)
+
     @classmethod
     def from_environment(cls, environ: Optional[dict[str, str]] = None) -> Settings:
-        """Defaults, overridden by ``SGCONNECT_<NAME>`` environment variables."""
+        """Defaults, overridden by ``SGCONNECT_<NAME>`` environment variables.
+
+        :raises ConfigurationError: A value cannot be read as its setting's type (a number for
+            ``SGCONNECT_TIMEOUT_SECS``, a yes/no word for a flag); the variable is named.
+        """
         environ = os.environ if environ is None else environ
         values: dict[str, Any] = {}
         for field in fields(cls):
-            raw = environ.get(environ_vars.SETTINGS_PREFIX + field.name.upper())
+            name = environ_vars.SETTINGS_PREFIX + field.name.upper()
+            raw = environ.get(name)
             if raw is None:
                 continue
-            if field.type in ("bool", bool):
-                values[field.name] = raw.strip().lower() in ("1", "true", "yes", "on")
-            elif field.type in ("float", float):
-                values[field.name] = float(raw)
+            kind = _KINDS[field.type]
+            if kind is bool:
+                word = raw.strip().lower()
+                if word not in _TRUE + _FALSE:
+                    raise _invalid(name, "1/0, true/false, yes/no or on/off", raw)
+                values[field.name] = word in _TRUE
+            elif kind is float:
+                try:
+                    values[field.name] = float(raw.strip())
+                except ValueError:
+                    raise _invalid(name, "a number of seconds, such as 60", raw) from None
             else:
                 values[field.name] = raw.strip()
         return cls(**values)
 
     @classmethod
     def from_app(cls, app: Any) -> Settings:
-        """The values of a Toolkit app's settings."""
+        """The values of a Toolkit app's settings.
+
+        :raises ConfigurationError: A setting has a value of the wrong type.
+        """
         return cls(**{field.name: app.get_setting(field.name) for field in fields(cls)})
+
+
+_KINDS = {"bool": bool, bool: bool, "float": float, float: float, "str": str, str: str}
+_SHAPES = {bool: "true or false", float: "a number", str: "text"}
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off", "")
+
+
+def _invalid(name: str, shape: str, value: Any) -> ConfigurationError:
+    """The error for a setting's bad value: names the setting and the shape, never the value
+    (a key pasted into the wrong variable must not reach a log), only its type."""
+    return ConfigurationError(
+        f"The setting {name} must be {shape}; it holds a {type(value).__name__} value that is "
+        "not: fix it in the environment configuration or the environment variable.",
+        setting=name,
+    )

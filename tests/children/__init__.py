@@ -8,13 +8,14 @@ They run through :func:`sgconnect.testing.run_python` / :func:`~sgconnect.testin
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
 from sgconnect.testing import run_python, start_python
 
-__all__ = ["run_child", "start_child"]
+__all__ = ["run_child", "start_child", "farm_job_env"]
 
 
 def _by_path(script: Path) -> str:
@@ -38,3 +39,23 @@ def start_child(
 ) -> subprocess.Popen:
     """:func:`sgconnect.testing.start_python` for the program in ``script``."""
     return start_python(_by_path(script), env_extra, **kwargs)
+
+
+def farm_job_env(job_env: Mapping[str, str], home: Path, **farm: str) -> dict[str, str]:
+    """A farm job's whole environment: this one without ``SGCONNECT_*`` and proxies, plus the
+    job's variables, its own ``SHOTGUN_HOME``, the package on ``PYTHONPATH`` and ``farm`` (the
+    farm's own service settings)."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("SGCONNECT_")
+        and k.lower() not in ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
+    }
+    package = str(Path(__file__).parents[2] / "python")
+    env.update(job_env)
+    env.update(
+        SHOTGUN_HOME=str(home),
+        PYTHONPATH=os.pathsep.join(filter(None, [package, os.environ.get("PYTHONPATH")])),
+        **farm,
+    )
+    return env

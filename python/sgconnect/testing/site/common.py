@@ -61,6 +61,7 @@ ENTITY_TYPES = (
     "PublishedFile",
     "PublishedFileType",
     "Department",
+    "EventLogEntry",
 )
 
 
