@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import http.client
 import socket
-import threading
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -30,8 +29,7 @@ from typing import Any, Optional
 
 from .. import state
 from ..environ import CA_CERTS
-from ..errors import SgConnectError, SiteUnreachableError
-from ..redaction import register_secret
+from ..errors import SiteUnreachableError
 from ..sites import DEFAULT_PORTS
 
 __all__ = [
@@ -82,61 +80,31 @@ def proxy_url(http_proxy: str) -> str:
     """``host[:port]`` or ``user:pass@host[:port]`` (the api3 format) as a proxy URL for urllib.
 
     The port defaults to 8080, as in shotgun_api3. The password is registered as a secret.
+    (:mod:`sgconnect.transport.proxies` owns the rule; this is its urllib spelling.)
 
     :raises ValueError: No host, or a port that is not a number.
     """
-    credentials, _, server = http_proxy.strip().rpartition("@")
-    host, _, port = server.partition(":")
-    if not host:
-        raise ValueError("the http_proxy setting has no host: use host:port or user:pass@host:port")
-    if port and not port.isdigit():
-        raise ValueError(
-            "the port of the http_proxy setting is not a number: use host:port or "
-            "user:pass@host:port"
-        )
-    auth = ""
-    if credentials:
-        user, _, password = credentials.partition(":")
-        register_secret(password)
-        quote = urllib.parse.quote
-        auth = f"{quote(user, safe='')}:{quote(password, safe='')}@"
-        register_secret(auth)
-    return f"http://{auth}{host}:{int(port) if port else DEFAULT_PROXY_PORT}"
+    from .proxies import parse_http_proxy
 
-
-_ssl_lock = threading.Lock()
-_ssl_contexts: dict[str, Any] = {}
+    return parse_http_proxy(http_proxy).url()
 
 
 def ssl_context(site: str) -> Any:
-    """The TLS context of the api3 connection: ``SHOTGUN_API_CACERTS``, else shotgun_api3's bundle.
+    """The TLS context of every path: ``SHOTGUN_API_CACERTS``, else shotgun_api3's bundle
+    (:func:`sgconnect.transport.proxies.ssl_context`: one per bundle, parsed once).
 
-    One :class:`ssl.SSLContext` per bundle path, made on first need.
-
-    :raises SgConnectError: The CA bundle cannot be read.
+    :raises CaBundleError: The CA bundle cannot be read.
     """
-    import ssl
+    from .proxies import ssl_context as context
 
-    cafile = shotgun_api3().Shotgun._get_certs_file(None)
-    with _ssl_lock:
-        context = _ssl_contexts.get(cafile)
-        if context is None:
-            try:
-                context = ssl.create_default_context(cafile=cafile)
-            except (OSError, ssl.SSLError) as exc:
-                raise SgConnectError(
-                    f"Cannot load the CA certificates for {site} from {cafile} "
-                    f"({exc.__class__.__name__}): fix or unset {CA_CERTS}.",
-                    site,
-                ) from None
-            _ssl_contexts[cafile] = context
-    return context
+    return context(site)
 
 
 def reset() -> None:
     """Forget the TLS contexts (a changed ``SHOTGUN_API_CACERTS`` file is read again)."""
-    with _ssl_lock:
-        _ssl_contexts.clear()
+    from . import proxies
+
+    proxies.reset()
 
 
 state.register(__name__, reset)
