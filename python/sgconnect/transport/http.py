@@ -496,6 +496,17 @@ class HttpClient:
             raise self._malformed(
                 what, method, repeatable, f"a body cut short ({exc.__class__.__name__})", status
             ) from None
+        expected = int(length) if length and length.strip().isdigit() else None
+        if expected is not None and size < expected:
+            # http.client's read(amt) ends quietly at EOF, whatever Content-Length said
+            self._drop(conn)
+            raise self._malformed(
+                what,
+                method,
+                repeatable,
+                f"a truncated body ({size} bytes of the {expected} announced)",
+                status,
+            )
         if response.will_close:
             self._drop(conn)
         else:
