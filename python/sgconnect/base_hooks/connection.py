@@ -183,12 +183,15 @@ class ConnectionHook:
                 return sg
         """
         from ..connection import create_connection
+        from ..transport.proxies import proxy_for
 
         settings = self.settings
+        # the one proxy rule: the http_proxy setting, else the environment's, with NO_PROXY
+        proxy = proxy_for(credential.site, settings.http_proxy or None)
         return create_connection(
             credential,
             interactive=interactive,
-            http_proxy=settings.http_proxy or None,
+            http_proxy=proxy.api3() if proxy is not None else None,
             timeout_secs=settings.timeout_secs or None,
         )
 
