@@ -188,3 +188,42 @@ def test_a_missing_ca_bundle_is_named_before_any_login_request(monkeypatch, tmp_
             interactive.login(site.url, "url")
         assert "SHOTGUN_API_CACERTS" in str(caught.value)
         assert site.journal == [] and site.counters["tcp_connections"] == 0
+
+
+# ------------------------------------------------------------------ doctor
+
+
+def test_doctor_reads_the_site_by_the_rule_and_shows_no_proxy_password(local_site, monkeypatch):
+    import io
+
+    from sgconnect import doctor
+
+    with ForwardProxy(auth=("doc", "doctor-proxy-pass")) as proxy:
+        monkeypatch.setenv("SGCONNECT_HTTP_PROXY", f"doc:doctor-proxy-pass@127.0.0.1:{proxy.port}")
+        out = io.StringIO()
+        doctor.run(local_site.url, out)
+        text = out.getvalue()
+        assert proxy.journal and all(r.authorized for r in proxy.journal)
+        assert f"http://doc:***@127.0.0.1:{proxy.port} (from http_proxy setting)" in text
+        assert "doctor-proxy-pass" not in text
+        monkeypatch.delenv("SGCONNECT_HTTP_PROXY")
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+        count = len(proxy.journal)
+        out = io.StringIO()
+        doctor.run(local_site.url, out)
+        assert len(proxy.journal) == count
+        assert "NO_PROXY names it" in out.getvalue()
+
+
+def test_doctor_names_a_missing_ca_bundle(local_site, monkeypatch, tmp_path):
+    import io
+
+    from sgconnect import doctor
+
+    monkeypatch.setenv("SHOTGUN_API_CACERTS", str(tmp_path / "absent.pem"))
+    out = io.StringIO()
+    doctor.run(local_site.url, out)
+    text = out.getvalue()
+    assert "absent.pem" in text and "does not exist" in text
+    assert "check the URL" not in text
