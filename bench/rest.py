@@ -128,7 +128,7 @@ def measure(runs: int) -> dict[float, dict[str, list[dict]]]:
             with LocalSite(tls=True, latency=latency) as site:
                 save_session(site, "alice")
                 results[latency] = _common.rotating_rounds(
-                    CASES, runs, lambda case: one_run(site, case, count)
+                    CASES, runs, lambda case, site=site, count=count: one_run(site, case, count)
                 )
     return results
 

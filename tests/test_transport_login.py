@@ -227,3 +227,22 @@ def test_doctor_names_a_missing_ca_bundle(local_site, monkeypatch, tmp_path):
     text = out.getvalue()
     assert "absent.pem" in text and "does not exist" in text
     assert "check the URL" not in text
+
+
+# ------------------------------------------------------------------ the api3 connection
+
+
+def test_the_api3_connection_gets_the_rules_proxy(local_site, isolated_shotgun_home, monkeypatch):
+    import sgconnect
+
+    save_session(local_site, "alice")
+    with ForwardProxy() as proxy:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+        sgconnect.connect("rule", local_site.url, interactive=False).find("Project", [])
+        assert proxy.journal == []  # NO_PROXY names the site: directly
+        sgconnect.reset()
+        monkeypatch.delenv("NO_PROXY")
+        sgconnect.connect("rule", local_site.url, interactive=False).find("Project", [])
+        port = local_site.url.rsplit(":", 1)[1]
+        assert any(r.target.endswith(f":{port}") for r in proxy.journal)

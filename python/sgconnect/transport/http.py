@@ -354,7 +354,7 @@ class HttpClient:
 
     def _key(self) -> tuple:
         proxy = self.proxy
-        return (self.scheme, self.host, self.port, proxy._key() if proxy else None)
+        return (self.scheme, self.host, self.port, proxy.identity if proxy else None)
 
     def _connection(self, deadline: Deadline, what: str) -> tuple[Any, bool]:
         pool = getattr(_local, "pool", None)

@@ -99,12 +99,15 @@ class Proxy:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Proxy):
             return NotImplemented
-        return self._key() == other._key()
+        return self.identity == other.identity
 
     def __hash__(self) -> int:
-        return hash(self._key())
+        return hash(self.identity)
 
-    def _key(self) -> tuple:
+    @property
+    def identity(self) -> tuple:
+        """What tells two proxies apart (a key for connection pools; it holds the password:
+        never print it)."""
         return (self.host, self.port, self.username, self._password)
 
     def authorization(self) -> Optional[str]:
