@@ -414,3 +414,26 @@ def test_every_error_is_an_sgconnect_error_naming_the_site():
         session.get("/entity/projects")
     assert isinstance(caught.value, SgConnectError) and url in str(caught.value)
     assert json.dumps(str(caught.value))  # one printable line
+
+
+def test_a_connection_a_nat_forgot_costs_no_timeout(local_site):
+    session = _session(local_site, timeout_secs=STALL)
+    session.get("/entity/projects")
+    local_site.inject_fault("drop_idle", path_prefix="/api/v1/entity")
+    session.get("/entity/projects")  # answered, then the site forgets the connection silently
+    time.sleep(transport_http.STALE_IDLE_SECS + 0.2)
+    started = time.monotonic()
+    assert session.get("/entity/projects")["data"]
+    assert time.monotonic() - started < STALL / 3
+    assert local_site.counters["tcp_connections"] == 2
+
+
+def test_a_write_on_a_forgotten_connection_is_not_sent_twice(local_site):
+    session = _session(local_site, timeout_secs=2)
+    before = _projects(local_site)  # on this thread's connection, which the site will forget
+    local_site.inject_fault("drop_idle", path_prefix="/api/v1/entity")
+    session.get("/entity/projects")
+    time.sleep(transport_http.STALE_IDLE_SECS + 0.2)
+    with pytest.raises(WriteOutcomeUnknownError):
+        session.post("/entity/projects", json={"name": "Forgotten"})
+    assert _projects(local_site) == before  # the forgotten connection carried nothing

@@ -17,9 +17,12 @@ lost reply, and bounds only each socket read. :class:`HttpClient` on ``http.clie
 - **idempotency**: a stale or reset keep-alive socket is replaced at once, before sending when
   the socket shows it (closed by the site while idle), else after: a request that cannot have
   reached the site (the send failed) is sent again on a new connection, and so is a request marked
-  ``idempotent`` (``GET``, the REST token request) whose reply was lost, once. Any other request
-  (``POST``/``PUT``/``PATCH``/``DELETE``) whose reply was lost after it was sent is never re-sent:
-  :class:`~sgconnect.errors.WriteOutcomeUnknownError`;
+  ``idempotent`` (``GET``, the REST token request) whose reply was lost, once. A connection idle
+  for :data:`STALE_IDLE_SECS` that a NAT may have forgotten silently (no FIN, no RST) is probed
+  by the repeatable request itself: no first byte within :data:`STALE_PROBE_SECS`, and it is
+  sent again on a new connection (a slow ``GET`` after an idle second is thus sent twice). Any
+  other request (``POST``/``PUT``/``PATCH``/``DELETE``) whose reply was lost after it was sent
+  is never re-sent: :class:`~sgconnect.errors.WriteOutcomeUnknownError`;
 - **typed replies**: a bad status line, an over-long or malformed header, a truncated body or one
   over ``max_body_bytes`` is a :class:`~sgconnect.errors.SiteResponseError` saying what was wrong;
 - **fork safety**: a forked child never uses a connection of its parent
@@ -67,6 +70,11 @@ __all__ = [
 DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
 #: Methods that may be sent again after a lost reply (RFC 9110's safe methods).
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+#: A repeatable request on a keep-alive connection idle this long (seconds)...
+STALE_IDLE_SECS = 1.0
+#: ...must get its first reply byte within this long, else the connection is taken for one a NAT
+#: or load balancer forgot (no FIN, no RST) and the request is sent again on a new one, once.
+STALE_PROBE_SECS = 2.0
 _CHUNK = 64 * 1024
 
 
@@ -129,8 +137,23 @@ class _DeadlineReader(io.RawIOBase):
 
     def readinto(self, buffer: Any) -> int:
         sock = self._owner_sock._sock
-        sock.settimeout(self._owner_sock._owner.deadline.remaining())
-        return sock.recv_into(buffer)
+        owner = self._owner_sock._owner
+        timeout = owner.deadline.remaining()
+        probe_until = owner.probe_until
+        if probe_until is not None:
+            left = probe_until - time.monotonic()
+            if left <= 0:
+                raise _StaleConnection("no reply on a reused connection")
+            timeout = left if timeout is None else min(timeout, left)
+        sock.settimeout(timeout)
+        try:
+            received = sock.recv_into(buffer)
+        except (TimeoutError, socket.timeout):
+            if probe_until is not None and time.monotonic() >= probe_until:
+                raise _StaleConnection("no reply on a reused connection") from None
+            raise
+        owner.probe_until = None  # the connection answered
+        return received
 
     def close(self) -> None:
         if not self.closed:
@@ -173,10 +196,17 @@ class _DeadlineSocket:
             self._sock.close()
 
 
+class _StaleConnection(ConnectionError):
+    """A reused keep-alive connection gave no first byte within the probe window: a peer (a NAT,
+    a load balancer) forgot it without a FIN or RST."""
+
+
 class _DeadlineMixin:
     deadline: Deadline = Deadline(None)
     generation = 0
     idle_since = 0.0
+    #: While set (monotonic seconds), the first byte of the reply must come before then.
+    probe_until: Optional[float] = None
 
     def connect(self) -> None:
         self.timeout = self.deadline.remaining()  # type: ignore[attr-defined]
@@ -316,6 +346,12 @@ class HttpClient:
             sent = False
             try:
                 conn.deadline = deadline
+                idle = time.monotonic() - conn.idle_since
+                conn.probe_until = (
+                    time.monotonic() + STALE_PROBE_SECS
+                    if reused and repeatable and not retried and idle >= STALE_IDLE_SECS
+                    else None
+                )
                 conn.request(method, target, body=body, headers=all_headers)
                 sent = True
                 response = conn.getresponse()
