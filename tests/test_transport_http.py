@@ -437,3 +437,13 @@ def test_a_write_on_a_forgotten_connection_is_not_sent_twice(local_site):
     with pytest.raises(WriteOutcomeUnknownError):
         session.post("/entity/projects", json={"name": "Forgotten"})
     assert _projects(local_site) == before  # the forgotten connection carried nothing
+
+
+def test_the_http_submodule_does_not_shadow_http_client_in_the_package():
+    from sgconnect import transport
+
+    assert transport.http is transport_http  # the submodule is an attribute of the package...
+    failure = transport.network_failure(RuntimeError("wrapped"))
+    assert failure is None  # ...and the package's own checks still reach http.client
+    reset = ConnectionResetError("reset")
+    assert transport.network_failure(reset) is reset

@@ -8,10 +8,10 @@ One module owns what every request path shares:
   imported on first need only.
 - **TLS**: the CA bundle shotgun_api3 trusts (``SHOTGUN_API_CACERTS``, else its own), one
   :class:`ssl.SSLContext` per bundle (:func:`ssl_context`, reset by :func:`reset`).
-- **Proxies**: the api3 ``http_proxy`` format turned into a proxy URL (:func:`proxy_url`).
-- **Redirects**: never followed by REST sessions (:func:`build_opener`), so the Authorization
-  header cannot travel to another URL.
-- **Timeouts**: ``None`` waits forever (:func:`socket_timeout`).
+- **Proxies and the CA bundle**: one rule for every path (:mod:`sgconnect.transport.proxies`);
+  :func:`proxy_url` is its urllib spelling of an ``http_proxy`` setting.
+- **REST and sgconnect's own HTTP requests**: :mod:`sgconnect.transport.http` (keep-alive,
+  whole-call deadline, no redirects, no duplicate writes, typed replies, fork safety).
 - **Every transport-fault message** (:func:`unreachable`, :func:`why_unreachable`,
   :func:`network_failure`): one wording, whatever the surface (api3, REST, login, renewal).
 
@@ -20,11 +20,9 @@ The issue "One hardened transport on every path" hardens this seam (deadlines, k
 
 from __future__ import annotations
 
-import http.client
 import socket
 import urllib.error
-import urllib.parse
-import urllib.request
+from http import client as http_client  # not ``import http``: the submodule .http shadows it
 from typing import Any, Optional
 
 from .. import state
@@ -39,8 +37,6 @@ __all__ = [
     "shotgun_api3",
     "proxy_url",
     "ssl_context",
-    "build_opener",
-    "socket_timeout",
     "unreachable",
     "why_unreachable",
     "network_failure",
@@ -108,29 +104,6 @@ def reset() -> None:
 
 
 state.register(__name__, reset)
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """Never follow a redirect: the Authorization header must not travel to another URL."""
-
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        return None
-
-
-def build_opener(site: str, proxy: Optional[str]) -> urllib.request.OpenerDirector:
-    """A urllib opener for ``site``: through ``proxy`` (a :func:`proxy_url`) or no proxy at all
-    (the ``http_proxy`` environment variables are ignored, as by shotgun_api3), never following a
-    redirect, with :func:`ssl_context` for https."""
-    proxies = {"http": proxy, "https": proxy} if proxy else {}
-    handlers: list[Any] = [urllib.request.ProxyHandler(proxies), _NoRedirect()]
-    if site.startswith("https:"):
-        handlers.append(urllib.request.HTTPSHandler(context=ssl_context(site)))
-    return urllib.request.build_opener(*handlers)
-
-
-def socket_timeout(timeout_secs: Optional[float]) -> Any:
-    """The ``timeout`` argument for a socket-level call: ``None`` or 0 waits forever."""
-    return timeout_secs if timeout_secs else socket._GLOBAL_DEFAULT_TIMEOUT  # type: ignore[attr-defined]
 
 
 # -- transport faults -----------------------------------------------------------------------------
@@ -208,7 +181,7 @@ def network_failure(exc: BaseException) -> Optional[BaseException]:
         reason = getattr(error, "reason", None)
         if isinstance(error, urllib.error.URLError) and isinstance(reason, BaseException):
             return reason
-        if isinstance(error, (OSError, http.client.HTTPException, httplib2.HttpLib2Error)):
+        if isinstance(error, (OSError, http_client.HTTPException, httplib2.HttpLib2Error)):
             return error
         pending += [error.__cause__, error.__context__, getattr(error, "parent_exception", None)]
     return None
