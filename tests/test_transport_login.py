@@ -240,3 +240,43 @@ def test_the_api3_connection_gets_the_rules_proxy(local_site, isolated_shotgun_h
         sgconnect.connect("rule", local_site.url, interactive=False).find("Project", [])
         port = local_site.url.rsplit(":", 1)[1]
         assert any(r.target.endswith(f":{port}") for r in proxy.journal)
+
+
+@pytest.mark.tkcore
+def test_console_login_gives_up_when_the_site_holds_the_login_request(
+    make_local_site, isolated_shotgun_home, monkeypatch
+):
+    site = make_local_site("default", app_session_launcher=False)
+    site.inject_fault("stall", delay=STALL, rpc="get_session_token")
+    monkeypatch.setenv("SGCONNECT_TIMEOUT_SECS", "2")
+    started = time.monotonic()
+    result = run_cli(
+        isolated_shotgun_home,
+        "login", "--site", site.url, "--method", "password",
+        stdin=f"carol\n{site.password('carol')}\n",
+    )  # fmt: skip
+    assert time.monotonic() - started < STALL / 2
+    assert result.returncode == 1
+    line = _error_line(result.stderr)
+    assert "did not answer the request to log in within 2" in line and site.url in line
+    assert session_cache.read_saved_session(site.url) is None
+    assert_no_secret(site, result.stdout, result.stderr)
+
+
+@pytest.mark.tkcore
+def test_console_renewal_gives_up_when_the_site_holds_the_renewal(make_local_site, monkeypatch):
+    site = make_local_site("default", app_session_launcher=False)
+    save_session(site, "alice")
+    monkeypatch.setenv("SGCONNECT_TIMEOUT_SECS", "2")
+    child = start_child(RENEWAL_CHILD, {"SITE_URL": site.url, "THREADS": "1"})
+    try:
+        assert child.stdout.readline().strip() == "READY"
+        site.expire_sessions()
+        site.inject_fault("stall", delay=STALL, rpc="get_session_token")
+        started = time.monotonic()
+        out, err = child.communicate(f"\n{site.password('alice')}\n", timeout=STALL)
+    finally:
+        child.kill()
+    assert time.monotonic() - started < STALL / 2
+    assert "ERRORS ['SiteUnreachableError']" in out, out + err
+    assert "RENEWALS 0" in out, out + err

@@ -222,7 +222,7 @@ def _tk_prompt(
     }.get(method, {})
     authenticator = authentication.ShotgunAuthenticator(defaults_manager(site, http_proxy))
     console = not tk.qapplication_exists()
-    with scoped_environ(forced), _tk_errors(site):
+    with scoped_environ(forced), _tk_errors(site, timeout_secs if console else None):
         with socket_deadline(timeout_secs) if console else nullcontext():
             return authenticator.get_user_from_prompt(host=site, login=login_hint)
 
@@ -375,7 +375,7 @@ def _make_current(user: Any) -> None:
 
 
 @contextmanager
-def _tk_errors(site: Optional[str]) -> Iterator[None]:
+def _tk_errors(site: Optional[str], timeout: Optional[float] = None) -> Iterator[None]:
     """Turn tk-core's login errors into sgconnect's typed, secret-free ones."""
     authentication = tk.authentication()
     where = site or "the site"
@@ -397,7 +397,7 @@ def _tk_errors(site: Optional[str]) -> Iterator[None]:
             site,
         ) from None
     except authentication.AuthenticationError as exc:
-        unreachable = unreachable_error(site, exc, "log in")
+        unreachable = unreachable_error(site, exc, "log in", timeout)
         if unreachable is not None:
             raise unreachable from None
         raise LoginFailedError(f"Login to {where} failed: {_describe(exc)}", site) from None
@@ -405,7 +405,7 @@ def _tk_errors(site: Optional[str]) -> Iterator[None]:
         raise
     except Exception as exc:
         # tk-core re-raises a network failure during a password login as a bare Exception.
-        unreachable = unreachable_error(site, exc, "log in")
+        unreachable = unreachable_error(site, exc, "log in", timeout)
         if unreachable is None:
             raise
         raise unreachable from None
@@ -415,13 +415,16 @@ _AGAIN = "The next call asks again; `sgconnect login` logs in now."
 
 
 def unreachable_error(
-    site: Optional[str], exc: BaseException, doing: str
+    site: Optional[str], exc: BaseException, doing: str, timeout: Optional[float] = None
 ) -> Optional[SiteUnreachableError]:
-    """A :class:`SiteUnreachableError` when ``exc`` comes from the network, else None."""
+    """A :class:`SiteUnreachableError` when ``exc`` comes from the network, else None.
+
+    :param timeout: The per-request bound that applied (``timeout_secs``), for a timeout's text.
+    """
     failure = network_failure(exc)
     if failure is None:
         return None
-    return unreachable(site, failure, doing, to=f"to {doing}")
+    return unreachable(site, failure, f"the request to {doing}", timeout, to=f"to {doing}")
 
 
 def _describe(exc: BaseException) -> str:

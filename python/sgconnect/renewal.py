@@ -225,4 +225,4 @@ def _timeout_secs() -> Optional[float]:
 def _unreachable(site: str, exc: BaseException) -> Any:
     from .interactive import unreachable_error
 
-    return unreachable_error(site, exc, "renew the session")
+    return unreachable_error(site, exc, "renew the session", _timeout_secs())
