@@ -210,14 +210,16 @@ def test_doctor_reads_the_site_by_the_rule_and_shows_no_proxy_password(local_sit
         assert "NO_PROXY names it" in out.getvalue()
 
 
-def test_doctor_names_a_missing_ca_bundle(local_site, monkeypatch, tmp_path):
+def test_doctor_names_a_missing_ca_bundle(monkeypatch, tmp_path):
     import io
 
     from sgconnect import doctor
 
     monkeypatch.setenv("SHOTGUN_API_CACERTS", str(tmp_path / "absent.pem"))
     out = io.StringIO()
-    doctor.run(local_site.url, out)
+    with LocalSite(tls=True) as site:
+        doctor.run(site.url, out)
+        assert site.counters["tcp_connections"] == 0
     text = out.getvalue()
     assert "absent.pem" in text and "does not exist" in text
     assert "check the URL" not in text
@@ -280,3 +282,16 @@ def test_console_renewal_gives_up_when_the_site_holds_the_renewal(make_local_sit
     assert time.monotonic() - started < STALL / 2
     assert "ERRORS ['SiteUnreachableError']" in out, out + err
     assert "RENEWALS 0" in out, out + err
+
+
+def test_the_api3_hand_out_names_a_missing_ca_bundle(isolated_shotgun_home, monkeypatch, tmp_path):
+    import sgconnect
+
+    with LocalSite(tls=True) as site:
+        monkeypatch.setenv("SHOTGUN_API_CACERTS", site.ca_path)
+        save_session(site, "alice")
+        missing = str(tmp_path / "moved.pem")
+        monkeypatch.setenv("SHOTGUN_API_CACERTS", missing)
+        with pytest.raises(CaBundleError, match="moved.pem"):
+            sgconnect.connect("ca", site.url, interactive=False).find("Project", [])
+        assert site.counters["tcp_connections"] == 0

@@ -24,6 +24,7 @@ shotgun_api3 ships. Each bundle is parsed once per process (one :class:`ssl.SSLC
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
 import threading
 import urllib.parse
@@ -106,9 +107,10 @@ class Proxy:
 
     @property
     def identity(self) -> tuple:
-        """What tells two proxies apart (a key for connection pools; it holds the password:
-        never print it)."""
-        return (self.host, self.port, self.username, self._password)
+        """What tells two proxies apart (a key for connection pools): host, port, user name and
+        a digest of the password (never the password itself)."""
+        digest = hashlib.sha256((self._password or "").encode()).hexdigest()[:16]
+        return (self.host, self.port, self.username, digest)
 
     def authorization(self) -> Optional[str]:
         """The ``Proxy-Authorization`` header value (Basic), or ``None`` without credentials."""
@@ -232,10 +234,11 @@ def ca_file(site: Optional[str] = None) -> str:
 
 def check_ca_bundle(site: Optional[str], path: Optional[str] = None) -> None:
     """Raise :class:`CaBundleError` naming the bundle when ``SHOTGUN_API_CACERTS`` (or ``path``)
-    is set but is not a readable file. A pre-check for paths whose library would say less."""
+    is set but is not a readable file, for an https site (or no site). A pre-check for paths whose
+    library would say less ("Cannot reach ... (FileNotFoundError): check the URL")."""
     path = path if path is not None else os.environ.get(CA_CERTS)
-    if not path:
-        return
+    if not path or (site or "").lower().startswith("http://"):
+        return  # nothing to verify on a plain-http site
     if not os.path.isfile(path) or not os.access(path, os.R_OK):
         state_ = "does not exist" if not os.path.exists(path) else "is not a readable file"
         raise CaBundleError(
