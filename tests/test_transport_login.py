@@ -38,6 +38,14 @@ def _error_line(stderr: str) -> str:
     return lines[0]
 
 
+def _password_login(home, site):
+    """``sgconnect login --method password`` as carol, her password typed on stdin."""
+    return run_cli(
+        home, "login", "--site", site.url, "--method", "password",
+        stdin=f"carol\n{site.password('carol')}\n",
+    )  # fmt: skip
+
+
 # ------------------------------------------------------------------ headless login: deadlines
 
 
@@ -116,11 +124,7 @@ def test_console_login_honours_no_proxy(make_local_site, isolated_shotgun_home, 
     with ForwardProxy() as proxy:
         monkeypatch.setenv("http_proxy", proxy.url)
         monkeypatch.setenv("no_proxy", "localhost,127.0.0.1")
-        result = run_cli(
-            isolated_shotgun_home,
-            "login", "--site", site.url, "--method", "password",
-            stdin=f"carol\n{site.password('carol')}\n",
-        )  # fmt: skip
+        result = _password_login(isolated_shotgun_home, site)
         journal = list(proxy.journal)
     assert result.returncode == 0, result.stdout + result.stderr
     assert journal == []  # tk-core alone would have gone to the proxy
@@ -138,11 +142,7 @@ def test_console_login_goes_through_the_http_proxy_setting(
         monkeypatch.setenv(
             "SGCONNECT_HTTP_PROXY", f"pipeline:console-proxy-pass@127.0.0.1:{proxy.port}"
         )
-        result = run_cli(
-            isolated_shotgun_home,
-            "login", "--site", site.url, "--method", "password",
-            stdin=f"carol\n{site.password('carol')}\n",
-        )  # fmt: skip
+        result = _password_login(isolated_shotgun_home, site)
         journal = list(proxy.journal)
     assert result.returncode == 0, result.stdout + result.stderr
     port = site.url.rsplit(":", 1)[1]
@@ -252,11 +252,7 @@ def test_console_login_gives_up_when_the_site_holds_the_login_request(
     site.inject_fault("stall", delay=STALL, rpc="get_session_token")
     monkeypatch.setenv("SGCONNECT_TIMEOUT_SECS", "2")
     started = time.monotonic()
-    result = run_cli(
-        isolated_shotgun_home,
-        "login", "--site", site.url, "--method", "password",
-        stdin=f"carol\n{site.password('carol')}\n",
-    )  # fmt: skip
+    result = _password_login(isolated_shotgun_home, site)
     assert time.monotonic() - started < STALL / 2
     assert result.returncode == 1
     line = _error_line(result.stderr)
