@@ -44,7 +44,7 @@ from .errors import (
     SiteUnreachableError,
 )
 from .transport import network_failure, unreachable
-from .transport.proxies import Proxy, check_ca_bundle, proxy_for
+from .transport.proxies import Proxy, check_ca_bundle, parse_http_proxy, proxy_for
 
 METHODS = ("auto", "qt", "browser", "web", "password", "url")
 
@@ -71,18 +71,22 @@ def approval_timeout_secs() -> float:
     return value if value > 0 else APPROVAL_TIMEOUT_SECS
 
 
+def _proxy_setting(http_proxy: Optional[str]) -> str:
+    if http_proxy is not None:
+        return http_proxy
+    from .settings import Settings
+
+    return Settings.from_environment().http_proxy
+
+
 def login_proxy(site: Optional[str], http_proxy: Optional[str] = None) -> Optional[Proxy]:
     """The proxy of a login or renewal request to ``site``: the one rule
     (:func:`sgconnect.transport.proxies.proxy_for`) with ``http_proxy``, else the standalone
-    ``http_proxy`` setting (``SGCONNECT_HTTP_PROXY``)."""
+    ``http_proxy`` setting (``SGCONNECT_HTTP_PROXY``). ``None`` without a site."""
     if not site:
         return None
-    if http_proxy is None:
-        from .settings import Settings
-
-        http_proxy = Settings.from_environment().http_proxy
     try:
-        return proxy_for(site, http_proxy)
+        return proxy_for(site, _proxy_setting(http_proxy))
     except ValueError as exc:
         raise SgConnectError(f"Cannot log in to {site}: {exc}.", site) from None
 
@@ -96,9 +100,15 @@ def defaults_manager(site: Optional[str], http_proxy: Optional[str] = None) -> A
     """
     authentication = tk.authentication()
     proxy = login_proxy(site, http_proxy)
+    setting = _proxy_setting(http_proxy) if not site else ""
 
     class RuleDefaultsManager(authentication.DefaultsManager):
         def get_http_proxy(self) -> Optional[str]:
+            if not site and not setting:
+                # the person types the site: no host to match NO_PROXY against yet
+                return super().get_http_proxy()
+            if not site:
+                return parse_http_proxy(setting).api3()  # the setting wins for any site
             return proxy.api3() if proxy is not None else None
 
     return RuleDefaultsManager(fixed_host=site)
