@@ -187,7 +187,7 @@ def test_bad_requests_get_faults_and_the_server_keeps_serving(local_site):
     with pytest.raises(shotgun_api3.Fault):
         sg._call_rpc("no_such_method", {})
     with pytest.raises(shotgun_api3.Fault):
-        sg.find("Shot", [])
+        sg.find("NoSuchEntityType", [])
     with pytest.raises(shotgun_api3.Fault):
         sg.find("Project", [["name", "weird_relation", "x"]])
     assert len(sg.find("Project", [])) == 3

@@ -119,7 +119,7 @@ class Api3Mixin:
             if handler is None:
                 raise _ApiError(ERR_FAULT, f"Unknown method {method!r}.")
             auth = params[0] if params and isinstance(params[0], dict) else None
-            args = params[1] if len(params) > 1 and isinstance(params[1], dict) else {}
+            args = params[1] if len(params) > 1 and isinstance(params[1], (dict, list)) else {}
             if auth is None:
                 raise _ApiError(ERR_AUTH, "Can't authenticate: no credentials.")
             with self._lock:
@@ -160,7 +160,9 @@ class Api3Mixin:
         sudo = auth.get("sudo_as_login")
         if sudo:
             ctx.sudo = str(sudo)
-            if not actor["is_script"]:
+            if not actor["is_script"] and not self._user_field(
+                actor["login"], "sudo_allowed", False
+            ):
                 raise _ApiError(
                     ERR_PERMISSION,
                     "The user does not have permission to 'sudo': "
@@ -179,9 +181,15 @@ class Api3Mixin:
         return {"session_id": self._new_session(login, is_script=login in self._scripts)}
 
     def _rpc_read(self, actor: Dict[str, Any], args: Dict[str, Any]) -> Any:
-        records = [
-            r for r in self._records(str(args.get("type"))) if _matches(r, args.get("filters"))
-        ]
+        entity_type = str(args.get("type"))
+        records = self._records(entity_type)
+        if entity_type == "Project":  # per person: the acting person's last access
+            person = actor.get("sudo") or actor["login"]
+            for record in records:
+                record["last_accessed_by_current_user"] = self._last_accessed.get(
+                    (person, record["id"])
+                )
+        records = [r for r in records if _matches(r, args.get("filters"))]
         fields = args.get("return_fields") or ["id"]
         paging = args.get("paging") or {}
         try:

@@ -8,7 +8,9 @@ from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
 from .api3 import Api3Mixin
 from .app_session import AppSessionMixin, _AppSessionRequest
 from .common import MODES, ForeignRequest
+from .entities import EntitiesMixin
 from .faults import FaultsMixin, _Fault
+from .files import FilesMixin
 from .network import NetworkMixin
 from .rest import RestMixin
 from .state import (
@@ -26,7 +28,15 @@ from .weblogin import WebLoginMixin
 
 
 class LocalSite(
-    StateMixin, Api3Mixin, WebLoginMixin, AppSessionMixin, RestMixin, FaultsMixin, NetworkMixin
+    StateMixin,
+    EntitiesMixin,
+    FilesMixin,
+    Api3Mixin,
+    WebLoginMixin,
+    AppSessionMixin,
+    RestMixin,
+    FaultsMixin,
+    NetworkMixin,
 ):
     """A ShotGrid-like site on 127.0.0.1, for tests, demos and ``sgconnect site``.
 
@@ -95,6 +105,10 @@ class LocalSite(
 
         self._users: Dict[str, HumanUserSpec] = {}
         self._user_fields: Dict[str, Dict[str, Any]] = {}
+        self._entities: Dict[str, Dict[int, Dict[str, Any]]] = {}
+        self._retired: Dict[str, Dict[int, Dict[str, Any]]] = {}
+        self._last_accessed: Dict[Tuple[str, int], str] = {}
+        self._files: Dict[int, Tuple[bytes, str, str]] = {}
         self._passwords: Dict[str, str] = {}
         self._2fa: Dict[str, str] = {}
         for spec in DEMO_USERS if users is None else users:

@@ -206,6 +206,21 @@ class NetworkMixin:
                 Rule("/auth/sso_callback", endpoint="sso_callback", methods=["GET"]),
                 Rule("/auth/landing", endpoint="landing", methods=["GET"]),
                 Rule("/user/login", endpoint="user_login", methods=["GET"]),
+                Rule(
+                    "/upload/<any(publish_thumbnail, upload_file):kind>",
+                    endpoint="upload",
+                    methods=["POST"],
+                ),
+                Rule(
+                    "/file_serve/attachment/<int:attachment_id>",
+                    endpoint="file_serve",
+                    methods=["GET"],
+                ),
+                Rule(
+                    "/images/status/transient/<int:attachment_id>",
+                    endpoint="transient_image",
+                    methods=["GET"],
+                ),
                 Rule("/internal_api/session", endpoint="web_session", methods=["GET", "POST"]),
                 Rule("/internal_api/app_session_request", endpoint="asl_get", methods=["GET"]),
                 Rule(

@@ -12,7 +12,6 @@ from .common import (
     _SAML_LOGIN_REQUEST,
     ERR_2FA,
     ERR_AUTH,
-    ERR_FAULT,
     ERR_OXYG,
     ERR_SSO,
     _ApiError,
@@ -262,7 +261,8 @@ class StateMixin:
 
     def update_user(self, login: str, **fields: Any) -> None:
         """Change fields of a human user as an admin would: ``sg_status_list`` (``"act"`` or
-        ``"dis"``), ``can_impersonate_this_user`` (bool), ``locked_until``...
+        ``"dis"``), ``can_impersonate_this_user`` (bool), ``locked_until``, ``sudo_allowed``
+        (bool, default false: an admin whose api3 ``sudo_as_login`` is honoured)...
 
         :raises KeyError: no such user.
         """
@@ -393,6 +393,11 @@ class StateMixin:
                         u.login, "can_impersonate_this_user", True
                     ),
                     "locked_until": self._user_field(u.login, "locked_until", None),
+                    **{
+                        k: v
+                        for k, v in self._user_fields.get(u.login, {}).items()
+                        if k not in ("sg_status_list", "can_impersonate_this_user", "locked_until")
+                    },
                 }
                 for u in self._users.values()
             ]
@@ -408,8 +413,4 @@ class StateMixin:
                 }
                 for s in self._scripts.values()
             ]
-        if entity_type == "LocalStorage":
-            return []
-        raise _ApiError(
-            ERR_FAULT, f"API read() invalid/missing string entity 'type': {entity_type}"
-        )
+        return self._generic_records(self._check_type(entity_type, "read"))
