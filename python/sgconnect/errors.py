@@ -119,6 +119,42 @@ class RestError(SgConnectError):
         self.errors = errors or []
 
 
+class SiteTimeoutError(SiteUnreachableError):
+    """The site did not answer a call within its deadline (``timeout_secs`` bounds the whole
+    call: connect, TLS, send, every read and every retry)."""
+
+
+class SiteRedirectError(SiteResponseError):
+    """The site answered a request that carries a credential with a redirect. It is never
+    followed; the message names the site and the Location's origin only.
+
+    :ivar location_origin: ``scheme://host[:port]`` of the Location header ("" without one).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        site: Optional[str] = None,
+        status: Optional[int] = None,
+        location_origin: str = "",
+    ):
+        super().__init__(message, site, status)
+        self.location_origin = location_origin
+
+
+class WriteOutcomeUnknownError(SgConnectError):
+    """A write (create, update, delete, revive, batch, upload...) may have reached the site, but
+    its reply was lost, late or unreadable. It was not sent again: check whether it happened
+    (find the entity) before writing again.
+
+    :ivar method: The api3 method (or request) whose outcome is unknown.
+    """
+
+    def __init__(self, message: str, site: Optional[str] = None, method: str = ""):
+        super().__init__(message, site)
+        self.method = method
+
+
 __all__ = [
     "SgConnectError",
     "InvalidSiteError",
@@ -132,4 +168,7 @@ __all__ = [
     "LoginFailedError",
     "ServiceKeyError",
     "RestError",
+    "SiteTimeoutError",
+    "SiteRedirectError",
+    "WriteOutcomeUnknownError",
 ]
