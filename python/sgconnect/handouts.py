@@ -9,6 +9,7 @@ other's. Credentials are shared process-wide per site, so a renewal on one threa
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from typing import Any, Callable, Optional
 
 from . import hook_runner
@@ -19,6 +20,10 @@ from .sites import normalize_site, validate_purpose
 
 #: Site spellings remembered per broker (a bound: a tool looping over odd spellings).
 _MAX_SITE_SPELLINGS = 256
+#: Hand-outs kept per thread (least recently used first out): a tool minting purposes in a loop
+#: cannot grow a thread's cache without bound. The sockets are shared per thread and site
+#: (:mod:`sgconnect.transport.api3`), so an evicted hand-out costs no connection.
+MAX_HANDOUTS_PER_THREAD = 64
 
 
 class Broker:
@@ -70,10 +75,14 @@ class Broker:
         reused = entry is not None and entry[0] == self._generation
         if reused:
             credential, handed = entry[1], entry[2]
+            cache.move_to_end(key)
         else:
             credential = self.credential(site, may_prompt)
             handed = create(self.hook, credential, purpose, may_prompt)
             cache[key] = (self._generation, credential, handed)
+            cache.move_to_end(key)
+            while len(cache) > MAX_HANDOUTS_PER_THREAD:
+                cache.popitem(last=False)
         identity = credential.identity()
         hook_runner.audit(
             self.hook,
@@ -103,11 +112,11 @@ class Broker:
                 self._site_keys[site] = key
         return key
 
-    def _thread_cache(self) -> dict:
+    def _thread_cache(self) -> OrderedDict:
         try:
             return self._local.handed
         except AttributeError:
-            self._local.handed = {}
+            self._local.handed = OrderedDict()
             return self._local.handed
 
     # -- credentials ----------------------------------------------------------------------------

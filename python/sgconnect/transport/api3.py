@@ -157,18 +157,27 @@ class Deadline:
 
 
 class _DeadlineIO(io.RawIOBase):
-    """A socket's reads, each bounded by what is left of the call's deadline."""
+    """A socket's reads, each bounded by what is left of the call's deadline.
+
+    It reads through the socket's own raw file (``makefile``), which holds a reference to the
+    socket: http.client may close the connection while the reply is still being read.
+    """
 
     def __init__(self, sock: socket.socket, deadline: Deadline):
         self._sock = sock
+        self._raw = sock.makefile("rb", buffering=0)
         self._deadline = deadline
 
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer: Any) -> int:
+    def readinto(self, buffer: Any) -> Optional[int]:
         self._sock.settimeout(self._deadline.remaining())
-        return self._sock.recv_into(buffer)
+        return self._raw.readinto(buffer)
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
 
 
 class _DeadlineSocket:
