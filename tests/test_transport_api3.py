@@ -349,3 +349,41 @@ def test_a_download_redirected_to_storage_carries_no_cookie(site):
     (request,) = site.foreign_journal
     assert "cookie" not in {name.lower() for name in request.headers}
     assert all(secret not in json.dumps(request.headers) for secret in site.secrets)
+
+
+# -- tk-core's password login ---------------------------------------------------------------------
+
+
+def _password_login(site, home, stdin: str):
+    from sgconnect.testing import run_python
+
+    code = f"""
+        import sys
+        from sgconnect.cli import main
+        sys.exit(main(["login", "--site", {site.url!r}, "--method", "password"]))
+    """
+    return run_python(code, {"SHOTGUN_HOME": str(home)}, stdin=stdin)
+
+
+@pytest.mark.tkcore
+@pytest.mark.parametrize("status", [302, 307, 308])
+def test_the_password_never_follows_a_redirect(make_local_site, tmp_path, status):
+    site = make_local_site("default", app_session_launcher=False)
+    password = site.password("carol")
+    site.inject_fault("redirect", rpc="get_session_token", status=status, count=5)
+    done = _password_login(site, tmp_path, f"carol\n{password}\n")
+    assert done.returncode != 0, done.stdout + done.stderr
+    assert site.foreign_journal == []  # not one byte of the password went to the other origin
+    assert password not in done.stdout + done.stderr
+    assert [e.rpc for e in site.journal].count("get_session_token") >= 1
+
+
+@pytest.mark.tkcore
+def test_a_redirecting_site_fails_before_the_password_is_asked(make_local_site, tmp_path):
+    site = make_local_site("default", app_session_launcher=False)
+    site.inject_fault("redirect", path_prefix="/api3/json", status=308, count=10)
+    done = _password_login(site, tmp_path, f"carol\n{site.password('carol')}\n")
+    assert done.returncode != 0
+    assert "redirect (HTTP 308)" in done.stderr and site.foreign_url.rstrip("/") in done.stderr
+    assert "get_session_token" not in [e.rpc for e in site.journal]
+    assert site.foreign_journal == []

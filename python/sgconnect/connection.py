@@ -22,6 +22,7 @@ a tool's call completes instead of failing halfway through its work. Unlike it, 
 from __future__ import annotations
 
 import http.client
+import json
 import logging
 from typing import Any
 
@@ -109,7 +110,7 @@ class _SiteFaults:
         except UnicodeDecodeError:
             raise wrong("a body that is not UTF-8") from None
         try:
-            decoded = self._json_loads(text)  # type: ignore[attr-defined]
+            decoded = json.loads(text)
         except ValueError:
             raise wrong("invalid JSON") from None
         if not isinstance(decoded, dict):

@@ -30,7 +30,7 @@ from .errors import (
     SgConnectError,
     SiteUnreachableError,
 )
-from .transport import network_failure, unreachable
+from .transport import api3, network_failure, unreachable
 
 METHODS = ("auto", "qt", "browser", "web", "password", "url")
 
@@ -114,7 +114,9 @@ def _tk_prompt(site: Optional[str], login_hint: Optional[str], method: str) -> A
     authenticator = authentication.ShotgunAuthenticator(
         authentication.DefaultsManager(fixed_host=site)
     )
-    with scoped_environ(forced), _tk_errors(site):
+    if site and method in ("password", "auto", "qt"):
+        api3.check_no_redirect(site)  # before a password is typed: a redirecting site fails here
+    with scoped_environ(forced), _tk_errors(site), api3.httplib2_never_redirects():
         return authenticator.get_user_from_prompt(host=site, login=login_hint)
 
 

@@ -35,17 +35,19 @@ import json
 import os
 import select
 import socket
+import sys
 import tempfile
 import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import Any, Callable, Optional
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, Optional
 
 from .. import state
 from ..environ import CAPABILITIES_TTL_SECS, KEEPALIVE_SECS, MAX_REPLY_MIB
-from ..errors import SiteResponseError
+from ..errors import SiteRedirectError, SiteResponseError
 from . import (
     is_timeout,
     redirected,
@@ -67,6 +69,8 @@ __all__ = [
     "capabilities",
     "capabilities_cache_file",
     "download",
+    "httplib2_never_redirects",
+    "check_no_redirect",
     "stats",
     "reset",
 ]
@@ -676,6 +680,75 @@ def _save(reply: Any, file_path: Optional[str], site: str, deadline: Deadline) -
                 break
             handle.write(chunk)
     return file_path
+
+
+# -- tk-core's own logins ------------------------------------------------------------------------
+
+_guard_lock = threading.Lock()
+_guard_depth = 0
+_guard_saved: list[tuple[Any, Any]] = []
+
+
+@contextmanager
+def httplib2_never_redirects() -> Iterator[None]:
+    """While the block runs, no httplib2 ``Http`` made by shotgun_api3 follows a redirect.
+
+    tk-core's console and Qt password logins make their own ``shotgun_api3.Shotgun`` (tk-core's
+    ``session_cache.generate_session_token``) and send the typed password through its httplib2,
+    which re-posts the body on 307/308. tk-core takes no connection factory, so sgconnect sets
+    httplib2's ``REDIRECT_CODES`` (the default of every new ``Http().redirect_codes``) to none, in
+    every loaded copy (pip's and tk-core's vendored one), for the login only: a redirect is then
+    answered as shotgun_api3's ``ProtocolError``, which tk-core reports as a failed login.
+    """
+    global _guard_depth
+    with _guard_lock:
+        if _guard_depth == 0:
+            _guard_saved[:] = [
+                (module, module.REDIRECT_CODES)
+                for name, module in list(sys.modules.items())
+                if name.endswith("shotgun_api3.lib.httplib2")
+                and module is not None
+                and hasattr(module, "REDIRECT_CODES")
+            ]
+            for module, _ in _guard_saved:
+                module.REDIRECT_CODES = frozenset()
+        _guard_depth += 1
+    try:
+        yield
+    finally:
+        with _guard_lock:
+            _guard_depth -= 1
+            if _guard_depth == 0:
+                for module, codes in _guard_saved:
+                    module.REDIRECT_CODES = codes
+                _guard_saved.clear()
+
+
+def check_no_redirect(site: str, timeout: Optional[float] = 10.0) -> None:
+    """Before a password is asked for: the site's api3 ``info`` (no credential), not followed.
+
+    :raises SiteRedirectError: The site answers with a redirect (the password would be sent
+        there). Any other outcome is left to the login itself, which reports it.
+    """
+    parts = urllib.parse.urlsplit(site)
+    server = parts.netloc.rpartition("@")[2]
+    body = json.dumps({"method_name": "info", "params": []}).encode()
+    headers = {"content-type": "application/json; charset=utf-8", "user-agent": "sgconnect"}
+    try:
+        send(
+            Target(parts.scheme, server),
+            "POST",
+            "/api3/json",
+            body,
+            headers,
+            rpc="info",
+            deadline=Deadline(timeout),
+            site=site,
+        )
+    except SiteRedirectError:
+        raise
+    except Exception:  # noqa: BLE001 - a proxy-only network, a timeout: the login reports it
+        pass
 
 
 # -- process state --------------------------------------------------------------------------------
