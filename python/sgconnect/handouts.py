@@ -8,6 +8,7 @@ other's. Credentials are shared process-wide per site, so a renewal on one threa
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import OrderedDict
 from typing import Any, Callable, Optional
@@ -20,6 +21,15 @@ from .sites import normalize_site, validate_purpose
 
 #: Site spellings remembered per broker (a bound: a tool looping over odd spellings).
 _MAX_SITE_SPELLINGS = 256
+#: Proxy variables: with one set, no socket is opened ahead (the proxy rule decides the route).
+PROXY_ENVIRONMENT = (
+    "HTTPS_PROXY",
+    "https_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+)
 #: Hand-outs kept per thread (least recently used first out): a tool minting purposes in a loop
 #: cannot grow a thread's cache without bound. The sockets are shared per thread and site
 #: (:mod:`sgconnect.transport.api3`), so an evicted hand-out costs no connection.
@@ -78,6 +88,8 @@ class Broker:
             cache.move_to_end(key)
         else:
             credential = self.credential(site, may_prompt)
+            if kind == "api3":
+                self._preconnect(credential.site)
             handed = create(self.hook, credential, purpose, may_prompt)
             cache[key] = (self._generation, credential, handed)
             cache.move_to_end(key)
@@ -100,6 +112,18 @@ class Broker:
             ),
         )
         return handed
+
+    def _preconnect(self, site: str) -> None:
+        """Open this thread's socket to ``site`` while the connection is being made (see
+        :func:`sgconnect.transport.api3.preconnect`); not through a proxy."""
+        settings = self.hook.settings
+        if getattr(settings, "http_proxy", "") or any(
+            os.environ.get(name) for name in PROXY_ENVIRONMENT
+        ):
+            return
+        from .transport import api3
+
+        api3.preconnect(site, getattr(settings, "timeout_secs", None))
 
     def _site_key(self, site: Optional[str]) -> Optional[str]:
         """``site`` normalised, remembered per spelling (the cached path stays a dict lookup)."""

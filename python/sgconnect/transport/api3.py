@@ -69,6 +69,7 @@ __all__ = [
     "capabilities",
     "capabilities_cache_file",
     "download",
+    "preconnect",
     "httplib2_never_redirects",
     "check_no_redirect",
     "stats",
@@ -237,13 +238,33 @@ class Target:
     def origin(self) -> str:
         return f"{self.scheme}://{self.server}"
 
-    def connect(self, deadline: Deadline) -> http.client.HTTPConnection:
-        """A new connected socket (TCP, proxy tunnel, TLS) within ``deadline``."""
+    def connect(self, deadline: Deadline, *, tcp_first: bool = False) -> http.client.HTTPConnection:
+        """A new connected socket (TCP, proxy tunnel, TLS) within ``deadline``.
+
+        :param tcp_first: Open the TCP connection before loading the TLS context (which may
+            import shotgun_api3 for its CA bundle): a background pre-connect overlaps both.
+        """
         host, _, port = self.server.rpartition(":") if ":" in self.server else (self.server, "", "")
         port_number = int(port) if port else (443 if self.scheme == "https" else 80)
         connect_to = self.proxy or (host, port_number)
         timeout = deadline.remaining()
         conn: http.client.HTTPConnection
+        if tcp_first and not self.proxy:
+            sock = socket.create_connection(connect_to, timeout)
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                if self.scheme == "https":
+                    context = ssl_context(self.origin)
+                    sock.settimeout(deadline.remaining())
+                    sock = context.wrap_socket(sock, server_hostname=host)
+                    conn = http.client.HTTPSConnection(host, port_number, context=context)
+                else:
+                    conn = http.client.HTTPConnection(host, port_number)
+            except BaseException:
+                sock.close()
+                raise
+            conn.sock = sock
+            return conn
         if self.scheme == "https":
             conn = http.client.HTTPSConnection(
                 connect_to[0], connect_to[1], timeout=timeout, context=ssl_context(self.origin)
@@ -318,10 +339,57 @@ def _checkout(target: Target, deadline: Deadline) -> tuple[_Pooled, bool]:
         _count("stale")
         pooled.conn.close()
         del pool[target.key]
-    pooled = _Pooled(target.connect(deadline))
+    conn = _take_pending(target, deadline) or target.connect(deadline)
+    pooled = _Pooled(conn)
     _count("connects")
     pool[target.key] = pooled
     return pooled, False
+
+
+_pending_lock = threading.Lock()
+#: Sockets being opened ahead of a thread's first request: (thread id, target key) -> result box.
+_pending: dict[tuple[int, tuple], dict] = {}
+
+
+def preconnect(site: str, timeout: Optional[float]) -> None:
+    """Open this thread's socket to ``site`` in the background (TCP, then TLS), so that the
+    handshakes overlap the work before the first request (imports, building the connection).
+
+    Only for a site reached without a proxy, and only when this thread has no socket to it yet;
+    the thread's first :func:`send` to the same target takes the socket (or, if it failed, opens
+    its own). A no-op when ``site`` is not an http(s) URL.
+    """
+    parts = urllib.parse.urlsplit(site)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return
+    target = Target(parts.scheme, parts.netloc.rpartition("@")[2])
+    key = (threading.get_ident(), target.key)
+    if target.key in _pool():
+        return
+    with _pending_lock:
+        if key in _pending:
+            return
+        box: dict = {"done": threading.Event()}
+        _pending[key] = box
+
+    def run() -> None:
+        try:
+            box["conn"] = target.connect(Deadline(timeout), tcp_first=True)
+        except BaseException as exc:  # noqa: BLE001 - the request opens its own and reports
+            box["error"] = exc
+        finally:
+            box["done"].set()
+
+    threading.Thread(target=run, name="sgconnect-preconnect", daemon=True).start()
+
+
+def _take_pending(target: Target, deadline: Deadline) -> Optional[http.client.HTTPConnection]:
+    with _pending_lock:
+        box = _pending.pop((threading.get_ident(), target.key), None)
+    if box is None:
+        return None
+    box["done"].wait(deadline.remaining())
+    return box.get("conn")
 
 
 def close(target: Target) -> None:
@@ -335,12 +403,14 @@ def _drop_inherited() -> None:
     """In a forked child: forget every socket of the parent. Closing the child's copy of a file
     descriptor sends nothing to the site (no TLS close_notify, no FIN while the parent holds it);
     the parent's socket stays open and its own. Locks another thread held are made anew."""
-    global _local, _stats_lock, _capabilities_lock, _capabilities_locks
+    global _local, _stats_lock, _capabilities_lock, _capabilities_locks, _pending_lock
     inherited = getattr(_local, "pool", {})
     _local = threading.local()
     _stats_lock = threading.Lock()
+    _pending_lock = threading.Lock()
     _capabilities_lock = threading.Lock()
     _capabilities_locks = {}
+    _pending.clear()
     for pooled in inherited.values():
         try:
             pooled.conn.close()
