@@ -387,3 +387,15 @@ def test_a_redirecting_site_fails_before_the_password_is_asked(make_local_site, 
     assert "redirect (HTTP 308)" in done.stderr and site.foreign_url.rstrip("/") in done.stderr
     assert "get_session_token" not in [e.rpc for e in site.journal]
     assert site.foreign_journal == []
+
+
+def test_the_capabilities_folders_are_private_under_a_loose_umask(site):
+    previous = os.umask(0o022)
+    try:
+        session_sg(site).find("Project", [], ["name"])
+    finally:
+        os.umask(previous)
+    path = api3.capabilities_cache_file(site.url)
+    server_info = os.path.dirname(path)
+    for folder in (server_info, os.path.dirname(server_info)):
+        assert stat.S_IMODE(os.stat(folder).st_mode) == 0o700, folder

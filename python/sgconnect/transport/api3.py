@@ -631,13 +631,24 @@ def _read_cache_file(site: str) -> Optional[dict]:
     return info if _valid_info(info) else None
 
 
+def _private_folders(folder: str) -> None:
+    """``folder`` and every missing parent, each created ``0700`` whatever the umask."""
+    missing = []
+    while folder and not os.path.isdir(folder):
+        missing.append(folder)
+        folder = os.path.dirname(folder)
+    for path in reversed(missing):
+        os.mkdir(path, 0o700)
+        os.chmod(path, 0o700)
+
+
 def _write_cache_file(site: str, info: dict) -> None:
     if capabilities_ttl_secs() <= 0:
         return
     path = capabilities_cache_file(site)
     folder = os.path.dirname(path)
     try:
-        os.makedirs(folder, mode=0o700, exist_ok=True)
+        _private_folders(folder)
         handle, temporary = tempfile.mkstemp(dir=folder, prefix=".info-", suffix=".tmp")
         try:
             with os.fdopen(handle, "w") as stream:
