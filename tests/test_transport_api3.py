@@ -399,3 +399,40 @@ def test_the_capabilities_folders_are_private_under_a_loose_umask(site):
     server_info = os.path.dirname(path)
     for folder in (server_info, os.path.dirname(server_info)):
         assert stat.S_IMODE(os.stat(folder).st_mode) == 0o700, folder
+
+
+def test_an_idle_socket_the_site_closed_is_replaced_before_sending(make_local_site):
+    site = make_local_site("default", keep_alive_timeout=0.2)
+    sg = script_sg(site)
+    sg.find("Project", [], ["name"])
+    time.sleep(0.6)  # the site closed the idle connection (FIN): the socket is readable
+    before = api3.stats()
+    assert sg.find("Project", [], ["name"])
+    after = api3.stats()
+    assert after["stale"] == before["stale"] + 1  # seen before sending
+    assert after["reconnects"] == before["reconnects"]  # nothing had to be sent twice
+
+
+def _upload(sg, tmp_path) -> int:
+    project = sg.find_one("Project", [["name", "is", "Sintel"]], ["name"])
+    source = tmp_path / "notes.txt"
+    source.write_bytes(b"notes")
+    return sg.upload("Project", project["id"], str(source))
+
+
+def test_a_lost_upload_reply_is_never_resent(site, tmp_path):
+    sg = session_sg(site)
+    sg.find("Project", [], ["name"])
+    site.inject_fault("lose_reply", path_prefix="/upload", count=3)
+    with pytest.raises(WriteOutcomeUnknownError):
+        _upload(sg, tmp_path)
+    assert site.pending_faults == 2  # sent once (shotgun_api3 would try three times)
+    assert len(sg.find("Attachment", [], ["id"])) == 1
+
+
+def test_an_upload_never_follows_a_redirect(site, tmp_path):
+    sg = script_sg(site)
+    site.inject_fault("redirect", path_prefix="/upload", status=307)
+    with pytest.raises(SiteRedirectError):
+        _upload(sg, tmp_path)
+    assert site.foreign_journal == []

@@ -232,6 +232,23 @@ class _SiteFaults:
             file_path=file_path,
         )
 
+    def _build_opener(self, handler: Any) -> Any:
+        """shotgun_api3's urllib opener (uploads, thumbnails), never following a redirect."""
+        opener = super()._build_opener(handler)  # type: ignore[misc]
+        opener.add_handler(api3.NoRedirect())
+        return opener
+
+    def _send_form(self, url: str, params: dict) -> str:
+        """An upload form, sent once: shotgun_api3 would send it up to three times, following
+        redirects with no deadline. A lost reply is :class:`WriteOutcomeUnknownError`."""
+        params.update(self._auth_params())
+        opener = self._build_opener(shotgun_api3.shotgun.FormPostHandler)
+        config = self.config  # type: ignore[attr-defined]
+        result = api3.send_form(
+            opener, url, params, site=self._sgc_credential.site, timeout=config.timeout_secs
+        )
+        return result.decode("utf-8") if isinstance(result, bytes) else result
+
     def _sgc_cookie_token(self) -> str:
         """The session token for the site's download cookie: the credential's own (a session),
         or one the site mints for the script; never kept on ``config``."""

@@ -70,6 +70,8 @@ __all__ = [
     "capabilities_cache_file",
     "download",
     "preconnect",
+    "NoRedirect",
+    "send_form",
     "httplib2_never_redirects",
     "check_no_redirect",
     "stats",
@@ -761,6 +763,52 @@ def _save(reply: Any, file_path: Optional[str], site: str, deadline: Deadline) -
                 break
             handle.write(chunk)
     return file_path
+
+
+# -- upload forms ---------------------------------------------------------------------------------
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A urllib handler that follows no redirect (the 3xx is raised as ``HTTPError``)."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: D102
+        return None
+
+
+def send_form(opener: Any, url: str, params: dict, *, site: str, timeout: Optional[float]) -> bytes:
+    """Post shotgun_api3's upload form once through ``opener`` (which follows no redirect),
+    within ``timeout`` seconds.
+
+    :raises SiteRedirectError: A redirect.
+    :raises SiteResponseError: An HTTP error answer (the upload may have been carried out).
+    :raises SiteUnreachableError: Nothing was sent (refused, DNS, TLS).
+    :raises WriteOutcomeUnknownError: The form may have reached the site; its reply was lost.
+    """
+    from . import socket_timeout
+
+    action = "upload"
+    deadline = Deadline(timeout)
+    try:
+        with opener.open(url, params, timeout=socket_timeout(timeout)) as reply:
+            return _read_body(reply, site, action)
+    except urllib.error.HTTPError as exc:
+        if 300 <= exc.code < 400:
+            location = exc.headers.get("Location", "") if exc.headers else ""
+            raise redirected(site, exc.code, location, action) from None
+        raise SiteResponseError(
+            f"{site} answered HTTP {exc.code} to the upload (it may have been carried out: "
+            "check before uploading again).",
+            site,
+            status=exc.code,
+        ) from None
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+        reason = getattr(exc, "reason", exc)
+        error = reason if isinstance(reason, BaseException) else exc
+        if isinstance(error, (ConnectionRefusedError, socket.gaierror)) or (
+            type(error).__name__.startswith("SSL")
+        ):
+            raise _no_answer(site, error, action, deadline) from None
+        raise write_outcome_unknown(site, action, _why(error)) from None
 
 
 # -- tk-core's own logins ------------------------------------------------------------------------
