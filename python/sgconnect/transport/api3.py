@@ -341,11 +341,15 @@ def _checkout(target: Target, deadline: Deadline) -> tuple[_Pooled, bool]:
         _count("stale")
         pooled.conn.close()
         del pool[target.key]
-    conn = _take_pending(target, deadline) or target.connect(deadline)
-    pooled = _Pooled(conn)
     _count("connects")
+    # A socket opened ahead counts as reused: it was opened before this call, so a read lost
+    # on it is sent again once on a fresh one.
+    pooled = _take_pending(target, deadline)
+    opened_ahead = pooled is not None
+    if pooled is None:
+        pooled = _Pooled(target.connect(deadline))
     pool[target.key] = pooled
-    return pooled, False
+    return pooled, opened_ahead
 
 
 _pending_lock = threading.Lock()
@@ -377,6 +381,7 @@ def preconnect(site: str, timeout: Optional[float]) -> None:
     def run() -> None:
         try:
             box["conn"] = target.connect(Deadline(timeout), tcp_first=True)
+            box["at"] = time.monotonic()
         except BaseException as exc:  # noqa: BLE001 - the request opens its own and reports
             box["error"] = exc
         finally:
@@ -385,13 +390,23 @@ def preconnect(site: str, timeout: Optional[float]) -> None:
     threading.Thread(target=run, name="sgconnect-preconnect", daemon=True).start()
 
 
-def _take_pending(target: Target, deadline: Deadline) -> Optional[http.client.HTTPConnection]:
+def _take_pending(target: Target, deadline: Deadline) -> Optional[_Pooled]:
+    """The socket :func:`preconnect` opened for this thread, if it is ready in time and alive
+    (a thread id can be reused: a socket never taken may have idled)."""
     with _pending_lock:
         box = _pending.pop((threading.get_ident(), target.key), None)
     if box is None:
         return None
     box["done"].wait(deadline.remaining())
-    return box.get("conn")
+    conn = box.get("conn")
+    if conn is None:
+        return None
+    pooled = _Pooled(conn)
+    pooled.last_used = box["at"]
+    if _alive(pooled):
+        return pooled
+    conn.close()
+    return None
 
 
 def close(target: Target) -> None:
@@ -456,11 +471,11 @@ def send(
     for attempt in (1, 2):
         try:
             pooled, reused = _checkout(target, deadline)
+            conn = pooled.conn
+            conn.sock.settimeout(deadline.remaining())
         except (OSError, http.client.HTTPException) as exc:  # nothing was sent
             raise _no_answer(site, exc, action, deadline) from None
-        conn = pooled.conn
         try:
-            conn.sock.settimeout(deadline.remaining())
             conn.request(verb, path, body=body, headers=headers)
             conn.response_class = _response_class(deadline)  # type: ignore[assignment]
             response = conn.getresponse()
