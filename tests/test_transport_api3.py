@@ -436,3 +436,29 @@ def test_an_upload_never_follows_a_redirect(site, tmp_path):
     with pytest.raises(SiteRedirectError):
         _upload(sg, tmp_path)
     assert site.foreign_journal == []
+
+
+@pytest.mark.tkcore
+def test_a_console_renewal_never_sends_the_password_through_a_redirect(make_local_site, tmp_path):
+    from sgconnect.testing import run_python, save_session
+
+    site = make_local_site("default", app_session_launcher=False)
+    password = site.password("alice")
+    save_session(site, "alice")
+    site.expire_sessions()
+    site.inject_fault("redirect", rpc="get_session_token", status=308, count=10)
+    code = """
+        import os, sgconnect
+        sg = sgconnect.connect("renewal", os.environ["SITE_URL"], interactive=True)
+        try:
+            sg.find("Project", [], ["name"])
+            print("RESULT ok")
+        except Exception as exc:
+            print("RESULT", type(exc).__name__)
+    """
+    done = run_python(code, {"SITE_URL": site.url}, stdin=f"{password}\n" * 3, timeout=60)
+    assert "RESULT" in done.stdout, done.stdout + done.stderr
+    assert "RESULT ok" not in done.stdout
+    assert site.foreign_journal == []  # the password never went to the other origin
+    assert "get_session_token" in [entry.rpc for entry in site.journal]  # tk-core did try
+    assert password not in done.stdout + done.stderr

@@ -161,10 +161,14 @@ class SessionState:
 
     def _renew_through_tk_core(self) -> str:
         """tk-core's interactive renewal (its Qt dialog or console prompt); saves the cache."""
+        from .transport import api3
+
         user = self._tk_session_user()
         authentication = tk.authentication()
         try:
-            authentication.interactive_authentication.renew_session(user.impl)
+            # tk-core sends the typed password through its own shotgun_api3: never redirected.
+            with api3.httplib2_never_redirects():
+                authentication.interactive_authentication.renew_session(user.impl)
         except authentication.AuthenticationCancelled:
             raise LoginCancelledError(
                 f"Renewal of {self.login}'s session on {self.site} was cancelled; nothing was "
