@@ -462,3 +462,109 @@ def test_a_console_renewal_never_sends_the_password_through_a_redirect(make_loca
     assert site.foreign_journal == []  # the password never went to the other origin
     assert "get_session_token" in [entry.rpc for entry in site.journal]  # tk-core did try
     assert password not in done.stdout + done.stderr
+
+
+# -- replies no ShotGrid site sends: a raw server on 127.0.0.1 -----------------------------------
+
+INFO_REPLY = json.dumps({"results": {"version": [8, 50, 0], "full_version": [8, 50, 0, 1]}})
+
+
+def _raw_site(reply: bytes):
+    """A one-thread HTTP server on 127.0.0.1 that answers every request with ``reply`` bytes
+    (the api3 ``info`` first, so capabilities load); returns (url, stop)."""
+    import socket as socket_module
+
+    listener = socket_module.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def serve() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                continue
+            with conn:
+                conn.settimeout(0.2)
+
+                def recv(conn=conn) -> bytes:
+                    while not stop.is_set():
+                        try:
+                            return conn.recv(65536)
+                        except TimeoutError:
+                            continue
+                    raise ConnectionError("stopped")
+
+                data = b""
+                try:
+                    while not stop.is_set():
+                        while b"\r\n\r\n" not in data:
+                            chunk = recv()
+                            if not chunk:
+                                raise ConnectionError
+                            data += chunk
+                        head, _, rest = data.partition(b"\r\n\r\n")
+                        length = int(
+                            next(
+                                (
+                                    line.split(b":")[1]
+                                    for line in head.split(b"\r\n")
+                                    if line.lower().startswith(b"content-length")
+                                ),
+                                b"0",
+                            )
+                        )
+                        while len(rest) < length:
+                            rest += recv()
+                        body, data = rest[:length], rest[length:]
+                        if b'"info"' in body:
+                            payload = INFO_REPLY.encode()
+                            conn.sendall(
+                                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                                b"Content-Length: %d\r\n\r\n%s" % (len(payload), payload)
+                            )
+                        else:
+                            conn.sendall(reply)
+                except (OSError, ConnectionError, ValueError):
+                    pass
+        listener.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+
+    def close() -> None:
+        stop.set()
+        thread.join(5)
+
+    return f"http://127.0.0.1:{listener.getsockname()[1]}", close
+
+
+def _reply(body: bytes, headers: bytes = b"Content-Type: application/json\r\n") -> bytes:
+    return b"HTTP/1.1 200 OK\r\n%sContent-Length: %d\r\n\r\n%s" % (headers, len(body), body)
+
+
+@pytest.mark.parametrize(
+    "reply, words",
+    [
+        (_reply(b"{}", b"X-Long: " + b"a" * 70000 + b"\r\n"), "over-long header line"),
+        (_reply(b"[1, 2]"), "JSON of an unexpected shape"),
+        (_reply(b"{not json"), "invalid JSON"),
+        (
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked"
+            b"\r\n\r\n" + (b"100000\r\n" + b" " * 0x100000 + b"\r\n") * 3 + b"0\r\n\r\n",
+            "MiB cap",
+        ),
+    ],
+    ids=["long-header", "list", "not-json", "chunked-over-cap"],
+)
+def test_replies_no_site_should_send_are_site_response_errors(monkeypatch, reply, words):
+    monkeypatch.setenv("SGCONNECT_MAX_REPLY_MIB", "2")
+    url, close = _raw_site(reply)
+    try:
+        credential = ScriptCredential(url, SCRIPT, "raw-site-test-key")
+        sg = ScriptConnection(credential, timeout_secs=10)
+        with pytest.raises(SiteResponseError) as caught:
+            sg.find("Project", [], ["name"])
+        assert words in str(caught.value) and url in str(caught.value)
+    finally:
+        close()
