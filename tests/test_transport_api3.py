@@ -366,7 +366,7 @@ def _password_login(site, home, stdin: str):
 
 
 @pytest.mark.tkcore
-@pytest.mark.parametrize("status", [302, 307, 308])
+@pytest.mark.parametrize("status", [302, 303, 307, 308])
 def test_the_password_never_follows_a_redirect(make_local_site, tmp_path, status):
     site = make_local_site("default", app_session_launcher=False)
     password = site.password("carol")

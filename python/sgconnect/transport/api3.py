@@ -755,10 +755,14 @@ def download(
                 status=exc.code,
             ) from None
         except (OSError, urllib.error.URLError, http.client.HTTPException) as exc:
-            reason = getattr(exc, "reason", exc)
-            error = reason if isinstance(reason, BaseException) else exc
-            raise _no_answer(site, error, "the attachment download", deadline) from None
+            raise _no_answer(site, _cause(exc), "the attachment download", deadline) from None
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _cause(exc: BaseException) -> BaseException:
+    """The transport error inside a urllib ``URLError`` (its ``reason``), else ``exc``."""
+    reason = getattr(exc, "reason", None)
+    return reason if isinstance(reason, BaseException) else exc
 
 
 def _origin(url: str) -> str:
@@ -817,8 +821,7 @@ def send_form(opener: Any, url: str, params: dict, *, site: str, timeout: Option
             status=exc.code,
         ) from None
     except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
-        reason = getattr(exc, "reason", exc)
-        error = reason if isinstance(reason, BaseException) else exc
+        error = _cause(exc)
         if isinstance(error, (ConnectionRefusedError, socket.gaierror)) or (
             type(error).__name__.startswith("SSL")
         ):
