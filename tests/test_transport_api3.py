@@ -568,3 +568,14 @@ def test_replies_no_site_should_send_are_site_response_errors(monkeypatch, reply
         assert words in str(caught.value) and url in str(caught.value)
     finally:
         close()
+
+
+def test_over_tls_one_socket_serves_the_calls(make_local_site, monkeypatch):
+    site = make_local_site("default", tls=True)
+    monkeypatch.setenv("SHOTGUN_API_CACERTS", site.ca_path)
+    sg = session_sg(site)
+    api3.preconnect(site.url, 30)  # as a hand-out does: the TLS session tickets arrive idle
+    time.sleep(0.3)
+    for _ in range(3):
+        assert sg.find("Project", [], ["name"])
+    assert site.counters["tcp_connections"] == 1 and site.counters["tls_handshakes"] == 1

@@ -35,6 +35,7 @@ import json
 import os
 import select
 import socket
+import ssl
 import sys
 import tempfile
 import threading
@@ -328,7 +329,18 @@ def _alive(pooled: _Pooled) -> bool:
         readable, _, _ = select.select([sock], [], [], 0)
     except (OSError, ValueError):
         return False
-    return not readable
+    if not readable:
+        return True
+    # Readable while idle: the site closed it (EOF, TLS close_notify), or, over TLS, only
+    # housekeeping such as TLS 1.3 session tickets, which a non-blocking read consumes.
+    try:
+        sock.setblocking(False)
+        sock.recv(1)  # b"": closed; a byte: stray data on an idle connection
+        return False
+    except (ssl.SSLWantReadError, BlockingIOError):
+        return True
+    except OSError:
+        return False
 
 
 def _checkout(target: Target, deadline: Deadline) -> tuple[_Pooled, bool]:
