@@ -11,7 +11,8 @@ Compares, in the same run and in rotating order, whole-process wall times of:
   .create_sg_connection()``.
 
 The session is saved by tk-core in the parent (``cache_session_data`` + ``set_current_user`` +
-``set_current_host``), as SG Desktop or ``sgconnect login`` would. Target: sgconnect ≤ 1.15× bare.
+``set_current_host``), as SG Desktop or ``sgconnect login`` would. Target: sgconnect ≤ 1.3× bare
+(plain HTTP, no latency: the whole process, import time included).
 
 Then the same three paths over HTTPS with keep-alive at 0, 20 and 100 ms injected round-trip time
 (:func:`latency_run`), counting the TCP connections, TLS handshakes and requests each process
@@ -32,7 +33,7 @@ if __package__ in (None, ""):  # run as a file: python bench/cached_path.py
 
 from bench import _common  # noqa: E402
 
-TARGET_RATIO = 1.15
+TARGET_RATIO = 1.3
 #: Targets over HTTPS by injected round-trip time (s): sgconnect / bare shotgun_api3.
 LATENCY_TARGETS = {0.0: 1.15, 0.02: None, 0.1: 0.85}
 #: Runs per path and latency (each process at 100 ms takes about half a second).
