@@ -19,7 +19,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a file: python bench/run.py
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import _common, cached_path, expiry_storm, handout, memory, rest  # noqa: E402
+from bench import _common, cached_path, dcc_path, expiry_storm, handout, memory, rest  # noqa: E402
 
 REPORT = _common.REPO_ROOT / "docs" / "benchmarks.md"
 
@@ -41,10 +41,15 @@ def report(runs: int | None = None) -> str:
         return cached_path.table(process_results)
 
     timed("1. cached path", first)
+    timed(
+        "1b. cached path over HTTPS",
+        lambda: cached_path.latency_run(runs or cached_path.LATENCY_RUNS),
+    )
     timed("2. hand-out", lambda: handout.run(runs or _common.DEFAULT_RUNS))
     timed("3. expiry storm", lambda: expiry_storm.run(runs or expiry_storm.DEFAULT_RUNS))
     timed("4. REST", lambda: rest.run(runs or rest.DEFAULT_RUNS))
     timed("5. memory", lambda: memory.table(process_results))
+    timed("6. DCC path", lambda: dcc_path.run(runs or dcc_path.DEFAULT_RUNS))
     total = time.perf_counter() - started
     header = [
         "# Benchmarks",

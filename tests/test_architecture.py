@@ -29,6 +29,7 @@ WHOLE_DIRECTORIES = ("testing",)
 FOREIGN_PRIVATE_NAMES = {
     "_get_certs_file": "shotgun_api3's CA bundle rule (SHOTGUN_API_CACERTS, else its own bundle)",
     "_GLOBAL_DEFAULT_TIMEOUT": "the socket module's 'no timeout given' value",
+    "_user_agents": "shotgun_api3's User-Agent list, which its _make_call joins into the header",
 }
 
 

@@ -418,8 +418,9 @@ def no_network():
 
 
 def test_the_network_guard_sees_connection_attempts(saved_site):
-    sg = sgconnect.connect("guard", site=saved_site.url, interactive=False)
     with no_network() as attempts:
+        # Inside the guard: the hand-out opens its socket ahead (transport/api3.py preconnect).
+        sg = sgconnect.connect("guard", site=saved_site.url, interactive=False)
         with pytest.raises(sgconnect.SiteUnreachableError):
             sg.find_one("Project", [])
     assert attempts and attempts[0][0] == "127.0.0.1"

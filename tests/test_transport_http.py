@@ -22,8 +22,8 @@ from sgconnect.credentials import Credential
 from sgconnect.errors import (
     CaBundleError,
     ProxyError,
-    RedirectRefusedError,
     SgConnectError,
+    SiteRedirectError,
     SiteResponseError,
     SiteUnreachableError,
     WriteOutcomeUnknownError,
@@ -137,7 +137,7 @@ def test_a_redirect_on_a_call_is_refused_and_nothing_reaches_the_other_origin(lo
     session = _session(local_site, timeout_secs=10)
     session.get("/entity/projects")  # the token is minted
     local_site.inject_fault("redirect", status=status, path_prefix="/api/v1/entity")
-    with pytest.raises(RedirectRefusedError) as caught:
+    with pytest.raises(SiteRedirectError) as caught:
         session.get("/entity/projects")
     error = caught.value
     foreign = local_site.foreign_url
@@ -149,7 +149,7 @@ def test_a_redirect_on_a_call_is_refused_and_nothing_reaches_the_other_origin(lo
 
 def test_a_redirect_on_the_token_request_is_refused(local_site):
     local_site.inject_fault("redirect", status=307, path_prefix="/api/v1/auth")
-    with pytest.raises(RedirectRefusedError):
+    with pytest.raises(SiteRedirectError):
         _session(local_site, timeout_secs=10).get("/entity/projects")
     assert local_site.foreign_journal == []
     assert _rest_requests(local_site, "GET", "/api/v1/entity") == []

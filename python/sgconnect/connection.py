@@ -9,7 +9,12 @@ a tool's call completes instead of failing halfway through its work. Unlike it, 
   built), so no public attribute of the connection holds it;
 - shares one single-flight renewal between all the connections of a credential, whatever the
   thread, and obeys non-interactive mode;
-- turns transport faults into typed errors that name the site.
+- turns transport faults into typed errors that name the site;
+- sends through sgconnect's api3 transport (:mod:`sgconnect.transport.api3`), not httplib2: no
+  redirect followed, one deadline per call, reads reconnected once and writes never re-sent, typed
+  replies, one socket per thread and site shared by every purpose, server capabilities once per
+  site per process;
+- downloads attachments without the session token ever reaching the tool.
 
 :class:`ScriptConnection` does the same for a script key (service mode), without renewal.
 """
@@ -17,21 +22,25 @@ a tool's call completes instead of failing halfway through its work. Unlike it, 
 from __future__ import annotations
 
 import http.client
+import json
+import logging
 from typing import Any
 
 from .auth_flow import MAX_AUTH_ATTEMPTS, drive
 from .credentials import Attempt, Credential, ScriptCredential, SessionCredential
 from .errors import LoginFailedError, SgConnectError, SiteResponseError
-from .redaction import redact
+from .redaction import redact, register_secret
 from .renewal import one_call
 from .secret import RedactedText, Secret, json_body
 from .sitetext import neutralize
-from .transport import USER_AGENT, unreachable
+from .transport import USER_AGENT, api3, unreachable
 from .transport import shotgun_api3 as _shotgun_api3
 
 shotgun_api3 = _shotgun_api3()
 AuthenticationFault = shotgun_api3.AuthenticationFault
 ProtocolError = shotgun_api3.ProtocolError
+#: shotgun_api3's logger: its request and response debug lines stay where tools look for them.
+_API3_LOG = logging.getLogger("shotgun_api3")
 
 __all__ = ["SessionConnection", "ScriptConnection", "create_connection", "MAX_AUTH_ATTEMPTS"]
 
@@ -135,18 +144,90 @@ class _SiteFaults:
             raise
 
     def _decode_response(self, headers: Any, body: Any) -> Any:
-        decoded = super()._decode_response(headers, body)  # type: ignore[misc]
-        if not isinstance(decoded, dict):
-            content_type = (headers or {}).get("content-type", "no content type")
-            raise SiteResponseError(
-                f"{self._sgc_credential.site} answered with {content_type} instead of ShotGrid's "
-                "JSON: check the site URL, or a proxy in the way.",
-                self._sgc_credential.site,
+        """The reply as JSON, or :class:`SiteResponseError` saying what was wrong with it."""
+        site = self._sgc_credential.site
+        rpc = getattr(self, "_sgc_rpc", None) or "the call"
+        maybe = "" if api3.is_read(rpc) else f" (the {rpc} may have been carried out: check)"
+
+        def wrong(what: str) -> SiteResponseError:
+            return SiteResponseError(
+                f"{site} answered {rpc} with {what} instead of ShotGrid's JSON{maybe}: check the "
+                "site URL, or a proxy in the way.",
+                site,
             )
+
+        content_type = (headers or {}).get("content-type")
+        if not content_type:
+            raise wrong("no Content-Type")
+        if not content_type.lower().startswith(("application/json", "text/javascript")):
+            raise wrong(content_type)
+        if not body:
+            raise wrong("an empty body")
+        try:
+            text = body.decode("utf-8") if isinstance(body, bytes) else body
+        except UnicodeDecodeError:
+            raise wrong("a body that is not UTF-8") from None
+        try:
+            decoded = json.loads(text)
+        except ValueError:
+            raise wrong("invalid JSON") from None
+        if not isinstance(decoded, dict):
+            raise wrong(f"JSON of an unexpected shape (a {type(decoded).__name__})")
         return decoded
+
+    def _make_call(self, verb: str, path: str, body: Any, headers: Any) -> Any:
+        """One request through sgconnect's api3 transport (replaces shotgun_api3's retry loop:
+        reads reconnect once there, writes are never re-sent)."""
+        config = self.config  # type: ignore[attr-defined]
+        req_headers = {"user-agent": "; ".join(self._user_agents)}  # type: ignore[attr-defined]
+        if config.authorization:
+            req_headers["Authorization"] = config.authorization
+        req_headers.update(headers or {})
+        deadline = getattr(self, "_sgc_deadline", None) or api3.Deadline(config.timeout_secs)
+        debug = _API3_LOG.isEnabledFor(logging.DEBUG)
+        if debug:  # shotgun_api3's own debug lines (the redaction filter cleans them)
+            _API3_LOG.debug("Request is %s:%s://%s%s", verb, config.scheme, config.server, path)
+            _API3_LOG.debug("Request headers are %s", req_headers)
+            _API3_LOG.debug("Request body is %s", body)
+        reply = api3.send(
+            api3.Target.of(config),
+            verb,
+            path,
+            body or None,
+            req_headers,
+            rpc=getattr(self, "_sgc_rpc", None),
+            deadline=deadline,
+            site=self._sgc_credential.site,
+        )
+        if debug:
+            _API3_LOG.debug("Response status is %s %s", *reply[0])
+            _API3_LOG.debug("Response headers are %s", reply[1])
+            _API3_LOG.debug("Response body is %s", reply[2])
+        return reply
+
+    def _close_connection(self) -> None:
+        api3.close(api3.Target.of(self.config))  # type: ignore[attr-defined]
+        super()._close_connection()  # type: ignore[misc]
+
+    @property
+    def server_caps(self) -> Any:
+        """The site's capabilities, from its ``info`` fetched once per site per process
+        (:func:`sgconnect.transport.api3.capabilities`)."""
+        caps = self._server_caps  # type: ignore[has-type]
+        config = self.config  # type: ignore[attr-defined]
+        if caps is None or caps.host != config.server:
+            info = api3.capabilities(self.base_url, self.info)  # type: ignore[attr-defined]
+            caps = shotgun_api3.shotgun.ServerCapabilities(config.server, info)
+            self._server_caps = caps
+        return caps
 
     def _sgc_transport_call(self, method: str, params: Any, include_auth_params: bool, first: bool):
         site = self._sgc_credential.site
+        # One deadline for the whole call: connect, TLS, send, every read, every retry. A call
+        # made inside it (the capabilities' info) has its own, and the outer one is restored.
+        outer = getattr(self, "_sgc_rpc", None), getattr(self, "_sgc_deadline", None)
+        self._sgc_rpc = method
+        self._sgc_deadline = api3.Deadline(self.config.timeout_secs)  # type: ignore[attr-defined]
         try:
             return super()._call_rpc(method, params, include_auth_params, first)  # type: ignore[misc]
         except (AuthenticationFault, SgConnectError):
@@ -163,6 +244,8 @@ class _SiteFaults:
         except (OSError, shotgun_api3.lib.httplib2.HttpLib2Error) as exc:  # timeouts included
             timeout = self.config.timeout_secs  # type: ignore[attr-defined]
             raise unreachable(site, exc, method, timeout) from None
+        finally:
+            self._sgc_rpc, self._sgc_deadline = outer
 
     def get_session_token(self) -> str:
         """Refused: tools never hold a session token. Use ``sgconnect.rest_session()`` for REST."""
@@ -172,6 +255,68 @@ class _SiteFaults:
             "sgconnect.connect() itself.",
             self._sgc_credential.site,
         )
+
+    def get_auth_cookie_handler(self) -> Any:
+        """Refused: the handler holds the session token. ``download_attachment()`` works."""
+        return self.get_session_token()
+
+    def download_attachment(
+        self, attachment: Any = False, file_path: Any = None, attachment_id: Any = None
+    ) -> Any:
+        """shotgun_api3's ``download_attachment``, with the session cookie sent to the site's own
+        origin only (a redirect to storage elsewhere is followed without it), under one deadline
+        (``timeout_secs``), and typed errors (:func:`sgconnect.transport.api3.download`)."""
+        if attachment is False:
+            if not isinstance(attachment_id, int):
+                raise TypeError("Missing parameter 'attachment': a dict, an int or None")
+            attachment = attachment_id
+        url = self.get_attachment_download_url(attachment)  # type: ignore[attr-defined]
+        if url is None:
+            return None
+        config = self.config  # type: ignore[attr-defined]
+        proxy = None
+        if config.proxy_server:
+            from .transport import proxy_url
+
+            auth = f"{config.proxy_user}:{config.proxy_pass or ''}@" if config.proxy_user else ""
+            proxy = proxy_url(f"{auth}{config.proxy_server}:{config.proxy_port or 8080}")
+        return api3.download(
+            url,
+            site=self._sgc_credential.site,
+            cookie=self._sgc_cookie_token,
+            proxy=proxy,
+            timeout=config.timeout_secs,
+            user_agent="; ".join(self._user_agents),  # type: ignore[attr-defined]
+            file_path=file_path,
+        )
+
+    def _build_opener(self, handler: Any) -> Any:
+        """shotgun_api3's urllib opener (uploads, thumbnails), never following a redirect."""
+        opener = super()._build_opener(handler)  # type: ignore[misc]
+        opener.add_handler(api3.NoRedirect())
+        return opener
+
+    def _send_form(self, url: str, params: dict) -> str:
+        """An upload form, sent once: shotgun_api3 would send it up to three times, following
+        redirects with no deadline. A lost reply is :class:`WriteOutcomeUnknownError`."""
+        params.update(self._auth_params())
+        opener = self._build_opener(shotgun_api3.shotgun.FormPostHandler)
+        config = self.config  # type: ignore[attr-defined]
+        result = api3.send_form(
+            opener, url, params, site=self._sgc_credential.site, timeout=config.timeout_secs
+        )
+        return result.decode("utf-8") if isinstance(result, bytes) else result
+
+    def _sgc_cookie_token(self) -> str:
+        """The session token for the site's download cookie, asked of the site with this
+        connection's own credential (``get_session_token``); never kept on ``config``."""
+        config = self.config  # type: ignore[attr-defined]
+        try:
+            token = shotgun_api3.Shotgun.get_session_token(self)
+            register_secret(token)
+            return token
+        finally:
+            config.session_token = None
 
 
 class SessionConnection(_SiteFaults, shotgun_api3.Shotgun):

@@ -294,9 +294,15 @@ def read_site_info(site: str, *, http_proxy: Optional[str] = None, timeout: floa
         raise SiteResponseError(f"Cannot use {site}: {exc}", site) from None
     sg.config.timeout_secs = timeout
     sg.config.max_rpc_attempts = 1
+    from .transport import api3, redirected
+
     try:
-        info = sg.info()
+        with api3.httplib2_never_redirects():  # a redirect is reported, never followed
+            info = sg.info()
     except shotgun_api3.ProtocolError as exc:
+        if 300 <= exc.errcode < 400:
+            location = (getattr(exc, "headers", None) or {}).get("location", "")
+            raise redirected(site, exc.errcode, location, "ShotGrid's api3 `info`") from None
         raise SiteResponseError(
             f"{site} answered HTTP {exc.errcode} to ShotGrid's api3 `info`: it is not a ShotGrid "
             "site, or it is failing. Check the URL (https://<studio>.shotgrid.autodesk.com).",

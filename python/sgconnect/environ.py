@@ -40,6 +40,12 @@ HANDED_DOWN = (DESKTOP_CURRENT_USER, TANK_CONTEXT)
 SHOTGUN_HOME = "SHOTGUN_HOME"
 #: The CA bundle shotgun_api3 (and sgconnect's REST sessions) trust.
 CA_CERTS = "SHOTGUN_API_CACERTS"
+#: The cap on one api3 reply body, in MiB (default 256).
+MAX_REPLY_MIB = "SGCONNECT_MAX_REPLY_MIB"
+#: Seconds an idle api3 keep-alive socket is reused (default 2).
+KEEPALIVE_SECS = "SGCONNECT_KEEPALIVE_SECS"
+#: Seconds a per-site server capabilities cache file is trusted (default 3600; 0: no file).
+CAPABILITIES_TTL_SECS = "SGCONNECT_CAPABILITIES_TTL_SECS"
 
 
 @contextmanager

@@ -223,9 +223,15 @@ class WriteOutcomeUnknownError(SgConnectError):
         self.what = what
 
 
-class RedirectRefusedError(SiteResponseError):
+class SiteTimeoutError(SiteUnreachableError):
+    """The site did not answer a call within its deadline (``timeout_secs`` bounds the whole
+    call: connect, TLS, send, every read and every retry)."""
+
+
+class SiteRedirectError(SiteResponseError):
     """The site answered a request that carries a credential with a redirect (3xx), which is
-    never followed, so the credential cannot travel elsewhere.
+    never followed, so the credential cannot travel elsewhere; the message names the site and
+    the Location's origin only.
 
     :ivar location_origin: The origin (``scheme://host:port``) the redirect pointed at, or ``""``.
     """
@@ -282,7 +288,8 @@ __all__ = [
     "FarmIdentityError",
     "SessionSaveError",
     "WriteOutcomeUnknownError",
-    "RedirectRefusedError",
+    "SiteTimeoutError",
+    "SiteRedirectError",
     "ProxyError",
     "CaBundleError",
 ]

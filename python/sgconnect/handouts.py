@@ -8,7 +8,9 @@ other's. Credentials are shared process-wide per site, so a renewal on one threa
 
 from __future__ import annotations
 
+import os
 import threading
+from collections import OrderedDict
 from typing import Any, Callable, Optional
 
 from . import hook_runner
@@ -19,6 +21,19 @@ from .sites import normalize_site, validate_purpose
 
 #: Site spellings remembered per broker (a bound: a tool looping over odd spellings).
 _MAX_SITE_SPELLINGS = 256
+#: Proxy variables: with one set, no socket is opened ahead (the proxy rule decides the route).
+PROXY_ENVIRONMENT = (
+    "HTTPS_PROXY",
+    "https_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+)
+#: Hand-outs kept per thread (least recently used first out): a tool minting purposes in a loop
+#: cannot grow a thread's cache without bound. The sockets are shared per thread and site
+#: (:mod:`sgconnect.transport.api3`), so an evicted hand-out costs no connection.
+MAX_HANDOUTS_PER_THREAD = 64
 
 
 class Broker:
@@ -70,10 +85,16 @@ class Broker:
         reused = entry is not None and entry[0] == self._generation
         if reused:
             credential, handed = entry[1], entry[2]
+            cache.move_to_end(key)
         else:
             credential = self.credential(site, may_prompt)
+            if kind == "api3":
+                self._preconnect(credential.site)
             handed = create(self.hook, credential, purpose, may_prompt)
             cache[key] = (self._generation, credential, handed)
+            cache.move_to_end(key)
+            while len(cache) > MAX_HANDOUTS_PER_THREAD:
+                cache.popitem(last=False)
         hook_runner.audit(
             self.hook,
             HandOut(
@@ -91,6 +112,18 @@ class Broker:
         )
         return handed
 
+    def _preconnect(self, site: str) -> None:
+        """Open this thread's socket to ``site`` while the connection is being made (see
+        :func:`sgconnect.transport.api3.preconnect`); not through a proxy."""
+        settings = self.hook.settings
+        if getattr(settings, "http_proxy", "") or any(
+            os.environ.get(name) for name in PROXY_ENVIRONMENT
+        ):
+            return
+        from .transport import api3
+
+        api3.preconnect(site, getattr(settings, "timeout_secs", None))
+
     def _site_key(self, site: Optional[str]) -> Optional[str]:
         """``site`` normalised, remembered per spelling (the cached path stays a dict lookup)."""
         if site is None:
@@ -104,11 +137,11 @@ class Broker:
                 self._site_keys[site] = key
         return key
 
-    def _thread_cache(self) -> dict:
+    def _thread_cache(self) -> OrderedDict:
         try:
             return self._local.handed
         except AttributeError:
-            self._local.handed = {}
+            self._local.handed = OrderedDict()
             return self._local.handed
 
     # -- credentials ----------------------------------------------------------------------------

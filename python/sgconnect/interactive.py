@@ -44,7 +44,7 @@ from .errors import (
     SgConnectError,
     SiteUnreachableError,
 )
-from .transport import network_failure, unreachable
+from .transport import api3, network_failure, unreachable
 from .transport.proxies import Proxy, check_ca_bundle, parse_http_proxy, proxy_for
 
 METHODS = ("auto", "qt", "browser", "web", "password", "url")
@@ -310,10 +310,14 @@ def _tk_prompt(
         "password": {"SGTK_FORCE_STANDARD_LOGIN_DIALOG": "1"},
     }.get(method, {})
     authenticator = authentication.ShotgunAuthenticator(defaults_manager(site, http_proxy))
+    if site and method in ("password", "auto", "qt"):
+        api3.check_no_redirect(site)  # before a password is typed: a redirecting site fails here
     console = not tk.qapplication_exists()
     with scoped_environ(forced), _tk_errors(site, timeout_secs if console else None):
-        with socket_deadline(timeout_secs) if console else nullcontext():
-            return authenticator.get_user_from_prompt(host=site, login=login_hint)
+        # tk-core sends the typed password through its own shotgun_api3: never redirected.
+        with api3.httplib2_never_redirects():
+            with socket_deadline(timeout_secs) if console else nullcontext():
+                return authenticator.get_user_from_prompt(host=site, login=login_hint)
 
 
 def _app_session_login(

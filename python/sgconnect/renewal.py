@@ -194,6 +194,7 @@ class SessionState:
     def _renew_through_tk_core(self) -> Secret:
         """tk-core's interactive renewal (its Qt dialog or console prompt); saves the cache."""
         from .interactive import socket_deadline
+        from .transport import api3
         from .transport.proxies import check_ca_bundle
 
         check_ca_bundle(self.site)
@@ -201,8 +202,10 @@ class SessionState:
         authentication = tk.authentication()
         console = not tk.qapplication_exists()
         try:
-            with socket_deadline(_timeout_secs()) if console else nullcontext():
-                authentication.interactive_authentication.renew_session(user.impl)
+            # tk-core sends the typed password through its own shotgun_api3: never redirected.
+            with api3.httplib2_never_redirects():
+                with socket_deadline(_timeout_secs()) if console else nullcontext():
+                    authentication.interactive_authentication.renew_session(user.impl)
         except authentication.AuthenticationCancelled:
             raise LoginCancelledError(
                 f"Renewal of {self.login}'s session on {self.site} was cancelled; nothing was "

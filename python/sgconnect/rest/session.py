@@ -37,7 +37,7 @@ shared by every session and token; ``timeout_secs`` bounds each whole call; a ``
 token request, which mints one more token at worst) is sent again once, at once, when a
 keep-alive socket turned out stale; a write whose reply was lost is never re-sent
 (:class:`~sgconnect.errors.WriteOutcomeUnknownError`); a redirect is never followed
-(:class:`~sgconnect.errors.RedirectRefusedError`); a malformed reply (not JSON, not UTF-8,
+(:class:`~sgconnect.errors.SiteRedirectError`); a malformed reply (not JSON, not UTF-8,
 truncated, over ``max_body_bytes``, not a JSON object) is a
 :class:`~sgconnect.errors.SiteResponseError`. The proxy is the one rule's
 (:func:`sgconnect.transport.proxies.proxy_for`: the ``http_proxy`` setting, else the environment's

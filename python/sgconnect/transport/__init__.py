@@ -27,7 +27,12 @@ from typing import Any, Optional
 
 from .. import state
 from ..environ import CA_CERTS
-from ..errors import SiteUnreachableError
+from ..errors import (
+    SiteRedirectError,
+    SiteTimeoutError,
+    SiteUnreachableError,
+    WriteOutcomeUnknownError,
+)
 from ..sites import DEFAULT_PORTS
 
 __all__ = [
@@ -40,6 +45,10 @@ __all__ = [
     "unreachable",
     "why_unreachable",
     "network_failure",
+    "timed_out",
+    "redirected",
+    "location_origin",
+    "write_outcome_unknown",
     "reset",
 ]
 
@@ -153,11 +162,7 @@ def unreachable(
     """
     where = site or "the site"
     if timeout is not None and is_timeout(error):
-        return SiteUnreachableError(
-            f"{where} did not answer {action} within {timeout} s (timeout). Check the network, "
-            "or raise the timeout in the hook settings.",
-            site,
-        )
+        return timed_out(site, action, timeout)
     via = " through the proxy" if via_proxy else ""
     purpose = f" {to}" if to else ""
     doctor = f" (`sgconnect doctor --site {site}`)" if site else ""
@@ -165,6 +170,60 @@ def unreachable(
         f"Cannot reach {where}{via}{purpose} ({why_unreachable(error)}): check the URL (is it "
         f"http or https?), the network and any proxy{doctor}.",
         site,
+    )
+
+
+def timed_out(site: Optional[str], action: str, timeout: float) -> SiteTimeoutError:
+    """The error for a call to ``site`` whose deadline (``timeout`` seconds) passed."""
+    return SiteTimeoutError(
+        f"{site or 'the site'} did not answer {action} within {timeout} s (timeout). Check the "
+        "network, or raise the timeout in the hook settings.",
+        site,
+    )
+
+
+def location_origin(location: str) -> str:
+    """``scheme://host[:port]`` of a Location header: never its path, query or user info."""
+    parts = urllib.parse.urlsplit(location or "")
+    if not parts.scheme or not parts.hostname:
+        return ""
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{parts.hostname}{port}"
+
+
+def redirected(site: Optional[str], status: int, location: str, action: str) -> SiteRedirectError:
+    """The error for a redirect answered to a credential-bearing request (never followed), on
+    every surface (api3, REST, logins). A relative Location is resolved against ``site``."""
+    resolved = urllib.parse.urljoin(site + "/", location) if site and location else location
+    origin = location_origin(resolved)
+    where = f"to {origin}" if origin else "within the site"
+    return SiteRedirectError(
+        f"{site or 'the site'} answered {action} with a redirect (HTTP {status}) {where}; it was "
+        "not followed, so no credential left for another address. Check the site URL (http or "
+        "https, the site's current address) or a proxy in the way.",
+        site,
+        status=status,
+        location_origin=origin,
+    )
+
+
+def write_outcome_unknown(
+    site: Optional[str], action: str, why: str, *, method: str = ""
+) -> WriteOutcomeUnknownError:
+    """The error for a write that may have reached ``site`` but whose reply was lost, on every
+    surface (api3 ``create``, REST ``POST``...).
+
+    :param action: What was written (``"create"``, ``"REST POST /api/v1/entity/assets"``).
+    :param why: Why the outcome is unknown (``"no reply came in time"``).
+    :param method: The api3 method or HTTP method; ``action`` when not given.
+    """
+    return WriteOutcomeUnknownError(
+        f"The {action} sent to {site or 'the site'} may have been carried out, but {why}. It was "
+        "not sent again: check whether it happened (find the entity, or GET it) before writing "
+        "again.",
+        site,
+        method=method or action,
+        what=action,
     )
 
 

@@ -9,7 +9,7 @@ lost reply, and bounds only each socket read. :class:`HttpClient` on ``http.clie
 - **keep-alive**: one persistent connection per thread and per (site, proxy, CA bundle), shared
   by every client of that site on the thread (REST sessions of any purpose, any token);
 - **no redirect, ever**: any 3xx to a request carrying a credential is a
-  :class:`~sgconnect.errors.RedirectRefusedError` naming the site and the ``Location``'s origin
+  :class:`~sgconnect.errors.SiteRedirectError` naming the site and the ``Location``'s origin
   (never the URL's query, never the secret), and nothing is sent there;
 - **a whole-call deadline**: ``timeout_secs`` bounds connect, TLS, the proxy tunnel, sending and
   every read together (:class:`Deadline`): a server trickling one byte every 0.5 s cannot keep a
@@ -48,12 +48,12 @@ from .. import state
 from ..errors import (
     CaBundleError,
     ProxyError,
-    RedirectRefusedError,
     SiteResponseError,
     SiteUnreachableError,
     WriteOutcomeUnknownError,
 )
 from ..sites import DEFAULT_PORTS
+from . import redirected, write_outcome_unknown
 from .proxies import Proxy, ssl_context
 
 __all__ = [
@@ -326,7 +326,7 @@ class HttpClient:
             request that may be repeated. :class:`ProxyError` when the proxy is the cause.
         :raises WriteOutcomeUnknownError: A request that may not be repeated was sent and its
             reply was lost (reset, closed, deadline): it may have been carried out.
-        :raises RedirectRefusedError: A 3xx (without ``allow_redirect``).
+        :raises SiteRedirectError: A 3xx (without ``allow_redirect``).
         :raises SiteResponseError: A malformed reply (status line, headers, truncated, too big).
         :raises CaBundleError: The CA bundle is missing or unreadable.
         """
@@ -479,7 +479,7 @@ class HttpClient:
         if 300 <= status < 400 and not allow_redirect:
             location = response.getheader("Location") or ""
             self._drop(conn)
-            raise _redirect_refused(self.site, what, status, location)
+            raise redirected(self.site, status, location, what)
         length = response.getheader("Content-Length")
         if length and length.strip().isdigit() and int(length) > self.max_body_bytes:
             self._drop(conn)
@@ -574,14 +574,7 @@ class HttpClient:
             if _is_timeout(error)
             else f"the connection was lost ({error.__class__.__name__})"
         )
-        return WriteOutcomeUnknownError(
-            f"{what} reached {self.site} but {lost}, so the write may or may not have been "
-            "carried out. It was not sent again: read the entity back (find it, or GET it) "
-            "before trying again.",
-            self.site,
-            method=method,
-            what=what,
-        )
+        return write_outcome_unknown(self.site, what, lost, method=method)
 
     def _connect_failed(
         self, what: str, error: BaseException, deadline: Deadline
@@ -645,28 +638,3 @@ def _stale(sock: Any) -> bool:
     except (OSError, ValueError):
         return True
     return bool(readable)
-
-
-def origin_of(url: str) -> str:
-    """``scheme://host[:port]`` of ``url`` (``""`` when it has none): what a message may show."""
-    parts = urllib.parse.urlsplit(url)
-    if not parts.scheme or not parts.hostname:
-        return ""
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme.lower()}://{parts.hostname}{port}"
-
-
-def _redirect_refused(site: str, what: str, status: int, location: str) -> RedirectRefusedError:
-    target = origin_of(urllib.parse.urljoin(site + "/", location)) if location else ""
-    where = f" to {target}" if target else ""
-    return RedirectRefusedError(
-        f"{site} answered {what} with a redirect (HTTP {status}){where}, which sgconnect never "
-        "follows so that no credential is sent elsewhere. Check the site URL (its https:// "
-        "form?) or a proxy in the way.",
-        site,
-        status,
-        location_origin=target,
-    )
-
-
-__all__ += ["origin_of"]

@@ -1,0 +1,929 @@
+"""The api3 transport: how an sgconnect api3 connection's requests reach the site.
+
+shotgun_api3 sends every RPC through its bundled httplib2, which follows redirects (re-posting the
+whole body, credentials included, on 307/308), retries silently (a write done twice), bounds each
+socket read rather than the call, and opens one socket per ``Shotgun`` object. sgconnect's
+connections (:mod:`sgconnect.connection`) send through :func:`send` instead:
+
+- **No redirect is followed.** A 3xx answer is returned as is only for the 302 to
+  ``/saml/saml_login_request`` (expired SSO claims: renewal); any other is
+  :class:`~sgconnect.errors.SiteRedirectError` naming the site and the Location's origin.
+- **One deadline per call** (:class:`Deadline`): connect, TLS, send and every read share
+  ``timeout_secs``; a server trickling bytes cannot stretch it
+  (:class:`~sgconnect.errors.SiteTimeoutError`).
+- **Reads reconnect once, at once; writes are never re-sent.** An idle keep-alive socket is
+  checked before reuse (idle age, readability). A read (:data:`READ_RPCS`) whose reused socket
+  turns out dead is sent again once on a fresh one; any other RPC that may have reached the site is
+  :class:`~sgconnect.errors.WriteOutcomeUnknownError`.
+- **Typed replies**: a bad status line, an over-long header, a truncated or over-size body
+  (:func:`max_reply_bytes`) are :class:`~sgconnect.errors.SiteResponseError`.
+- **One socket per thread and site**, shared by every purpose's ``Shotgun`` object on that thread;
+  a forked child drops the sockets it inherited (``os.register_at_fork``).
+- **Server capabilities once per site per process** (:func:`capabilities`), seeded from a
+  per-site cache file with a time limit (:func:`capabilities_cache_file`).
+- **Attachments** (:func:`download`): the session cookie goes to the site's own origin only; a
+  redirect to storage elsewhere is followed without it.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import http.client
+import io
+import json
+import os
+import select
+import socket
+import ssl
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, Optional
+
+from .. import state
+from ..environ import CAPABILITIES_TTL_SECS, KEEPALIVE_SECS, MAX_REPLY_MIB
+from ..errors import SiteRedirectError, SiteResponseError
+from . import (
+    is_timeout,
+    redirected,
+    ssl_context,
+    timed_out,
+    unreachable,
+    write_outcome_unknown,
+)
+
+__all__ = [
+    "READ_RPCS",
+    "Deadline",
+    "Target",
+    "send",
+    "close",
+    "is_read",
+    "max_reply_bytes",
+    "keepalive_secs",
+    "capabilities",
+    "capabilities_cache_file",
+    "download",
+    "preconnect",
+    "NoRedirect",
+    "send_form",
+    "httplib2_never_redirects",
+    "check_no_redirect",
+    "stats",
+    "reset",
+]
+
+#: api3 RPCs that change nothing on the site: sent again once on a fresh socket when a reused one
+#: is found dead. Every other RPC (create, update, delete, revive, batch, uploads,
+#: update_project_last_accessed_by_current_user, get_session_token...) is never re-sent.
+READ_RPCS = frozenset(
+    {
+        "info",
+        "read",
+        "summarize",
+        "text_search",
+        "schema_read",
+        "schema_entity_read",
+        "schema_field_read",
+        "activity_stream",
+        "note_thread_contents",
+        "preferences_read",
+        "followers",
+        "following",
+        "user_subscriptions_read",
+        "work_schedule_read",
+        "query_display_name_cache",
+        "export_page",
+        "nav_expand",
+        "nav_search",
+    }
+)
+
+#: Default cap on one api3 reply body (MiB): a generous bound for a large ``find`` page (a page of
+#: 500 entities with many text fields stays far below), small enough that a runaway or hostile
+#: reply cannot exhaust a DCC's memory.
+DEFAULT_MAX_REPLY_MIB = 256
+#: Default seconds an idle keep-alive socket is reused (httpx's ``keepalive_expiry`` is 5 s; NATs
+#: and load balancers that forget idle flows after a few seconds make a shorter one safer).
+DEFAULT_KEEPALIVE_SECS = 2.0
+#: Default seconds a per-site capabilities cache file is trusted.
+DEFAULT_CAPABILITIES_TTL_SECS = 3600.0
+
+_SAML_LOGIN = "/saml/saml_login_request"
+
+
+def _env_number(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    try:
+        return float(raw) if raw else default
+    except ValueError:
+        return default
+
+
+def max_reply_bytes() -> int:
+    """The cap on one api3 reply body, in bytes (``SGCONNECT_MAX_REPLY_MIB``, default 256 MiB)."""
+    return int(_env_number(MAX_REPLY_MIB, DEFAULT_MAX_REPLY_MIB) * 1024 * 1024)
+
+
+def keepalive_secs() -> float:
+    """Seconds an idle socket is reused (``SGCONNECT_KEEPALIVE_SECS``, default 2 s)."""
+    return _env_number(KEEPALIVE_SECS, DEFAULT_KEEPALIVE_SECS)
+
+
+def is_read(rpc: Optional[str]) -> bool:
+    """Whether the api3 RPC ``rpc`` changes nothing on the site (it may be sent again)."""
+    return rpc in READ_RPCS
+
+
+# -- deadlines ------------------------------------------------------------------------------------
+
+
+class Deadline:
+    """One deadline for a whole call: ``timeout`` seconds from now (``None`` or 0: none)."""
+
+    def __init__(self, timeout: Optional[float]):
+        self.timeout = timeout or None
+        self._at = time.monotonic() + timeout if timeout else None
+
+    def remaining(self) -> Optional[float]:
+        """Seconds left (``None``: no deadline).
+
+        :raises TimeoutError: The deadline has passed.
+        """
+        if self._at is None:
+            return None
+        left = self._at - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("deadline passed")
+        return left
+
+
+class _DeadlineIO(io.RawIOBase):
+    """A socket's reads, each bounded by what is left of the call's deadline.
+
+    It reads through the socket's own raw file (``makefile``), which holds a reference to the
+    socket: http.client may close the connection while the reply is still being read.
+    """
+
+    def __init__(self, sock: socket.socket, deadline: Deadline):
+        self._sock = sock
+        self._raw = sock.makefile("rb", buffering=0)
+        self._deadline = deadline
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> Optional[int]:
+        self._sock.settimeout(self._deadline.remaining())
+        return self._raw.readinto(buffer)
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
+class _DeadlineSocket:
+    """What ``http.client.HTTPResponse`` reads its reply from: the socket, under the deadline."""
+
+    def __init__(self, sock: socket.socket, deadline: Deadline):
+        self._sock = sock
+        self._deadline = deadline
+
+    def makefile(self, mode: str, *args: Any, **kwargs: Any) -> io.BufferedReader:
+        return io.BufferedReader(_DeadlineIO(self._sock, self._deadline))
+
+
+# -- connections ----------------------------------------------------------------------------------
+
+
+class Target:
+    """Where an api3 connection's requests go: scheme, ``host:port`` and the api3 proxy settings.
+
+    Built from a ``shotgun_api3`` config (:meth:`of`); equal targets share a socket per thread.
+    """
+
+    __slots__ = ("scheme", "server", "proxy", "_proxy_auth", "key")
+
+    def __init__(
+        self,
+        scheme: str,
+        server: str,
+        proxy: Optional[tuple[str, int]] = None,
+        proxy_auth: Optional[str] = None,
+    ):
+        self.scheme = scheme
+        self.server = server
+        self.proxy = proxy
+        self._proxy_auth = proxy_auth
+        # The proxy credentials are part of the key (two proxy users never share a socket), as
+        # a digest: the key may be shown in a debugger.
+        auth_digest = hashlib.sha256(proxy_auth.encode()).hexdigest() if proxy_auth else ""
+        self.key = (scheme, server, proxy, auth_digest)
+
+    @classmethod
+    def of(cls, config: Any) -> Target:
+        """The target of a ``shotgun_api3`` config (``scheme``, ``server``, ``proxy_*``)."""
+        proxy = None
+        auth = None
+        if config.proxy_server:
+            proxy = (config.proxy_server, int(config.proxy_port or 8080))
+            if config.proxy_user:
+                auth = f"{config.proxy_user}:{config.proxy_pass or ''}"
+        return cls(config.scheme, config.server, proxy, auth)
+
+    @property
+    def origin(self) -> str:
+        return f"{self.scheme}://{self.server}"
+
+    def connect(self, deadline: Deadline, *, tcp_first: bool = False) -> http.client.HTTPConnection:
+        """A new connected socket (TCP, proxy tunnel, TLS) within ``deadline``.
+
+        :param tcp_first: Open the TCP connection before loading the TLS context (which may
+            import shotgun_api3 for its CA bundle): a background pre-connect overlaps both.
+        """
+        host, _, port = self.server.rpartition(":") if ":" in self.server else (self.server, "", "")
+        port_number = int(port) if port else (443 if self.scheme == "https" else 80)
+        connect_to = self.proxy or (host, port_number)
+        timeout = deadline.remaining()
+        conn: http.client.HTTPConnection
+        if tcp_first and not self.proxy:
+            sock = socket.create_connection(connect_to, timeout)
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                if self.scheme == "https":
+                    context = ssl_context(self.origin)
+                    sock.settimeout(deadline.remaining())
+                    sock = context.wrap_socket(sock, server_hostname=host)
+                    conn = http.client.HTTPSConnection(host, port_number, context=context)
+                else:
+                    conn = http.client.HTTPConnection(host, port_number)
+            except BaseException:
+                sock.close()
+                raise
+            conn.sock = sock
+            return conn
+        if self.scheme == "https":
+            conn = http.client.HTTPSConnection(
+                connect_to[0], connect_to[1], timeout=timeout, context=ssl_context(self.origin)
+            )
+        else:
+            conn = http.client.HTTPConnection(connect_to[0], connect_to[1], timeout=timeout)
+        if self.proxy:
+            headers = {}
+            if self._proxy_auth:
+                token = base64.b64encode(self._proxy_auth.encode()).decode()
+                headers["Proxy-Authorization"] = f"Basic {token}"
+            conn.set_tunnel(host, port_number, headers=headers)
+        conn.connect()
+        return conn
+
+
+class _Pooled:
+    __slots__ = ("conn", "last_used")
+
+    def __init__(self, conn: http.client.HTTPConnection):
+        self.conn = conn
+        self.last_used = time.monotonic()
+
+
+_local = threading.local()
+_stats_lock = threading.Lock()
+_stats = {"connects": 0, "reconnects": 0, "stale": 0}
+
+
+def _pool() -> dict:
+    try:
+        return _local.pool
+    except AttributeError:
+        _local.pool = {}
+        return _local.pool
+
+
+def _count(name: str) -> None:
+    with _stats_lock:
+        _stats[name] += 1
+
+
+def stats() -> dict[str, int]:
+    """Counters since start: ``connects`` (sockets opened), ``stale`` (idle sockets found dead
+    or too old before reuse), ``reconnects`` (reads sent again on a fresh socket)."""
+    with _stats_lock:
+        return dict(_stats)
+
+
+def _alive(pooled: _Pooled) -> bool:
+    """Whether an idle pooled socket may be reused: younger than :func:`keepalive_secs` and
+    not readable (a readable idle socket was closed by the site, or holds stray bytes)."""
+    sock = pooled.conn.sock
+    if sock is None:
+        return False
+    if time.monotonic() - pooled.last_used > keepalive_secs():
+        return False
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):
+        return False
+    if not readable:
+        return True
+    # Readable while idle: the site closed it (EOF, TLS close_notify), or, over TLS, only
+    # housekeeping such as TLS 1.3 session tickets, which a non-blocking read consumes.
+    try:
+        sock.setblocking(False)
+        sock.recv(1)  # b"": closed; a byte: stray data on an idle connection
+        return False
+    except (ssl.SSLWantReadError, BlockingIOError):
+        return True
+    except OSError:
+        return False
+
+
+def _checkout(target: Target, deadline: Deadline) -> tuple[_Pooled, bool]:
+    """This thread's socket to ``target``, and whether it was reused."""
+    pool = _pool()
+    pooled = pool.get(target.key)
+    if pooled is not None:
+        if _alive(pooled):
+            return pooled, True
+        _count("stale")
+        pooled.conn.close()
+        del pool[target.key]
+    _count("connects")
+    # A socket opened ahead counts as reused: it was opened before this call, so a read lost
+    # on it is sent again once on a fresh one.
+    pooled = _take_pending(target, deadline)
+    opened_ahead = pooled is not None
+    if pooled is None:
+        pooled = _Pooled(target.connect(deadline))
+    pool[target.key] = pooled
+    return pooled, opened_ahead
+
+
+_pending_lock = threading.Lock()
+#: Sockets being opened ahead of a thread's first request: (thread id, target key) -> result box.
+_pending: dict[tuple[int, tuple], dict] = {}
+
+
+def preconnect(site: str, timeout: Optional[float]) -> None:
+    """Open this thread's socket to ``site`` in the background (TCP, then TLS), so that the
+    handshakes overlap the work before the first request (imports, building the connection).
+
+    Only for a site reached without a proxy, and only when this thread has no socket to it yet;
+    the thread's first :func:`send` to the same target takes the socket (or, if it failed, opens
+    its own). A no-op when ``site`` is not an http(s) URL.
+    """
+    parts = urllib.parse.urlsplit(site)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return
+    target = Target(parts.scheme, parts.netloc.rpartition("@")[2])
+    key = (threading.get_ident(), target.key)
+    if target.key in _pool():
+        return
+    with _pending_lock:
+        if key in _pending:
+            return
+        box: dict = {"done": threading.Event()}
+        _pending[key] = box
+
+    def run() -> None:
+        try:
+            box["conn"] = target.connect(Deadline(timeout), tcp_first=True)
+            box["at"] = time.monotonic()
+        except BaseException as exc:  # noqa: BLE001 - the request opens its own and reports
+            box["error"] = exc
+        finally:
+            box["done"].set()
+
+    threading.Thread(target=run, name="sgconnect-preconnect", daemon=True).start()
+
+
+def _take_pending(target: Target, deadline: Deadline) -> Optional[_Pooled]:
+    """The socket :func:`preconnect` opened for this thread, if it is ready in time and alive
+    (a thread id can be reused: a socket never taken may have idled)."""
+    with _pending_lock:
+        box = _pending.pop((threading.get_ident(), target.key), None)
+    if box is None:
+        return None
+    box["done"].wait(deadline.remaining())
+    conn = box.get("conn")
+    if conn is None:
+        return None
+    pooled = _Pooled(conn)
+    pooled.last_used = box["at"]
+    if _alive(pooled):
+        return pooled
+    conn.close()
+    return None
+
+
+def close(target: Target) -> None:
+    """Close this thread's socket to ``target`` (the next request opens a new one)."""
+    pooled = _pool().pop(target.key, None)
+    if pooled is not None:
+        pooled.conn.close()
+
+
+def _drop_inherited() -> None:
+    """In a forked child: forget every socket of the parent. Closing the child's copy of a file
+    descriptor sends nothing to the site (no TLS close_notify, no FIN while the parent holds it);
+    the parent's socket stays open and its own. Locks another thread held are made anew."""
+    global _local, _stats_lock, _capabilities_lock, _capabilities_locks, _pending_lock
+    inherited = getattr(_local, "pool", {})
+    _local = threading.local()
+    _stats_lock = threading.Lock()
+    _pending_lock = threading.Lock()
+    _capabilities_lock = threading.Lock()
+    _capabilities_locks = {}
+    _pending.clear()
+    for pooled in inherited.values():
+        try:
+            pooled.conn.close()
+        except OSError:
+            pass
+
+
+# -- one request ----------------------------------------------------------------------------------
+
+
+Reply = tuple[tuple[int, str], dict[str, str], bytes]
+
+
+def send(
+    target: Target,
+    verb: str,
+    path: str,
+    body: Optional[bytes],
+    headers: dict[str, str],
+    *,
+    rpc: Optional[str],
+    deadline: Deadline,
+    site: str,
+) -> Reply:
+    """Send one api3 request on this thread's socket to ``target``; return its reply.
+
+    :param rpc: The api3 method (``"read"``...), or ``None`` for another request (treated as a
+        write: never re-sent).
+    :returns: ``((status, reason), headers with lower-case names, body)``, as shotgun_api3's
+        ``_http_request``; 3xx only for the 302 of expired SSO claims.
+    :raises SiteTimeoutError: ``deadline`` passed before the reply was read (a read).
+    :raises SiteUnreachableError: No connection, or a read's connection lost twice.
+    :raises WriteOutcomeUnknownError: A write's request may have reached the site, and its reply
+        was lost, late, cut or unreadable.
+    :raises SiteRedirectError: Any redirect but the SSO claims' 302.
+    :raises SiteResponseError: A bad status line, an over-long header, a truncated or over-size
+        body.
+    """
+    read = is_read(rpc)
+    action = rpc or f"{verb} {path.partition('?')[0]}"
+    for attempt in (1, 2):
+        try:
+            pooled, reused = _checkout(target, deadline)
+            conn = pooled.conn
+            conn.sock.settimeout(deadline.remaining())
+        except (OSError, http.client.HTTPException) as exc:  # nothing was sent
+            raise _no_answer(site, exc, action, deadline) from None
+        try:
+            conn.request(verb, path, body=body, headers=headers)
+            conn.response_class = _response_class(deadline)  # type: ignore[assignment]
+            response = conn.getresponse()
+            status, reason = response.status, response.reason
+            reply_headers = {name.lower(): value for name, value in response.getheaders()}
+            content = _read_body(response, site, action)
+        except SiteResponseError:
+            conn.close()
+            _pool().pop(target.key, None)
+            if not read:
+                raise write_outcome_unknown(site, action, "its reply was unreadable") from None
+            raise
+        except (OSError, http.client.HTTPException) as exc:
+            conn.close()
+            _pool().pop(target.key, None)
+            lost = isinstance(
+                exc, (ConnectionError, http.client.RemoteDisconnected, BrokenPipeError)
+            )
+            if read and reused and attempt == 1 and lost:
+                _count("reconnects")
+                continue
+            if not read:
+                raise write_outcome_unknown(site, action, _why(exc)) from None
+            raise _broken_reply(site, exc, action, deadline) from None
+        pooled.last_used = time.monotonic()
+        if response.will_close:
+            conn.close()
+            _pool().pop(target.key, None)
+        if 300 <= status < 400:
+            location = reply_headers.get("location", "")
+            if not (status == http.client.FOUND and _is_saml_login(location)):
+                raise redirected(site, status, location, action)
+        if not read and status in (http.client.BAD_GATEWAY, http.client.GATEWAY_TIMEOUT):
+            # A gateway may have passed the write on: shotgun_api3 would send it again.
+            raise write_outcome_unknown(site, action, f"a gateway answered HTTP {status}")
+        return (status, reason), reply_headers, content
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _response_class(deadline: Deadline) -> Callable[..., http.client.HTTPResponse]:
+    def make(sock: socket.socket, *args: Any, **kwargs: Any) -> http.client.HTTPResponse:
+        return http.client.HTTPResponse(_DeadlineSocket(sock, deadline), *args, **kwargs)  # type: ignore[arg-type]
+
+    return make
+
+
+def _is_saml_login(location: str) -> bool:
+    return urllib.parse.urlsplit(location).path.endswith(_SAML_LOGIN)
+
+
+def _read_body(response: http.client.HTTPResponse, site: str, action: str) -> bytes:
+    cap = max_reply_bytes()
+    length = response.getheader("content-length")
+    if length and length.isdigit() and int(length) > cap:
+        raise SiteResponseError(
+            f"{site} answered {action} with {int(length)} bytes, more than the "
+            f"{cap // (1024 * 1024)} MiB cap ({MAX_REPLY_MIB}): check the site URL, or a proxy in "
+            "the way.",
+            site,
+            status=response.status,
+        )
+    try:
+        content = response.read(cap + 1)
+    except http.client.IncompleteRead as exc:
+        raise SiteResponseError(
+            f"{site} answered {action} with a truncated reply ({len(exc.partial)} of "
+            f"{len(exc.partial) + (exc.expected or 0)} bytes): the connection was cut. Try "
+            "again; if it persists, check the network or a proxy in the way.",
+            site,
+            status=response.status,
+        ) from None
+    if len(content) > cap:
+        raise SiteResponseError(
+            f"{site} answered {action} with more than the {cap // (1024 * 1024)} MiB cap "
+            f"({MAX_REPLY_MIB}): check the site URL, or a proxy in the way.",
+            site,
+            status=response.status,
+        )
+    if length and length.isdigit() and len(content) < int(length):
+        raise SiteResponseError(
+            f"{site} answered {action} with a truncated reply ({len(content)} of {length} "
+            "bytes): the connection was cut. Try again; if it persists, check the network.",
+            site,
+            status=response.status,
+        )
+    return content
+
+
+def _why(exc: BaseException) -> str:
+    if is_timeout(exc):
+        return "no reply came before the timeout"
+    if isinstance(exc, http.client.HTTPException) and not isinstance(exc, ConnectionError):
+        return f"its reply was malformed ({exc.__class__.__name__})"
+    return f"the connection was lost before the reply ({exc.__class__.__name__})"
+
+
+def _no_answer(site: str, exc: BaseException, action: str, deadline: Deadline) -> Exception:
+    if is_timeout(exc) and deadline.timeout:
+        return timed_out(site, action, deadline.timeout)
+    return unreachable(site, exc, action)
+
+
+def _broken_reply(site: str, exc: BaseException, action: str, deadline: Deadline) -> Exception:
+    if isinstance(exc, http.client.LineTooLong):
+        return SiteResponseError(
+            f"{site} answered {action} with an over-long header line: not a ShotGrid site's "
+            "reply. Check the site URL, or a proxy in the way.",
+            site,
+        )
+    if isinstance(exc, http.client.BadStatusLine) and not isinstance(exc, ConnectionError):
+        return SiteResponseError(
+            f"{site} answered {action} with a bad HTTP status line: not a ShotGrid site's reply. "
+            "Check the site URL, or a proxy in the way.",
+            site,
+        )
+    if isinstance(exc, http.client.HTTPException) and not isinstance(exc, ConnectionError):
+        return SiteResponseError(
+            f"{site} answered {action} with a malformed HTTP reply ({exc.__class__.__name__}): "
+            "check the site URL, or a proxy in the way.",
+            site,
+        )
+    return _no_answer(site, exc, action, deadline)
+
+
+# -- server capabilities --------------------------------------------------------------------------
+
+_capabilities_lock = threading.Lock()
+_capabilities: dict[str, dict] = {}
+_capabilities_locks: dict[str, threading.Lock] = {}
+
+
+def capabilities_ttl_secs() -> float:
+    """Seconds a capabilities cache file is trusted (``SGCONNECT_CAPABILITIES_TTL_SECS``,
+    default 3600; 0 turns the file cache off)."""
+    return _env_number(CAPABILITIES_TTL_SECS, DEFAULT_CAPABILITIES_TTL_SECS)
+
+
+def capabilities_cache_file(site: str) -> str:
+    """The per-site capabilities cache file: ``<tk-core cache root>/sgconnect/server_info/
+    <sha256 of the site URL>.json`` (the root is ``$SHOTGUN_HOME`` when set)."""
+    from ..session_cache import cache_root
+
+    digest = hashlib.sha256(site.encode()).hexdigest()[:32]
+    return os.path.join(cache_root(), "sgconnect", "server_info", f"{digest}.json")
+
+
+def _valid_info(info: Any) -> bool:
+    version = info.get("version") if isinstance(info, dict) else None
+    return isinstance(version, list) and all(isinstance(part, int) for part in version)
+
+
+def _read_cache_file(site: str) -> Optional[dict]:
+    ttl = capabilities_ttl_secs()
+    if ttl <= 0:
+        return None
+    path = capabilities_cache_file(site)
+    try:
+        with open(path, "rb") as handle:
+            status = os.fstat(handle.fileno())
+            if hasattr(os, "getuid") and (status.st_uid != os.getuid() or status.st_mode & 0o077):
+                return None  # not ours, or readable by others: not trusted
+            if time.time() - status.st_mtime > ttl:
+                return None
+            document = json.loads(handle.read(1024 * 1024).decode("utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(document, dict) or document.get("site") != site:
+        return None
+    info = document.get("info")
+    return info if _valid_info(info) else None
+
+
+def _private_folders(folder: str) -> None:
+    """``folder`` and every missing parent, each created ``0700`` whatever the umask."""
+    missing = []
+    while folder and not os.path.isdir(folder):
+        missing.append(folder)
+        folder = os.path.dirname(folder)
+    for path in reversed(missing):
+        os.mkdir(path, 0o700)
+        os.chmod(path, 0o700)
+
+
+def _write_cache_file(site: str, info: dict) -> None:
+    if capabilities_ttl_secs() <= 0:
+        return
+    path = capabilities_cache_file(site)
+    folder = os.path.dirname(path)
+    try:
+        _private_folders(folder)
+        handle, temporary = tempfile.mkstemp(dir=folder, prefix=".info-", suffix=".tmp")
+        try:
+            with os.fdopen(handle, "w") as stream:
+                json.dump({"site": site, "info": info}, stream)
+            os.chmod(temporary, 0o600)
+            os.replace(temporary, path)
+        except BaseException:
+            os.unlink(temporary)
+            raise
+    except (OSError, TypeError, ValueError):
+        pass  # a cache only: the next process asks the site again
+
+
+def capabilities(site: str, fetch: Callable[[], dict]) -> dict:
+    """The site's api3 ``info`` (server capabilities), fetched once per site per process.
+
+    A process that has not fetched them yet first reads :func:`capabilities_cache_file` (owned by
+    this user, mode 0600, younger than :func:`capabilities_ttl_secs`); else it calls ``fetch``
+    (single flight: concurrent threads wait for one call) and writes the file.
+    """
+    info = _capabilities.get(site)
+    if info is not None:
+        return info
+    with _capabilities_lock:
+        lock = _capabilities_locks.setdefault(site, threading.Lock())
+    with lock:
+        info = _capabilities.get(site)
+        if info is None:
+            info = _read_cache_file(site)
+            if info is None:
+                info = fetch()
+                if _valid_info(info):
+                    _write_cache_file(site, info)
+            _capabilities[site] = info
+    return info
+
+
+# -- attachments ----------------------------------------------------------------------------------
+
+
+def download(
+    url: str,
+    *,
+    site: str,
+    cookie: Callable[[], str],
+    proxy: Optional[str],
+    timeout: Optional[float],
+    user_agent: str,
+    file_path: Optional[str] = None,
+) -> Any:
+    """Download ``url``: with the session cookie (``cookie()``) only when it is on ``site``'s
+    origin; a redirect from the site to another origin (storage) is followed once, without it.
+
+    :returns: The bytes, or ``file_path`` once written.
+    :raises SiteRedirectError: The site redirected to itself, or storage redirected again.
+    :raises SiteResponseError: An HTTP error answer.
+    :raises SiteUnreachableError: No answer (:class:`SiteTimeoutError` after ``timeout``).
+    """
+    from . import build_opener, socket_timeout
+
+    deadline = Deadline(timeout)
+    origin = _origin(site)
+    target = url
+    for hop in (1, 2):
+        headers = {"User-Agent": user_agent}
+        if _origin(target) == origin and hop == 1:
+            headers["Cookie"] = f"_session_id={cookie()}"
+        opener = build_opener(target, proxy)
+        request = urllib.request.Request(target, headers=headers)
+        try:
+            remaining = deadline.remaining()
+            with opener.open(request, timeout=socket_timeout(remaining)) as reply:
+                return _save(reply, file_path, site, deadline)
+        except urllib.error.HTTPError as exc:
+            location = exc.headers.get("Location", "") if exc.headers else ""
+            if 300 <= exc.code < 400 and hop == 1 and _origin(target) == origin:
+                following = urllib.parse.urljoin(target, location)
+                if _origin(following) != origin:
+                    target = following  # presigned storage URL: no cookie goes there
+                    continue
+            if 300 <= exc.code < 400:
+                raise redirected(site, exc.code, location, "the attachment download") from None
+            raise SiteResponseError(
+                f"{site} answered HTTP {exc.code} to the attachment download: the attachment may "
+                "not exist, or this user may not read it.",
+                site,
+                status=exc.code,
+            ) from None
+        except (OSError, urllib.error.URLError, http.client.HTTPException) as exc:
+            raise _no_answer(site, _cause(exc), "the attachment download", deadline) from None
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _cause(exc: BaseException) -> BaseException:
+    """The transport error inside a urllib ``URLError`` (its ``reason``), else ``exc``."""
+    reason = getattr(exc, "reason", None)
+    return reason if isinstance(reason, BaseException) else exc
+
+
+def _origin(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return f"{parts.scheme}://{(parts.hostname or '').lower()}:{port}"
+
+
+def _save(reply: Any, file_path: Optional[str], site: str, deadline: Deadline) -> Any:
+    if not file_path:
+        return reply.read()
+    with open(file_path, "wb") as handle:
+        while True:
+            deadline.remaining()
+            chunk = reply.read(1024 * 1024)
+            if not chunk:
+                break
+            handle.write(chunk)
+    return file_path
+
+
+# -- upload forms ---------------------------------------------------------------------------------
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A urllib handler that follows no redirect (the 3xx is raised as ``HTTPError``)."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: D102
+        return None
+
+
+def send_form(opener: Any, url: str, params: dict, *, site: str, timeout: Optional[float]) -> bytes:
+    """Post shotgun_api3's upload form once through ``opener`` (which follows no redirect),
+    within ``timeout`` seconds.
+
+    :raises SiteRedirectError: A redirect.
+    :raises SiteResponseError: An HTTP error answer (the upload may have been carried out).
+    :raises SiteUnreachableError: Nothing was sent (refused, DNS, TLS).
+    :raises WriteOutcomeUnknownError: The form may have reached the site; its reply was lost.
+    """
+    from . import socket_timeout
+
+    action = "upload"
+    deadline = Deadline(timeout)
+    try:
+        with opener.open(url, params, timeout=socket_timeout(timeout)) as reply:
+            return _read_body(reply, site, action)
+    except urllib.error.HTTPError as exc:
+        if 300 <= exc.code < 400:
+            location = exc.headers.get("Location", "") if exc.headers else ""
+            raise redirected(site, exc.code, location, action) from None
+        raise SiteResponseError(
+            f"{site} answered HTTP {exc.code} to the upload (it may have been carried out: "
+            "check before uploading again).",
+            site,
+            status=exc.code,
+        ) from None
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+        error = _cause(exc)
+        if isinstance(error, (ConnectionRefusedError, socket.gaierror)) or (
+            type(error).__name__.startswith("SSL")
+        ):
+            raise _no_answer(site, error, action, deadline) from None
+        raise write_outcome_unknown(site, action, _why(error)) from None
+
+
+# -- tk-core's own logins ------------------------------------------------------------------------
+
+_guard_lock = threading.Lock()
+_guard_depth = 0
+_guard_saved: list[tuple[Any, Any]] = []
+
+
+@contextmanager
+def httplib2_never_redirects() -> Iterator[None]:
+    """While the block runs, no httplib2 ``Http`` made by shotgun_api3 follows a redirect.
+
+    tk-core's console and Qt password logins make their own ``shotgun_api3.Shotgun`` (tk-core's
+    ``session_cache.generate_session_token``) and send the typed password through its httplib2,
+    which re-posts the body on 307/308. tk-core takes no connection factory, so sgconnect sets
+    httplib2's ``REDIRECT_CODES`` (the default of every new ``Http().redirect_codes``) to none, in
+    every loaded copy (pip's and tk-core's vendored one), for the login only: a redirect is then
+    answered as shotgun_api3's ``ProtocolError``, which tk-core reports as a failed login.
+    """
+    global _guard_depth
+    with _guard_lock:
+        if _guard_depth == 0:
+            _guard_saved[:] = [
+                (module, module.REDIRECT_CODES)
+                for name, module in list(sys.modules.items())
+                if name.endswith("shotgun_api3.lib.httplib2")
+                and module is not None
+                and hasattr(module, "REDIRECT_CODES")
+            ]
+            for module, _ in _guard_saved:
+                module.REDIRECT_CODES = frozenset()
+        _guard_depth += 1
+    try:
+        yield
+    finally:
+        with _guard_lock:
+            _guard_depth -= 1
+            if _guard_depth == 0:
+                for module, codes in _guard_saved:
+                    module.REDIRECT_CODES = codes
+                _guard_saved.clear()
+
+
+def check_no_redirect(site: str, timeout: Optional[float] = 10.0) -> None:
+    """Before a password is asked for: the site's api3 ``info`` (no credential), not followed.
+
+    :raises SiteRedirectError: The site answers with a redirect (the password would be sent
+        there). Any other outcome is left to the login itself, which reports it.
+    """
+    parts = urllib.parse.urlsplit(site)
+    server = parts.netloc.rpartition("@")[2]
+    body = json.dumps({"method_name": "info", "params": []}).encode()
+    headers = {"content-type": "application/json; charset=utf-8", "user-agent": "sgconnect"}
+    try:
+        send(
+            Target(parts.scheme, server),
+            "POST",
+            "/api3/json",
+            body,
+            headers,
+            rpc="info",
+            deadline=Deadline(timeout),
+            site=site,
+        )
+    except SiteRedirectError:
+        raise
+    except Exception:  # noqa: BLE001 - a proxy-only network, a timeout: the login reports it
+        pass
+
+
+# -- process state --------------------------------------------------------------------------------
+
+
+def reset() -> None:
+    """Close this thread's sockets and forget the capabilities fetched so far."""
+    pool = _pool()
+    for pooled in pool.values():
+        pooled.conn.close()
+    pool.clear()
+    with _capabilities_lock:
+        _capabilities.clear()
+        _capabilities_locks.clear()
+
+
+state.register(__name__, reset)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_drop_inherited)
