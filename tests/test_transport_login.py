@@ -276,7 +276,7 @@ def test_console_renewal_gives_up_when_the_site_holds_the_renewal(make_local_sit
     finally:
         child.kill()
     assert time.monotonic() - started < STALL / 2
-    assert "ERRORS ['SiteUnreachableError']" in out, out + err
+    assert "ERRORS ['SiteTimeoutError']" in out, out + err
     assert "RENEWALS 0" in out, out + err
 
 

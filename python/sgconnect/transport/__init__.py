@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import socket
 import urllib.error
+import urllib.request
 from http import client as http_client  # not ``import http``: the submodule .http shadows it
 from typing import Any, Optional
 
@@ -36,6 +37,9 @@ from ..errors import (
 from ..sites import DEFAULT_PORTS
 
 __all__ = [
+    "NoRedirect",
+    "build_opener",
+    "socket_timeout",
     "USER_AGENT",
     "DEFAULT_PORTS",
     "DEFAULT_PROXY_PORT",
@@ -113,6 +117,29 @@ def reset() -> None:
 
 
 state.register(__name__, reset)
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Never follow a redirect: the Authorization header must not travel to another URL."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
+
+
+def build_opener(site: str, proxy: Optional[str]) -> urllib.request.OpenerDirector:
+    """A urllib opener for ``site``: through ``proxy`` (a :func:`proxy_url`) or no proxy at all
+    (the ``http_proxy`` environment variables are ignored, as by shotgun_api3), never following a
+    redirect, with :func:`ssl_context` for https."""
+    proxies = {"http": proxy, "https": proxy} if proxy else {}
+    handlers: list[Any] = [urllib.request.ProxyHandler(proxies), NoRedirect()]
+    if site.startswith("https:"):
+        handlers.append(urllib.request.HTTPSHandler(context=ssl_context(site)))
+    return urllib.request.build_opener(*handlers)
+
+
+def socket_timeout(timeout_secs: Optional[float]) -> Any:
+    """The ``timeout`` argument for a socket-level call: ``None`` or 0 waits forever."""
+    return timeout_secs if timeout_secs else socket._GLOBAL_DEFAULT_TIMEOUT  # type: ignore[attr-defined]
 
 
 # -- transport faults -----------------------------------------------------------------------------

@@ -50,6 +50,7 @@ from .. import state
 from ..environ import CAPABILITIES_TTL_SECS, KEEPALIVE_SECS, MAX_REPLY_MIB
 from ..errors import SiteRedirectError, SiteResponseError
 from . import (
+    NoRedirect,
     is_timeout,
     redirected,
     ssl_context,
@@ -797,13 +798,6 @@ def _save(reply: Any, file_path: Optional[str], site: str, deadline: Deadline) -
 
 
 # -- upload forms ---------------------------------------------------------------------------------
-
-
-class NoRedirect(urllib.request.HTTPRedirectHandler):
-    """A urllib handler that follows no redirect (the 3xx is raised as ``HTTPError``)."""
-
-    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: D102
-        return None
 
 
 def send_form(opener: Any, url: str, params: dict, *, site: str, timeout: Optional[float]) -> bytes:
