@@ -93,7 +93,9 @@ def create_entity(
         record = dict(project)
     elif entity_type == "HumanUser":
         login = data.get("login")
-        if not isinstance(login, str) or not login or login in state.users:
+        if not isinstance(login, str) or not login:
+            raise ApiError(ERR_FAULT, "API create() a HumanUser needs a login.")
+        if login in state.users:
             raise ApiError(ERR_FAULT, f"API create() HumanUser login {login!r} is taken.")
         new_id = max([u.id for u in state.users.values()] + [1000]) + 1
         spec = HumanUserSpec(
