@@ -18,6 +18,10 @@ Inputs (environment):
     WEBLOGIN_LOG           optional path of a tk-core DEBUG log file
     WEBLOGIN_ENTRY         "sgconnect": log in through ``sgconnect.connect(..., interactive=True)``
                            (the credential chain's interactive step) instead of calling tk-core
+    WEBLOGIN_CASES         optional JSON ``[{"site", "idp", "password"}]``: log in to each site in
+                           turn, in this one process (instead of WEBLOGIN_SITE_URL, _IDP_URL and
+                           _PASSWORD); each case's report goes in the result's ``cases`` list and
+                           WEBLOGIN_TIMEOUT applies to each
 
 The result file holds a JSON object; ``ok`` is true when get_user_from_prompt() returned.
 The process always ends with os._exit() once the result is written: QtWebEngine's teardown at
@@ -35,10 +39,12 @@ import time
 import traceback
 
 RESULT_PATH = os.environ["WEBLOGIN_RESULT"]
-SITE_URL = os.environ["WEBLOGIN_SITE_URL"].rstrip("/")
-IDP_URL = os.environ["WEBLOGIN_IDP_URL"].rstrip("/")
+SITE_URL = os.environ.get("WEBLOGIN_SITE_URL", "").rstrip("/")
+IDP_URL = os.environ.get("WEBLOGIN_IDP_URL", "").rstrip("/")
 LOGIN = os.environ["WEBLOGIN_LOGIN"]
-PASSWORD = os.environ["WEBLOGIN_PASSWORD"]
+PASSWORD = os.environ.get("WEBLOGIN_PASSWORD", "")
+#: Several sites, one after the other in this process: ``[{"site", "idp", "password"}]``.
+CASES = json.loads(os.environ.get("WEBLOGIN_CASES") or "[]")
 TIMEOUT_S = float(os.environ.get("WEBLOGIN_TIMEOUT", "60"))
 POLL_MS = 100
 MAX_SUBMITS = 3
@@ -74,7 +80,7 @@ def _hard_kill():
     finish(3)
 
 
-_hard = threading.Timer(TIMEOUT_S + 20, _hard_kill)
+_hard = threading.Timer(TIMEOUT_S * max(1, len(CASES)) + 20, _hard_kill)
 _hard.daemon = True
 _hard.start()
 
@@ -117,9 +123,6 @@ def main() -> None:
     _setup_logging()
 
     import tank
-    from tank.authentication import ShotgunAuthenticator, ShotgunSamlUser, ShotgunWebUser
-    from tank.authentication import constants as auth_constants
-    from tank.authentication.defaults_manager import DefaultsManager
 
     # tk-core's own binding choice (PySide2 first, then PySide6). The QtWebEngine modules are
     # imported by this, which must happen before the QApplication exists.
@@ -162,6 +165,27 @@ def main() -> None:
     app = QtGui.QApplication.instance() or QtGui.QApplication(["qt_weblogin_driver"])
 
     from tank.authentication.login_dialog import LoginDialog
+
+    if not CASES:
+        login_once(app, LoginDialog, SITE_URL, IDP_URL, PASSWORD, result)
+        finish(0 if result["ok"] else 1)
+    result["cases"] = []
+    for case in CASES:
+        report: dict = {"ok": False, "site": case["site"]}
+        result["cases"].append(report)
+        note(f"case {case['site']}")
+        login_once(app, LoginDialog, case["site"], case["idp"], case["password"], report)
+    result["ok"] = all(report["ok"] for report in result["cases"])
+    finish(0 if result["ok"] else 1)
+
+
+def login_once(app, LoginDialog, site_url, idp_url, password, result) -> None:  # noqa: N803
+    """tk-core's interactive login to ``site_url``, driven as a person would; fills ``result``
+    (``ok`` true when get_user_from_prompt() returned and its connection works)."""
+    from tank.authentication import ShotgunAuthenticator, ShotgunSamlUser, ShotgunWebUser
+    from tank.authentication import constants as auth_constants
+    from tank.authentication.defaults_manager import DefaultsManager
+    from tank.authentication.ui.qt_abstraction import QtCore, QtGui, QtWebEngineWidgets
 
     state = {
         "signed_in": False,
@@ -206,7 +230,7 @@ def main() -> None:
         if (button) { button.click(); } else { form.submit(); }
         return "submitted";
     })();
-    """.replace("__LOGIN__", json.dumps(LOGIN)).replace("__PASSWORD__", json.dumps(PASSWORD))
+    """.replace("__LOGIN__", json.dumps(LOGIN)).replace("__PASSWORD__", json.dumps(password))
 
     def on_js_result(value):
         state["js_pending"] = False
@@ -250,7 +274,7 @@ def main() -> None:
                 # Log without the query string (it may carry a SAML request / relay state).
                 note("web view at {}".format(url.split("?")[0]))
                 result.setdefault("urls", []).append(url.split("?")[0])
-            if url.startswith(IDP_URL) and not state["js_pending"]:
+            if url.startswith(idp_url) and not state["js_pending"]:
                 state["idp_seen"] = True
                 if state["submits"] >= MAX_SUBMITS:
                     continue
@@ -293,10 +317,10 @@ def main() -> None:
         run_through_sgconnect()
         poller.stop()
         watchdog.stop()
-        finish(0 if result["ok"] else 1)
+        return
 
     # The real thing: tk-core's public interactive login, host preset and fixed.
-    authenticator = ShotgunAuthenticator(DefaultsManager(fixed_host=SITE_URL))
+    authenticator = ShotgunAuthenticator(DefaultsManager(fixed_host=site_url))
     note("calling ShotgunAuthenticator.get_user_from_prompt()")
     try:
         user = authenticator.get_user_from_prompt()
@@ -305,7 +329,7 @@ def main() -> None:
         result["exception"] = type(exc).__name__
         result["traceback"] = traceback.format_exc()
         note(f"get_user_from_prompt raised {type(exc).__name__}")
-        finish(1)
+        return
     finally:
         poller.stop()
         watchdog.stop()
@@ -332,7 +356,7 @@ def main() -> None:
     except Exception as exc:
         result["error"] = f"create_sg_connection/find failed: {type(exc).__name__}: {exc}"
         result["traceback"] = traceback.format_exc()
-        finish(1)
+        return
 
     # What tk-core wrote to its session cache (under SHOTGUN_HOME).
     from tank.authentication import session_cache
@@ -345,7 +369,6 @@ def main() -> None:
         "has_session_metadata": bool(data.get("session_metadata")),
     }
     result["ok"] = True
-    finish(0)
 
 
 if __name__ == "__main__":

@@ -37,10 +37,6 @@ CHECKED_ELSEWHERE = {
     "docs/hook.md": "test_app_manifest.py::test_hook_doc_shows_the_tested_studio_hook_verbatim",
     "docs/local-site-contract.md": "sgconnect.testing's own tests",
 }
-#: Blocks that need what the local site does not serve yet (a strict xfail: it fails once fixed).
-NOT_SERVED_YET = {
-    "rest_patch_delete": "the local site answers 405 to PATCH and DELETE on /api/v1/entity/...",
-}
 TIMEOUT = 120
 
 
@@ -64,28 +60,8 @@ def kind(block: str) -> str:
     return "tool"
 
 
-class NotServedYet(Exception):
-    """The example failed only because the local site does not serve its request yet."""
-
-
-def block_id(doc: str, index: int, block: str) -> str:
-    if ".patch(" in block or ".delete(" in block:
-        return "rest_patch_delete"
-    return f"{doc}#{index}"
-
-
 TOOL_BLOCKS = [
-    pytest.param(
-        block,
-        id=block_id(doc, index, block),
-        marks=[
-            pytest.mark.xfail(
-                strict=True, raises=NotServedYet, reason=NOT_SERVED_YET[block_id(doc, index, block)]
-            )
-        ]
-        if block_id(doc, index, block) in NOT_SERVED_YET
-        else [],
-    )
+    pytest.param(block, id=f"{doc}#{index}")
     for doc, index, block in BLOCKS
     if doc not in CHECKED_ELSEWHERE and kind(block) == "tool"
 ]
@@ -135,13 +111,17 @@ def test_tool_example_runs(block, logged_in):
     site, home = logged_in
     code = (FARM_JOB if block.lstrip().startswith("from sgconnect.farm") else "") + block
     result = run_tool(code, home, SGCONNECT_SITE=site.url)
-    if result.returncode != 0 and "HTTP 405" in result.stderr and ".patch(" in block:
-        raise NotServedYet(result.stderr.strip().splitlines()[-1])
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Traceback" not in result.stderr
     assert not any(secret in result.stdout + result.stderr for secret in site.secrets)
     if "iter_pages" in block:
         assert set(site.projects) <= set(result.stdout.splitlines())
+    if ".patch(" in block:  # created, updated (200) then retired (204) on the site
+        writes = [
+            (e.method, e.status) for e in site.journal if e.path.startswith("/api/v1/entity/")
+        ]
+        assert writes == [("POST", 201), ("PATCH", 200), ("DELETE", 204)]
+        assert "Big Buck Bunny 2" not in site.projects
 
 
 def test_readme_login_required_example_prints_one_line_to_act_on(tmp_path):

@@ -190,6 +190,7 @@ def test_wrong_script_key_is_a_typed_error(local_site, monkeypatch):
     [
         ("nobody_here", None, "unknown, retired or not impersonable"),
         ("bob", {"sg_status_list": "dis"}, "inactive"),
+        ("carol", {"can_impersonate_this_user": False}, "unknown, retired or not impersonable"),
     ],
 )
 def test_unknown_or_inactive_sudo_target_is_a_typed_error(
@@ -215,7 +216,7 @@ def test_verified_job_acts_as_the_tickets_creator(local_site, tmp_path):
     job = _submit(local_site, "alice", verified=True)
     assert "SGCONNECT_SUDO_AS_LOGIN" not in job and "SGCONNECT_TICKET" in job
     ticket_id, nonce = job["SGCONNECT_TICKET"].split(":")
-    ticket = local_site.state.entities["EventLogEntry"][int(ticket_id)]
+    ticket = local_site.state.table("EventLogEntry")[int(ticket_id)]
     alice = next(user for user in local_site.users if user.login == "alice")
     assert (ticket["created_by"]["type"], ticket["created_by"]["id"]) == ("HumanUser", alice.id)
     assert nonce not in json.dumps(ticket)  # only its digest is on the site
@@ -234,7 +235,7 @@ def test_verified_job_acts_as_the_tickets_creator(local_site, tmp_path):
     assert result["grandchild_env"]["SGCONNECT_SUDO_AS_LOGIN"] == "alice"
     used = [
         r
-        for r in local_site.state.entities["EventLogEntry"].values()
+        for r in local_site.state.table("EventLogEntry").values()
         if r["event_type"] == farm.TICKET_USED_EVENT_TYPE
     ]
     assert len(used) == 1 and used[0]["created_by"]["type"] == "ApiUser"

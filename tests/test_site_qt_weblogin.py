@@ -30,6 +30,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Optional
 
 import pytest
 
@@ -77,6 +78,7 @@ def _run_driver(
     password: str,
     timeout_s: int = DRIVER_TIMEOUT_S,
     entry: str = "tk-core",
+    cases: Optional[list] = None,
 ) -> dict:
     """Run tk-core's interactive login in a subprocess, driven by script; return its report."""
     result_path = work / "weblogin_result.json"
@@ -99,6 +101,7 @@ def _run_driver(
         WEBLOGIN_TIMEOUT=str(timeout_s),
         WEBLOGIN_ULF_SUPPORT="1" if declare_web_support else "0",
         WEBLOGIN_ENTRY=entry,
+        WEBLOGIN_CASES=json.dumps(cases or []),
     )
     proc = subprocess.Popen(
         [sys.executable, str(DRIVER)],
@@ -110,7 +113,7 @@ def _run_driver(
         start_new_session=True,  # its own process group: QtWebEngine's helpers die with it
     )
     try:
-        stdout, stderr = proc.communicate(timeout=timeout_s + 45)
+        stdout, stderr = proc.communicate(timeout=timeout_s * len(cases or [1]) + 45)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         stdout, stderr = proc.communicate()
@@ -301,3 +304,65 @@ def test_sgconnect_chain_logs_in_through_tk_core_dialog(tmp_path, isolated_shotg
 
         saved = read_saved_session(site.url)
         assert saved is not None and saved.login == "alice"
+
+
+# -- the matrix: every combination where tk-core offers web login, in one driver process -------
+
+#: (mode, unified login flow, app session launcher) where tk-core v0.24.0's dialog offers web
+#: login to an application that declared set_shotgun_authenticator_support_web_login(True):
+#: an SSO site always; any other site with the unified login flow (login_dialog._toggle_web).
+#: With the launcher on, SGTK_DEFAULT_AUTH_METHOD=qt_web_login picks web login over it.
+WEB_MATRIX = [("saml2", u, a) for u in (False, True) for a in (False, True)] + [
+    (m, True, a) for m in ("default", "ldap", "oxygen") for a in (False, True)
+]
+#: The other combinations: tk-core's dialog offers no web login there (the driver sees its
+#: choice, then cancels the dialog).
+NO_WEB_MATRIX = [(m, False, a) for m in ("default", "ldap", "oxygen") for a in (False, True)]
+
+
+def test_web_login_in_every_mode_ulf_and_launcher_combination(tmp_path, isolated_shotgun_home):
+    """One driver process logs in through tk-core's dialog to each site where it offers web
+    login, and sees it choose credentials or the launcher everywhere else."""
+    from sgconnect.testing import LocalSite
+
+    combinations = WEB_MATRIX + NO_WEB_MATRIX
+    sites = [LocalSite(m, unified_login_flow=u, app_session_launcher=a) for m, u, a in combinations]
+    try:
+        for site in sites:
+            site.start()
+        cases = [{"site": s.url, "idp": s.idp_url, "password": s.password("alice")} for s in sites]
+        report = _run_driver(
+            sites[0],
+            tmp_path,
+            declare_web_support=True,
+            password="",
+            timeout_s=DRIVER_TIMEOUT_S,
+            cases=cases,
+        )
+        why = "\n".join(report.get("events", [])) + "\n" + report["_diagnostics"]
+        assert [c["site"] for c in report["cases"]] == [s.url for s in sites], why
+        for (mode, unified, launcher), site, case in zip(combinations, sites, report["cases"]):
+            label = f"{mode} ulf={unified} asl={launcher}: {case.get('error')}\n{why}"
+            if (mode, unified, launcher) in NO_WEB_MATRIX:
+                assert not case["ok"] and "did not pick web login" in case["error"], label
+                expected = "app_session_launcher" if launcher else "credentials"
+                assert case["dialog_method"] == expected, label
+                assert not [e for e in site.journal if e.path in ("/auth/renew", "/login")], label
+                continue
+            assert case["ok"], label
+            assert case["dialog_method"] == "qt_web_login", label
+            assert case["dialog_password_visible"] is False, label
+            assert f"{site.idp_url}/login" in case["urls"], label
+            user_class = "ShotgunSamlUser" if mode == "saml2" else "ShotgunWebUser"
+            assert case["user_class"] == user_class, label
+            assert (case["login"], case["host"]) == ("alice", site.url), label
+            assert case["projects"] == DEMO_PROJECTS, label
+            assert case["cache"]["session_token_matches"], label
+            idp_posts = [e for e in site.journal if e.method == "POST" and e.path == "/login"]
+            assert [(e.login, e.status) for e in idp_posts] == [("alice", 302)], label
+            reads = {(e.auth, e.login) for e in site.journal if e.rpc == "read"}
+            assert reads == {("session", "alice")}, label
+            assert site.password("alice") not in report["_output"]
+    finally:
+        for site in sites:
+            site.stop()

@@ -174,31 +174,5 @@ def test_expiry_mid_use_renews_through_tk_core_console(local_site, isolated_shot
     assert codes[-1] == ("read", "session", None)
 
 
-@pytest.mark.parametrize(
-    ("mode", "expire", "rejection"),
-    [
-        ("default", "expire_sessions", (200, 102)),  # error 102 in the reply
-        ("saml2", "expire_claims", (302, None)),  # the 302 to /saml/saml_login_request
-    ],
-)
-def test_expiry_mid_use_picks_up_a_token_renewed_by_another_process(
-    make_local_site, isolated_shotgun_home, mode, expire, rejection
-):
-    """tk-core's ShotgunWrapper recognises the rejection (102, or on saml2 the 302 of expired
-    claims) and re-reads the session cache before prompting: a token another process saved is
-    used, without a prompt."""
-    from tank.authentication import ShotgunAuthenticator, session_cache
-
-    site = make_local_site(mode)
-    user = ShotgunAuthenticator().create_session_user(
-        "alice", session_token=site.issue_session("alice"), host=site.url
-    )
-    conn = user.create_sg_connection()
-    assert len(conn.find("Project", [])) == 3
-    getattr(site, expire)()
-    fresh = site.issue_session("alice")
-    session_cache.cache_session_data(site.url, "alice", fresh)  # "another process"
-    assert len(conn.find("Project", [])) == 3
-    assert user.impl.get_session_token() == fresh
-    reads = [(e.status, e.error_code) for e in site.journal if e.rpc == "read"]
-    assert reads[-2:] == [rejection, (200, None)]
+# ShotgunWrapper's renewal on 102 and on the claims 302 (a token another process saved): in
+# every mode x unified login flow x launcher combination, tests/test_site_tkcore_matrix.py.

@@ -6,7 +6,8 @@
 - the web login of a site (``/auth/renew`` -> identity provider -> ``/auth/landing``), with the
   identity provider on a **second origin** (its own port), as tk-core's QtWebEngine dialog sees it;
 - the app session launcher (``/internal_api/app_session_request``);
-- a slice of the REST API (``/api/v1``): token minting with every grant, and projects.
+- a slice of the REST API (``/api/v1``): token minting with every grant, and entity reads and
+  writes (create, update, delete, revive) on the same store as api3.
 
 It also keeps what tests need: a request journal, controls to expire sessions and tokens, and the
 set of every secret it issued or accepted. Wire formats follow the measured behaviour of ShotGrid,

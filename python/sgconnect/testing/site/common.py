@@ -99,6 +99,8 @@ class RestError(Exception):
         self.code = code
         self.title = title
         self.detail = detail or title
+        #: JSON:API ``source`` of the error (``{"pointer": "/<field>"}`` for a bad field).
+        self.source: Dict[str, Any] = {}
 
 
 @dataclass
@@ -175,7 +177,7 @@ def rest_error_response(exc: RestError) -> Any:
                     "code": exc.code,
                     "title": exc.title,
                     "detail": exc.detail,
-                    "source": {},
+                    "source": exc.source,
                     "meta": {},
                 }
             ]

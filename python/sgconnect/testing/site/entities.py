@@ -70,74 +70,114 @@ def update_entity(state: SiteState, actor: Dict[str, Any], args: Dict[str, Any])
     return _returned(record, [k for k in asked if k != "password_proxy"])
 
 
+def create_entity(
+    state: SiteState, actor: Dict[str, Any], entity_type: str, data: Dict[str, Any], returned: Any
+) -> Dict[str, Any]:
+    """Create an entity as ``actor`` (with the lock held): ``data`` is ``{field: value}``
+    (read-only fields dropped); returns ``type``, ``id`` and the fields named in ``returned``.
+    ``created_by``/``updated_by`` are the acting person (the sudo target when there is one).
+
+    :raises ApiError: 103, an ApiUser, a Project without a name or a HumanUser whose login is
+        missing or taken.
+    """
+    person, now = state.person_ref(actor), iso_now()
+    stamps = {"created_by": person, "updated_by": person, "created_at": now, "updated_at": now}
+    if entity_type == "ApiUser":
+        raise ApiError(ERR_FAULT, "API create() ApiUser is not creatable here.")
+    if entity_type == "Project":
+        name = data.get("name")
+        if not isinstance(name, str) or not name:
+            raise ApiError(ERR_FAULT, "API create() a Project needs a name.")
+        project = state.add_project(name)
+        project.update({k: v for k, v in data.items() if k not in _READ_ONLY}, **stamps)
+        record = dict(project)
+    elif entity_type == "HumanUser":
+        login = data.get("login")
+        if not isinstance(login, str) or not login:
+            raise ApiError(ERR_FAULT, "API create() a HumanUser needs a login.")
+        if login in state.users:
+            raise ApiError(ERR_FAULT, f"API create() HumanUser login {login!r} is taken.")
+        new_id = max([u.id for u in state.users.values()] + [1000]) + 1
+        spec = HumanUserSpec(
+            login,
+            str(data.get("name") or login),
+            new_id,
+            email=data.get("email"),
+            password=data.get("password_proxy") or None,
+        )
+        state.add_user(spec)
+        extra = {
+            k: v
+            for k, v in data.items()
+            if k not in _READ_ONLY | {"login", "name", "email", "password_proxy"}
+        }
+        state.user_fields[login] = {**extra, **stamps}
+        record = state.find_record("HumanUser", new_id) or {}
+    else:
+        table = state.table(entity_type)
+        new_id = max(list(table) + list(state.retired.get(entity_type, {})) + [0]) + 1
+        record = {"type": entity_type, "id": new_id, **stamps}
+        record.update({k: v for k, v in data.items() if k not in _READ_ONLY})
+        table[new_id] = record
+        record = dict(record)
+    asked = list(data) + [f for f in returned or [] if f not in data]
+    return _returned(record, [f for f in asked if f != "password_proxy"])
+
+
+def delete_entity(state: SiteState, entity_type: str, entity_id: Any) -> bool:
+    """Retire an entity (with the lock held): True, or False when there is no live one.
+    Projects retire like any generic entity; people do not.
+
+    :raises ApiError: 103, a HumanUser or an ApiUser.
+    """
+    if entity_type in ("HumanUser", "ApiUser"):
+        raise ApiError(ERR_FAULT, f"API delete() {entity_type} cannot be retired here.")
+    retired = state.retired.setdefault(entity_type, {})
+    if entity_type == "Project":
+        project = next((p for p in state.projects if p["id"] == entity_id), None)
+        if project is None:
+            return False
+        state.projects.remove(project)
+        retired[entity_id] = project
+        return True
+    record = state.table(entity_type).pop(entity_id, None)
+    if record is None:
+        return False
+    retired[record["id"]] = record
+    return True
+
+
+def revive_entity(state: SiteState, entity_type: str, entity_id: Any) -> bool:
+    """Bring a retired entity back (with the lock held): True, or False when none is retired."""
+    record = state.retired.get(entity_type, {}).pop(entity_id, None)
+    if record is None:
+        return False
+    if entity_type == "Project":
+        state.projects.append(record)
+    else:
+        state.table(entity_type)[record["id"]] = record
+    return True
+
+
 class EntitiesMixin:
     """api3 writes on entities of any type (called with ``self.state.lock`` held)."""
 
     def _rpc_create(self, actor: Dict[str, Any], args: Dict[str, Any]) -> Any:
         entity_type = self.state.check_type(args.get("type"), "create")
-        data = _fields(args)
-        person, now = self.state.person_ref(actor), iso_now()
-        stamps = {"created_by": person, "updated_by": person, "created_at": now, "updated_at": now}
-        if entity_type == "ApiUser":
-            raise ApiError(ERR_FAULT, "API create() ApiUser is not creatable here.")
-        if entity_type == "Project":
-            name = data.get("name")
-            if not isinstance(name, str) or not name:
-                raise ApiError(ERR_FAULT, "API create() a Project needs a name.")
-            project = self.state.add_project(name)
-            project.update({k: v for k, v in data.items() if k not in _READ_ONLY}, **stamps)
-            record = dict(project)
-        elif entity_type == "HumanUser":
-            login = data.get("login")
-            if not isinstance(login, str) or not login or login in self.state.users:
-                raise ApiError(ERR_FAULT, f"API create() HumanUser login {login!r} is taken.")
-            new_id = max([u.id for u in self.state.users.values()] + [1000]) + 1
-            spec = HumanUserSpec(
-                login,
-                str(data.get("name") or login),
-                new_id,
-                email=data.get("email"),
-                password=data.get("password_proxy") or None,
-            )
-            self.state.add_user(spec)
-            extra = {
-                k: v
-                for k, v in data.items()
-                if k not in _READ_ONLY | {"login", "name", "email", "password_proxy"}
-            }
-            self.state.user_fields[login] = {**extra, **stamps}
-            record = self.state.find_record("HumanUser", new_id) or {}
-        else:
-            table = self.state.table(entity_type)
-            new_id = max(list(table) + list(self.state.retired.get(entity_type, {})) + [0]) + 1
-            record = {"type": entity_type, "id": new_id, **stamps}
-            record.update({k: v for k, v in data.items() if k not in _READ_ONLY})
-            table[new_id] = record
-            record = dict(record)
-        asked = list(data) + [f for f in args.get("return_fields") or [] if f not in data]
-        return _returned(record, [f for f in asked if f != "password_proxy"])
+        return create_entity(
+            self.state, actor, entity_type, _fields(args), args.get("return_fields")
+        )
 
     def _rpc_update(self, actor: Dict[str, Any], args: Dict[str, Any]) -> Any:
         return update_entity(self.state, actor, args)
 
     def _rpc_delete(self, actor: Dict[str, Any], args: Dict[str, Any]) -> Any:
         entity_type = self.state.check_type(args.get("type"), "delete")
-        table = self.state.table(entity_type)
-        if entity_type in ("Project", "HumanUser", "ApiUser"):
-            raise ApiError(ERR_FAULT, f"API delete() {entity_type} cannot be retired here.")
-        record = table.pop(args.get("id"), None)
-        if record is None:
-            return False
-        self.state.retired.setdefault(entity_type, {})[record["id"]] = record
-        return True
+        return delete_entity(self.state, entity_type, args.get("id"))
 
     def _rpc_revive(self, actor: Dict[str, Any], args: Dict[str, Any]) -> Any:
         entity_type = self.state.check_type(args.get("type"), "revive")
-        record = self.state.retired.get(entity_type, {}).pop(args.get("id"), None)
-        if record is None:
-            return False
-        self.state.table(entity_type)[record["id"]] = record
-        return True
+        return revive_entity(self.state, entity_type, args.get("id"))
 
     def _rpc_batch(self, actor: Dict[str, Any], args: Any) -> Any:
         if not isinstance(args, list):

@@ -222,7 +222,11 @@ class NetworkMixin:
             ("/api/v1/", "rest_root", get),
             ("/api/v1/auth/access_token", "rest_token", post),
             ("/api/v1/entity/<collection>", "rest_collection", ["GET", "POST"]),
-            ("/api/v1/entity/<collection>/<int:entity_id>", "rest_entity", get),
+            (
+                "/api/v1/entity/<collection>/<int:entity_id>",
+                "rest_entity",
+                ["GET", "PATCH", "DELETE", "POST"],
+            ),
         ]
         return Map(
             [Rule(path, endpoint=endpoint, methods=methods) for path, endpoint, methods in table],

@@ -1,7 +1,9 @@
-"""A slice of the REST API (``/api/v1``): token minting with every grant, and a few collections."""
+"""A slice of the REST API (``/api/v1``): token minting with every grant, and entity reads and
+writes (create, update, delete, revive) on the same store as api3."""
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
 import uuid
@@ -10,8 +12,8 @@ from typing import Any, Dict, Optional, Tuple
 from urllib.parse import parse_qsl
 
 from .common import (
+    ENTITY_TYPES,
     ERR_AUTH,
-    ERR_PERMISSION,
     SHOTGUN_VERSION_STRING,
     SITE_ID,
     ApiError,
@@ -21,6 +23,7 @@ from .common import (
     jwt_shaped,
     rest_error_response,
 )
+from .entities import create_entity, delete_entity, revive_entity, update_entity
 from .state import RestToken, Session
 
 #: Grant fields that are secrets: never accepted from a URL query string.
@@ -250,34 +253,44 @@ class RestMixin:
         ctx.login, ctx.sudo = token.login, token.sudo
         return token
 
-    _COLLECTIONS = {"projects": "Project", "human_users": "HumanUser", "api_users": "ApiUser"}
+    def _rest_actor(self, request: Any, ctx: Ctx) -> Dict[str, Any]:
+        """The Bearer token's actor, in api3's shape (``login``, ``is_script``, ``sudo``)."""
+        token = self._bearer(request, ctx)
+        return {"login": token.login, "is_script": token.is_script, "sudo": token.sudo}
 
-    def _rest_record(self, record: Dict[str, Any], collection: str) -> Dict[str, Any]:
-        attributes = {k: v for k, v in record.items() if k not in ("type", "id")}
+    def _rest_record(self, record: Dict[str, Any]) -> Dict[str, Any]:
+        """A record in the REST shape: entity links under ``relationships``, the rest under
+        ``attributes``."""
+        attributes, relationships = {}, {}
+        for name, value in record.items():
+            if name in ("type", "id"):
+                continue
+            if isinstance(value, dict) and "type" in value and "id" in value:
+                link = f"/api/v1/entity/{collection_name(value['type'])}/{value['id']}"
+                relationships[name] = {"data": value, "links": {"related": link}}
+            else:
+                attributes[name] = value
         return {
             "type": record["type"],
             "attributes": attributes,
-            "relationships": {},
+            "relationships": relationships,
             "id": record["id"],
-            "links": {"self": f"/api/v1/entity/{collection}/{record['id']}"},
+            "links": {"self": f"/api/v1/entity/{collection_name(record['type'])}/{record['id']}"},
         }
 
     def _h_rest_collection(self, request: Any, ctx: Ctx, collection: str) -> Any:
         try:
-            self._bearer(request, ctx)
-            entity_type = self._COLLECTIONS.get(collection)
-            if entity_type is None:
-                raise RestError(404, 103, "Not found", f"unknown entity type {collection!r}")
+            actor = self._rest_actor(request, ctx)
+            entity_type = collection_type(collection)
             if request.method == "POST":
-                if entity_type != "Project":
-                    raise RestError(403, ERR_PERMISSION, "Forbidden")
-                body = request.get_json(silent=True) or {}
-                name = body.get("name") or (body.get("data") or {}).get("name")
-                if not isinstance(name, str) or not name:
-                    raise RestError(400, 103, "Bad request", "a project needs a name")
+                data = _write_body(request, "create", entity_type, creating=True)
                 with self.state.lock:
-                    record = dict(self.state.add_project(name))
-                return json_response({"data": self._rest_record(record, collection)}, 201)
+                    try:
+                        created = create_entity(self.state, actor, entity_type, data, [])
+                    except ApiError as exc:
+                        raise RestError(400, exc.code, "Bad Request", exc.message) from None
+                    record = self.state.find_record(entity_type, created["id"]) or created
+                return json_response({"data": self._rest_record(record)}, 201)
             try:
                 number = max(1, int(request.args.get("page[number]", 1)))
                 size = max(1, min(int(request.args.get("page[size]", 20)), 500))
@@ -292,21 +305,100 @@ class RestMixin:
                 links["next"] = f"{base}?page[number]={number + 1}&page[size]={size}"
             if number > 1:
                 links["prev"] = f"{base}?page[number]={number - 1}&page[size]={size}"
-            return json_response(
-                {"data": [self._rest_record(r, collection) for r in chunk], "links": links}
-            )
+            return json_response({"data": [self._rest_record(r) for r in chunk], "links": links})
         except RestError as exc:
             return rest_error_response(exc)
 
     def _h_rest_entity(self, request: Any, ctx: Ctx, collection: str, entity_id: int) -> Any:
+        """One record: ``GET``, ``PATCH`` (200 with the record), ``DELETE`` (204, no body) and
+        ``POST ?revive=true`` (200 with the record)."""
         try:
-            self._bearer(request, ctx)
-            entity_type = self._COLLECTIONS.get(collection)
+            actor = self._rest_actor(request, ctx)
+            entity_type = collection_type(collection)
+            missing = RestError(
+                404, 103, "Record not found", f"{entity_type} with id {entity_id} not found"
+            )
+            if request.method == "POST" and request.args.get("revive") != "true":
+                raise RestError(405, 103, "Method Not Allowed", "POST a record only to revive it")
+            data = (
+                _write_body(request, "update", entity_type, creating=False)
+                if request.method == "PATCH"
+                else {}
+            )
             with self.state.lock:
-                records = self.state.records(entity_type) if entity_type else []
-            for record in records:
-                if record["id"] == entity_id:
-                    return json_response({"data": self._rest_record(record, collection)})
-            raise RestError(404, 103, "Not found", f"no {collection} with id {entity_id}")
+                try:
+                    if request.method == "DELETE":
+                        if not delete_entity(self.state, entity_type, entity_id):
+                            raise missing
+                        from werkzeug.wrappers import Response
+
+                        gone = Response(status=204)
+                        del gone.headers["Content-Type"]  # 204: no body, no type
+                        return gone
+                    if request.method == "POST" and not revive_entity(
+                        self.state, entity_type, entity_id
+                    ):
+                        raise missing
+                    if self.state.find_record(entity_type, entity_id) is None:
+                        raise missing
+                    if request.method == "PATCH":
+                        args = {"type": entity_type, "id": entity_id, "fields": data}
+                        update_entity(self.state, actor, args)
+                except ApiError as exc:
+                    raise RestError(400, exc.code, "Bad Request", exc.message) from None
+                record = self.state.find_record(entity_type, entity_id) or {}
+            return json_response({"data": self._rest_record(record)})
         except RestError as exc:
             return rest_error_response(exc)
+
+
+#: A written field's name (a real site's field names are lower-case identifiers).
+_FIELD_NAME = re.compile(r"[a-z][a-z0-9_]*\Z")
+#: Fields the site sets itself: a write naming one is refused.
+_READ_ONLY = ("id", "type", "created_at", "updated_at", "created_by", "updated_by")
+
+
+def collection_name(entity_type: str) -> str:
+    """The REST collection of an entity type: ``HumanUser`` -> ``human_users``."""
+    snake = re.sub(r"(?<!^)(?=[A-Z])", "_", entity_type).lower()
+    return snake[:-1] + "ies" if snake.endswith("y") else snake + "s"
+
+
+def collection_type(collection: str) -> str:
+    """The entity type of a REST collection (``projects``, ``human_users``) or of its own
+    name (``Project``).
+
+    :raises RestError: 404, code 103, an entity type the site does not know.
+    """
+    for entity_type in ENTITY_TYPES:
+        if collection in (entity_type, collection_name(entity_type)):
+            return entity_type
+    raise RestError(404, 103, "Not Found", f"Entity type {collection!r} does not exist")
+
+
+def _field_error(status: int, title: str, detail: str, field: str) -> RestError:
+    error = RestError(status, 103, title, detail)
+    error.source = {"pointer": f"/{field}"}
+    return error
+
+
+def _write_body(request: Any, what: str, entity_type: str, *, creating: bool) -> Dict[str, Any]:
+    """The fields of a ``POST``/``PATCH`` body: a JSON object ``{field: value}``, as a real
+    site takes it.
+
+    :raises RestError: 400, code 103, a body that is not a JSON object, a field name that is not
+        one (``source.pointer`` names it), or a read-only field.
+    """
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or (not body and not creating):
+        raise RestError(
+            400, 103, "Bad Request", f"API {what}() needs a JSON object of fields to write"
+        )
+    for field in body:
+        if not isinstance(field, str) or not _FIELD_NAME.match(field):
+            raise _field_error(
+                400, "Bad Request", f"{entity_type}.{field} doesn't exist", str(field)
+            )
+        if field in _READ_ONLY:
+            raise _field_error(400, "Bad Request", f"{entity_type}.{field} is read-only", field)
+    return body

@@ -255,9 +255,10 @@ class SiteState:
 
     def add_project(self, name: str) -> Dict[str, Any]:
         """Add a project; returns its (live) record."""
+        retired = self.retired.get("Project", {})
         project = {
             "type": "Project",
-            "id": 70 + len(self.projects) + 1,
+            "id": max([70] + [p["id"] for p in self.projects] + list(retired)) + 1,
             "name": name,
             "tank_name": None,
             "sg_status": "Active",
