@@ -40,6 +40,8 @@ HANDED_DOWN = (DESKTOP_CURRENT_USER, TANK_CONTEXT)
 SHOTGUN_HOME = "SHOTGUN_HOME"
 #: The CA bundle shotgun_api3 (and sgconnect's REST sessions) trust.
 CA_CERTS = "SHOTGUN_API_CACERTS"
+#: tk-core's Qt importer leaves QtWebEngine out when this is set (read once, when it imports Qt).
+SKIP_QTWEBENGINE = "SHOTGUN_SKIP_QTWEBENGINEWIDGETS_IMPORT"
 
 
 @contextmanager
