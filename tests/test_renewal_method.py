@@ -16,13 +16,16 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
 import pytest
 from children import run_child
 
-from sgconnect.testing import approve_next_app_session, save_session
+from sgconnect import session_cache
+from sgconnect.testing import approve_next_app_session, child_environment, save_session
 
 pytestmark = [pytest.mark.tkcore, pytest.mark.qt]
 
@@ -42,6 +45,11 @@ def qt_binding_with_web_engine() -> str:
 def expired_saved_session(site, login: str = "alice") -> None:
     save_session(site, login)
     site.expire_sessions()
+
+
+def wrong_code(site, login: str) -> str:
+    """A six-digit code that is not ``login``'s current 2FA code."""
+    return "000000" if site.state.two_factor_codes[login] != "000000" else "111111"
 
 
 def result_of(child) -> dict:
@@ -131,3 +139,86 @@ def test_console_renewal_imports_qtwebengine_only_where_web_login_is_wanted(
     else:
         assert any("QtWebEngineWidgets" in name for name in result["web_engine"]), result
     assert result["skip_variable"] is None  # set for tk-core's import only: no child inherits it
+
+
+# -- tk-core v0.20.29: a refused login or renewal is a typed error, not its raw TypeError --------
+
+#: The oldest tk-core whose console ends a refused password or 2FA code with a raw TypeError.
+OLD_TK_CORE = "tk-core-v0.20.29"
+
+
+@pytest.fixture(scope="module")
+def old_tk_core_path() -> str:
+    """``PYTHONPATH`` for a child on tk-core v0.20.29 (its ``tank`` before the installed one)."""
+    from test_bare_engine import upstream
+
+    return str(upstream(OLD_TK_CORE) / "python")
+
+
+def old_tk_core_child_env(old_tk_core_path: str, home: Path) -> dict:
+    env = child_environment(
+        PYTHONPATH=old_tk_core_path, SHOTGUN_HOME=str(home), SGTK_AUTH_ALLOW_NO_HTTPS="1"
+    )
+    for name in ("DISPLAY", "WAYLAND_DISPLAY", "SGCONNECT_SITE", "SGCONNECT_NON_INTERACTIVE"):
+        env.pop(name, None)
+    return env
+
+
+@pytest.mark.parametrize("refused", ["password", "2fa code"])
+def test_refused_console_login_on_tk_core_0_20_29_is_a_login_failed_error(
+    make_local_site, isolated_shotgun_home, old_tk_core_path, refused
+):
+    site = make_local_site("default", app_session_launcher=False)
+    if refused == "password":
+        typed = "carol\nnot-the-password\n"
+    else:  # bob has 2FA: the right password, a wrong code
+        typed = f"bob\n{site.password('bob')}\n{wrong_code(site, 'bob')}\n"
+    child = subprocess.run(
+        [sys.executable, "-m", "sgconnect", "login", "--site", site.url, "--method", "password"],
+        input=typed,
+        capture_output=True,
+        text=True,
+        env=old_tk_core_child_env(old_tk_core_path, isolated_shotgun_home),
+        timeout=90,
+        start_new_session=True,
+    )
+    # tk-core v0.20.29 printed why, then returned None to a caller that unpacks it.
+    assert "Login failed: Authentication failed" in child.stdout, child.stdout + child.stderr
+    assert child.returncode == 3, child.stderr  # docs/cli.md: login failed
+    assert "Traceback" not in child.stderr and "TypeError" not in child.stderr
+    lines = [line for line in child.stderr.splitlines() if line.startswith("sgconnect:")]
+    assert lines == [
+        f"sgconnect: Login to {site.url} failed: the site refused the login, the password or the "
+        "two-factor code (tk-core printed why just above). Check them, then log in again with "
+        f"`sgconnect login --site {site.url}`."
+    ], child.stderr
+    assert session_cache.read_saved_session(site.url) is None
+    assert not any(secret in child.stdout + child.stderr for secret in site.secrets)
+
+
+def test_refused_console_renewal_on_tk_core_0_20_29_is_a_login_failed_error(
+    make_local_site, isolated_shotgun_home, old_tk_core_path
+):
+    site = make_local_site("default", app_session_launcher=False)
+    expired_saved_session(site)
+    env = old_tk_core_child_env(old_tk_core_path, isolated_shotgun_home)
+    env.update(SITE_URL=site.url, SGCONNECT_LOGIN_METHOD="password", CHECK_TANK_ROOT="1")
+    child = subprocess.run(
+        [sys.executable, str(CHILD)],
+        input="not-the-password\n",
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=90,
+        start_new_session=True,
+    )
+    result = result_of(child)
+    assert result["tank_file"].startswith(old_tk_core_path), result
+    assert result["error"] == (
+        f"LoginFailedError: Renewal of alice's session on {site.url} failed: the site refused "
+        "the login, the password or the two-factor code (tk-core printed why just above). Check "
+        f"them, then log in again with `sgconnect login --site {site.url}`."
+    ), result
+    assert result["renewals"] == 0
+    # (tk-core v0.20.29's Qt importer ignores SHOTGUN_SKIP_QTWEBENGINEWIDGETS_IMPORT for its login
+    # UI: only the url method keeps QtWebEngine out there, see docs/dcc.md.)

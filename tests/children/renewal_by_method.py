@@ -1,6 +1,7 @@
 """Child program of tests/test_renewal_method.py (run by path): a tool whose saved session has
 expired renews it by the ``login_method`` setting (``SGCONNECT_LOGIN_METHOD``), in a Qt host (a
-QApplication of ``QT_BINDING``, offscreen) or on the console (no ``QT_BINDING``). It prints one
+QApplication of ``QT_BINDING``, offscreen) or on the console (no ``QT_BINDING``), on the tk-core
+first on its path. It prints one
 ``RESULT`` line: what it found, and which QtWebEngine modules the process imported."""
 
 import importlib
@@ -35,6 +36,8 @@ result.update(
     tk_login_qt="tank.authentication.ui.qt_abstraction" in sys.modules,
     skip_variable=os.environ.get("SHOTGUN_SKIP_QTWEBENGINEWIDGETS_IMPORT"),
 )
+if os.environ.get("CHECK_TANK_ROOT"):
+    result["tank_file"] = sys.modules["tank"].__file__  # which tk-core ran
 if os.environ.get("CONTROL"):
     # What tk-core's own login UI would have imported here (its Qt importer, as its dialog runs it).
     from tank.authentication.ui import qt_abstraction  # noqa: F401
