@@ -58,34 +58,43 @@ def result_of(child) -> dict:
     return json.loads(lines[-1][len("RESULT ") :])
 
 
+@pytest.mark.parametrize("tk_core", ["installed", "v0.20.29"])
 def test_url_renews_headless_in_a_qt_host_and_never_imports_qtwebengine(
-    make_local_site, isolated_shotgun_home
+    make_local_site, isolated_shotgun_home, tk_core, request
 ):
     site = make_local_site("saml2", app_session_launcher=True)
     expired_saved_session(site)
+    env = {
+        "SITE_URL": site.url,
+        "SGCONNECT_LOGIN_METHOD": "url",
+        "QT_BINDING": qt_binding_with_web_engine(),
+        "CONTROL": "1",
+        "CHECK_TANK_ROOT": "1",
+    }
+    if tk_core != "installed":  # the oldest tk-core: its app session launcher, first on the path
+        env["PYTHONPATH"] = request.getfixturevalue("old_tk_core_path")
+        # tk-core v0.20.29 imports QtWebEngine itself on `import tank` in a Qt host (its SSO
+        # module runs its Qt importer, which ignores SHOTGUN_SKIP_QTWEBENGINEWIDGETS_IMPORT there).
+        env["IMPORT_TANK_FIRST"] = "1"
     stop = threading.Event()
     approver = approve_next_app_session(site, "alice", stop)
     try:
-        child = run_child(
-            CHILD,
-            {
-                "SITE_URL": site.url,
-                "SGCONNECT_LOGIN_METHOD": "url",
-                "QT_BINDING": qt_binding_with_web_engine(),
-                "CONTROL": "1",
-            },
-        )
+        child = run_child(CHILD, env)
     finally:
         stop.set()
         approver.join(5)
     result = result_of(child)
+    assert result["tank_file"].startswith(env.get("PYTHONPATH", "")), result
     assert result["error"] is None, result
     assert result["projects"] == len(site.projects)
     assert (result["login"], result["renewals"]) == ("alice", 1)
-    assert result["web_engine"] == []
-    assert result["tk_login_qt"] is False  # tk-core's login UI never ran
-    # The binding has QtWebEngine: tk-core's login UI would have imported it.
-    assert any("QtWebEngineWidgets" in name for name in result["web_engine_after_control"])
+    if tk_core == "installed":
+        assert result["web_engine"] == []
+        assert result["tk_login_qt"] is False  # tk-core's login UI never ran
+        # The binding has QtWebEngine: tk-core's login UI would have imported it.
+        assert any("QtWebEngineWidgets" in name for name in result["web_engine_after_control"])
+    else:  # the renewal imported nothing more than `import tank` did
+        assert result["web_engine"] == result["web_engine_at_tank_import"], result
     # The person saw the URL to approve and the truthful progress, as with `login --method url`.
     assert "The session of alice on" in child.stderr
     assert "/app_session_request/" in child.stderr

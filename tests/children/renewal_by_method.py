@@ -13,6 +13,11 @@ if os.environ.get("QT_BINDING"):  # a DCC: its QApplication exists before any to
     QtWidgets = importlib.import_module(os.environ["QT_BINDING"] + ".QtWidgets")
     app = QtWidgets.QApplication(["dcc"])
 
+if os.environ.get("IMPORT_TANK_FIRST"):  # as an engine has: what importing tk-core imported
+    import tank  # noqa: F401
+
+    web_engine_at_tank_import = sorted(name for name in sys.modules if "QtWebEngine" in name)
+
 import sgconnect  # noqa: E402
 
 site_url = os.environ["SITE_URL"]
@@ -36,6 +41,8 @@ result.update(
     tk_login_qt="tank.authentication.ui.qt_abstraction" in sys.modules,
     skip_variable=os.environ.get("SHOTGUN_SKIP_QTWEBENGINEWIDGETS_IMPORT"),
 )
+if os.environ.get("IMPORT_TANK_FIRST"):
+    result["web_engine_at_tank_import"] = web_engine_at_tank_import
 if os.environ.get("CHECK_TANK_ROOT"):
     result["tank_file"] = sys.modules["tank"].__file__  # which tk-core ran
 if os.environ.get("CONTROL"):
