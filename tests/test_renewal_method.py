@@ -6,7 +6,8 @@ renewal_by_method.py``):
 - ``url`` in a Qt host (a QApplication, offscreen), as in Nuke, Blender or Unreal: renewed headless
   through the app session launcher, approved by the test through the local site, and no
   ``*QtWebEngine*`` module is ever imported, though the binding has one (the control import of
-  tk-core's login UI Qt shows it would have been);
+  tk-core's login UI Qt shows it would have been); from a worker thread too, while the main
+  thread blocks in ``join()``; and on tk-core v0.20.29;
 - ``password`` on the console: tk-core's console renewal, its login UI Qt imported without
   QtWebEngine (``SHOTGUN_SKIP_QTWEBENGINEWIDGETS_IMPORT`` set for that import only); ``auto``
   on the console imports QtWebEngine as tk-core always did (the check can fail).
@@ -58,9 +59,13 @@ def result_of(child) -> dict:
     return json.loads(lines[-1][len("RESULT ") :])
 
 
-@pytest.mark.parametrize("tk_core", ["installed", "v0.20.29"])
+@pytest.mark.parametrize(
+    "tk_core, thread",
+    [("installed", "main"), ("installed", "worker"), ("v0.20.29", "main")],
+    ids=["main-thread", "worker-thread-main-blocked-in-join", "tk-core-v0.20.29"],
+)
 def test_url_renews_headless_in_a_qt_host_and_never_imports_qtwebengine(
-    make_local_site, isolated_shotgun_home, tk_core, request
+    make_local_site, isolated_shotgun_home, tk_core, thread, request
 ):
     site = make_local_site("saml2", app_session_launcher=True)
     expired_saved_session(site)
@@ -71,6 +76,8 @@ def test_url_renews_headless_in_a_qt_host_and_never_imports_qtwebengine(
         "CONTROL": "1",
         "CHECK_TANK_ROOT": "1",
     }
+    if thread == "worker":  # no dialog to draw: the main thread is not needed
+        env["IN_WORKER"] = "1"
     if tk_core != "installed":  # the oldest tk-core: its app session launcher, first on the path
         env["PYTHONPATH"] = request.getfixturevalue("old_tk_core_path")
         # tk-core v0.20.29 imports QtWebEngine itself on `import tank` in a Qt host (its SSO

@@ -8,6 +8,7 @@ import importlib
 import json
 import os
 import sys
+import threading
 
 if os.environ.get("QT_BINDING"):  # a DCC: its QApplication exists before any tool runs
     QtWidgets = importlib.import_module(os.environ["QT_BINDING"] + ".QtWidgets")
@@ -22,11 +23,22 @@ import sgconnect  # noqa: E402
 
 site_url = os.environ["SITE_URL"]
 result = {"error": None, "projects": None}
-sg = sgconnect.connect("renewal by method", site=site_url, interactive=True)
-try:
-    result["projects"] = len(sg.find("Project", [], ["name"]))
-except sgconnect.SgConnectError as exc:
-    result["error"] = f"{type(exc).__name__}: {exc}"
+
+
+def tool() -> None:
+    sg = sgconnect.connect("renewal by method", site=site_url, interactive=True)
+    try:
+        result["projects"] = len(sg.find("Project", [], ["name"]))
+    except sgconnect.SgConnectError as exc:
+        result["error"] = f"{type(exc).__name__}: {exc}"
+
+
+if os.environ.get("IN_WORKER"):  # the main thread blocks in join(): no Qt event loop runs
+    worker = threading.Thread(target=tool)
+    worker.start()
+    worker.join()
+else:
+    tool()
 credential = sgconnect.broker().credential(site_url)
 
 
