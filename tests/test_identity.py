@@ -215,7 +215,7 @@ def test_verified_job_acts_as_the_tickets_creator(local_site, tmp_path):
     job = _submit(local_site, "alice", verified=True)
     assert "SGCONNECT_SUDO_AS_LOGIN" not in job and "SGCONNECT_TICKET" in job
     ticket_id, nonce = job["SGCONNECT_TICKET"].split(":")
-    ticket = local_site._entities["EventLogEntry"][int(ticket_id)]
+    ticket = local_site.state.entities["EventLogEntry"][int(ticket_id)]
     alice = next(user for user in local_site.users if user.login == "alice")
     assert (ticket["created_by"]["type"], ticket["created_by"]["id"]) == ("HumanUser", alice.id)
     assert nonce not in json.dumps(ticket)  # only its digest is on the site
@@ -234,7 +234,7 @@ def test_verified_job_acts_as_the_tickets_creator(local_site, tmp_path):
     assert result["grandchild_env"]["SGCONNECT_SUDO_AS_LOGIN"] == "alice"
     used = [
         r
-        for r in local_site._entities["EventLogEntry"].values()
+        for r in local_site.state.entities["EventLogEntry"].values()
         if r["event_type"] == farm.TICKET_USED_EVENT_TYPE
     ]
     assert len(used) == 1 and used[0]["created_by"]["type"] == "ApiUser"

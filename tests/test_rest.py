@@ -32,6 +32,7 @@ from sgconnect.credentials import Credential
 from sgconnect.errors import (
     InvalidSiteError,
     LoginRequiredError,
+    ProxyError,
     RestError,
     SgConnectError,
     SiteResponseError,
@@ -613,12 +614,18 @@ class _ProxyHandler(http.server.BaseHTTPRequestHandler):
     do_GET = do_POST = _forward
 
 
-def test_the_http_proxy_setting_is_used_and_the_environment_proxy_ignored(local_site, monkeypatch):
+def test_the_http_proxy_setting_wins_else_the_environment_with_no_proxy(local_site, monkeypatch):
     with socket.socket() as dead:
         dead.bind(("127.0.0.1", 0))
         dead_port = dead.getsockname()[1]
-    monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{dead_port}")  # like api3: ignored
+    monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{dead_port}")
+    monkeypatch.delenv("no_proxy", raising=False)
+    monkeypatch.delenv("NO_PROXY", raising=False)
 
+    with pytest.raises(ProxyError) as caught:  # the environment's proxy is used, and blamed
+        RestSession(session_credential(local_site)).get("/entity/projects")
+    assert f"127.0.0.1:{dead_port}" in str(caught.value) and "http_proxy" in str(caught.value)
+    monkeypatch.setenv("no_proxy", "localhost,127.0.0.1")  # NO_PROXY names the site: direct
     assert RestSession(session_credential(local_site)).get("/entity/projects")["data"]
 
     proxy = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _ProxyHandler)

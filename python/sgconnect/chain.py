@@ -283,7 +283,12 @@ def from_interactive_login(site: Optional[str], settings: Settings) -> Credentia
         credential = from_saved_session(site)  # None without a site
         if credential is not None:
             return credential
-        user = interactive_login.login(site, settings.login_method)
+        user = interactive_login.login(
+            site,
+            settings.login_method,
+            http_proxy=settings.http_proxy,
+            timeout_secs=settings.timeout_secs,
+        )
     return credential_for_tk_user(user, source="fresh")
 
 

@@ -23,7 +23,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Optional, TextIO
 
-from .errors import SiteResponseError, SiteUnreachableError
+from .errors import CaBundleError, SiteResponseError, SiteUnreachableError
 
 #: The login methods doctor judges, in the order it recommends them.
 JUDGED_METHODS = ("qt", "browser", "web", "password", "url")
@@ -277,11 +277,19 @@ def read_site_info(site: str, *, http_proxy: Optional[str] = None, timeout: floa
     """
     from . import transport
     from .transport import unreachable
+    from .transport.proxies import check_ca_bundle, proxy_for
 
     shotgun_api3 = transport.shotgun_api3()
 
+    check_ca_bundle(site)  # a missing SHOTGUN_API_CACERTS is named, not "check the URL"
     try:
-        sg = shotgun_api3.Shotgun(site, connect=False, http_proxy=http_proxy or None)
+        proxy = proxy_for(site, http_proxy)  # the one rule: setting, else env with NO_PROXY
+    except ValueError as exc:
+        raise SiteResponseError(f"Cannot use {site}: {exc}", site) from None
+    try:
+        sg = shotgun_api3.Shotgun(
+            site, connect=False, http_proxy=proxy.api3() if proxy is not None else None
+        )
     except ValueError as exc:
         raise SiteResponseError(f"Cannot use {site}: {exc}", site) from None
     sg.config.timeout_secs = timeout
@@ -326,6 +334,21 @@ def site_facts(info: dict) -> SiteFacts:
 def _mask_proxy(value: str) -> str:
     """A proxy URL with its password hidden."""
     return re.sub(r"(//|^)([^/@:]+):[^/@]*@", r"\1\2:***@", value)
+
+
+def _site_proxy(site: str, http_proxy: str) -> str:
+    """Where requests to ``site`` go by the one proxy rule (no password)."""
+    from .transport.proxies import proxy_for
+
+    try:
+        proxy = proxy_for(site, http_proxy or None)
+    except ValueError as exc:
+        return f"INVALID: {exc}"
+    if proxy is not None:
+        return f"{proxy.display} (from {proxy.source}), for every path"
+    if http_proxy or not any(os.environ.get(name) for name in _PROXY_VARIABLES):
+        return "none: direct"
+    return "none: direct (no proxy variable for its scheme, or NO_PROXY names it)"
 
 
 def _mode_line(path: str, want: int) -> tuple[str, str]:
@@ -391,7 +414,8 @@ def diagnose(site: Optional[str]) -> Report:
     add(
         (
             "Proxy (env)",
-            ", ".join(proxies) + " (tk-core's login reads http_proxy; shotgun_api3 ignores these)"
+            ", ".join(proxies) + " (used by every path when the http_proxy setting is empty, "
+            "except for the hosts NO_PROXY names)"
             if proxies
             else "none",
             "",
@@ -406,6 +430,8 @@ def diagnose(site: Optional[str]) -> Report:
             "",
         )
     )
+    if site:
+        add(("Proxy (site)", _site_proxy(site, settings.http_proxy), ""))
     cacerts = os.environ.get("SHOTGUN_API_CACERTS")
     if cacerts:
         ok = os.path.isfile(cacerts)
@@ -424,7 +450,7 @@ def diagnose(site: Optional[str]) -> Report:
     if site:
         try:
             info = read_site_info(site, http_proxy=settings.http_proxy or None, timeout=10.0)
-        except (SiteUnreachableError, SiteResponseError) as exc:
+        except (SiteUnreachableError, SiteResponseError, CaBundleError) as exc:
             report.site_error = str(exc)
             add(("Site", f"{site}: could not be read (see the conclusion)", "FAIL"))
         else:

@@ -205,6 +205,65 @@ class SessionSaveError(SgConnectError):
     (``SHOTGUN_HOME`` read-only, full, or not a folder). Nothing is used until it can be saved."""
 
 
+class WriteOutcomeUnknownError(SgConnectError):
+    """A write may or may not have been carried out: the request may have reached the site, then
+    the reply was lost (connection reset or closed, timeout). It is never re-sent.
+
+    The message says how to check (read the entity back) before trying again.
+
+    :ivar method: The HTTP method or api3 method (``POST``, ``create``...).
+    :ivar what: What was being written (``REST POST /api/v1/entity/assets``).
+    """
+
+    def __init__(
+        self, message: str, site: Optional[str] = None, *, method: str = "", what: str = ""
+    ):
+        super().__init__(message, site)
+        self.method = method
+        self.what = what
+
+
+class RedirectRefusedError(SiteResponseError):
+    """The site answered a request that carries a credential with a redirect (3xx), which is
+    never followed, so the credential cannot travel elsewhere.
+
+    :ivar location_origin: The origin (``scheme://host:port``) the redirect pointed at, or ``""``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        site: Optional[str] = None,
+        status: Optional[int] = None,
+        *,
+        location_origin: str = "",
+    ):
+        super().__init__(message, site, status)
+        self.location_origin = location_origin
+
+
+class ProxyError(SiteUnreachableError):
+    """The proxy in the way failed: it refused the connection, its credentials, or the tunnel.
+
+    :ivar proxy: The proxy as ``http://host:port`` (never its password).
+    """
+
+    def __init__(self, message: str, site: Optional[str] = None, *, proxy: str = ""):
+        super().__init__(message, site)
+        self.proxy = proxy
+
+
+class CaBundleError(SgConnectError):
+    """The CA bundle (``SHOTGUN_API_CACERTS``) is missing, unreadable or holds no certificate.
+
+    :ivar path: The bundle's path.
+    """
+
+    def __init__(self, message: str, site: Optional[str] = None, *, path: str = ""):
+        super().__init__(message, site)
+        self.path = path
+
+
 __all__ = [
     "SgConnectError",
     "InvalidSiteError",
@@ -222,4 +281,8 @@ __all__ = [
     "ServiceAuthenticationError",
     "FarmIdentityError",
     "SessionSaveError",
+    "WriteOutcomeUnknownError",
+    "RedirectRefusedError",
+    "ProxyError",
+    "CaBundleError",
 ]

@@ -9,7 +9,18 @@ login, browser login), its console prompts, or its app session launcher. What sg
   progress line.
 - the choice of a method that can work in this environment (``auto``);
 - the session is saved in tk-core's cache and made the current one, where SG Desktop and the next
-  process find it, only once the login succeeded: a cancelled login leaves nothing behind.
+  process find it, only once the login succeeded: a cancelled login leaves nothing behind;
+- the transport's rules on tk-core's requests (:mod:`sgconnect.transport.proxies`): tk-core gets
+  the one proxy rule's answer (its ``DefaultsManager.get_http_proxy``, which by itself reads
+  ``http_proxy`` and ignores ``NO_PROXY``; the app session launcher's ``http_proxy``), a missing
+  ``SHOTGUN_API_CACERTS`` bundle is named before any request, and the headless login is watched
+  from this thread: tk-core runs the app session launcher in a worker thread, and sgconnect gives
+  up with :class:`~sgconnect.errors.SiteUnreachableError` when its request or a poll gets no
+  answer within ``timeout_secs`` (tk-core's requests have no deadline of their own), with
+  :class:`~sgconnect.errors.LoginFailedError` when the approval wait passes its limit, and prints
+  progress on its own clock, so the elapsed time grows even while a poll hangs. A console login or
+  renewal bounds each socket operation of tk-core's requests by ``timeout_secs`` (the default
+  socket timeout, for the prompt's duration).
 """
 
 from __future__ import annotations
@@ -17,7 +28,9 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import socket
 import sys
+import threading
 import time
 from contextlib import contextmanager, nullcontext
 from pathlib import PurePath
@@ -34,13 +47,99 @@ from .errors import (
     SiteUnreachableError,
 )
 from .transport import network_failure, unreachable
+from .transport.proxies import Proxy, check_ca_bundle, parse_http_proxy, proxy_for
 
 logger = logging.getLogger("sgconnect.interactive")
 
 METHODS = ("auto", "qt", "browser", "web", "password", "url")
 
-#: How long tk-core's app session launcher waits for an approval (its own constant).
+#: How long the headless login waits for an approval by default (tk-core's app session launcher
+#: stops polling after its own 180 s, so a longer limit ends there).
 APPROVAL_TIMEOUT_SECS = 180
+#: The environment variable that changes the approval limit (seconds).
+APPROVAL_TIMEOUT_VARIABLE = "SGCONNECT_APPROVAL_TIMEOUT_SECS"
+#: tk-core's pause between two polls of the app session launcher (seconds).
+POLL_INTERVAL_SECS = 2.0
+#: How often the headless login's progress line is written (seconds).
+PROGRESS_EVERY_SECS = 2.0
+
+
+def approval_timeout_secs() -> float:
+    """The approval limit: ``SGCONNECT_APPROVAL_TIMEOUT_SECS``, else 180 s."""
+    raw = os.environ.get(APPROVAL_TIMEOUT_VARIABLE, "").strip()
+    try:
+        value = float(raw) if raw else APPROVAL_TIMEOUT_SECS
+    except ValueError:
+        raise SgConnectError(
+            f"{APPROVAL_TIMEOUT_VARIABLE}={raw!r} is not a number of seconds."
+        ) from None
+    return value if value > 0 else APPROVAL_TIMEOUT_SECS
+
+
+def _proxy_setting(http_proxy: Optional[str]) -> str:
+    if http_proxy is not None:
+        return http_proxy
+    from .settings import Settings
+
+    return Settings.from_environment().http_proxy
+
+
+def login_proxy(site: Optional[str], http_proxy: Optional[str] = None) -> Optional[Proxy]:
+    """The proxy of a login or renewal request to ``site``: the one rule
+    (:func:`sgconnect.transport.proxies.proxy_for`) with ``http_proxy``, else the standalone
+    ``http_proxy`` setting (``SGCONNECT_HTTP_PROXY``). ``None`` without a site."""
+    if not site:
+        return None
+    try:
+        return proxy_for(site, _proxy_setting(http_proxy))
+    except ValueError as exc:
+        raise SgConnectError(f"Cannot log in to {site}: {exc}.", site) from None
+
+
+def defaults_manager(site: Optional[str], http_proxy: Optional[str] = None) -> Any:
+    """tk-core's ``DefaultsManager`` for ``site``, answering the one proxy rule's proxy.
+
+    tk-core's own ``get_http_proxy`` reads ``http_proxy`` and ignores ``NO_PROXY``; this one
+    answers :func:`login_proxy` (``None``: directly), so tk-core's console login and renewal go
+    where REST and the api3 connection go.
+    """
+    authentication = tk.authentication()
+    proxy = login_proxy(site, http_proxy)
+    setting = _proxy_setting(http_proxy) if not site else ""
+
+    class RuleDefaultsManager(authentication.DefaultsManager):
+        def get_http_proxy(self) -> Optional[str]:
+            if not site and not setting:
+                # the person types the site: no host to match NO_PROXY against yet
+                return super().get_http_proxy()
+            if not site:
+                return parse_http_proxy(setting).api3()  # the setting wins for any site
+            return proxy.api3() if proxy is not None else None
+
+    return RuleDefaultsManager(fixed_host=site)
+
+
+def _timeout_secs(timeout_secs: Optional[float]) -> Optional[float]:
+    if timeout_secs is not None:
+        return timeout_secs or None
+    from .settings import Settings
+
+    return Settings.from_environment().timeout_secs or None
+
+
+@contextmanager
+def socket_deadline(timeout_secs: Optional[float]) -> Iterator[None]:
+    """For a console prompt's duration, sockets opened without a timeout of their own (tk-core's
+    shotgun_api3 requests) wait at most ``timeout_secs`` per operation."""
+    if not timeout_secs:
+        yield
+        return
+    saved = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(timeout_secs)
+    try:
+        yield
+    finally:
+        socket.setdefaulttimeout(saved)
 
 
 def has_display() -> bool:
@@ -137,6 +236,8 @@ def login(
     *,
     login_hint: Optional[str] = None,
     out: Optional[TextIO] = None,
+    http_proxy: Optional[str] = None,
+    timeout_secs: Optional[float] = None,
 ) -> Any:
     """Log in interactively and return tk-core's ``ShotgunUser``, saved in tk-core's cache.
 
@@ -144,12 +245,22 @@ def login(
     :param method: One of :data:`METHODS`.
     :param login_hint: A login to pre-fill.
     :param out: Where the headless login prints its URL and progress (default: stderr).
+    :param http_proxy: The hook's ``http_proxy`` setting (``None``: ``SGCONNECT_HTTP_PROXY``);
+        the one proxy rule applies (:func:`login_proxy`).
+    :param timeout_secs: Each request's deadline (``None``: ``SGCONNECT_TIMEOUT_SECS``, 60 s).
     :raises LoginCancelledError: The person cancelled (Ctrl-C, or the dialog closed).
-    :raises LoginFailedError: The site refused the login, or the approval was denied or expired.
+    :raises LoginFailedError: The site refused the login, or the approval was denied or did not
+        come within :func:`approval_timeout_secs`.
+    :raises SiteUnreachableError: A request got no answer within ``timeout_secs``
+        (:class:`~sgconnect.errors.ProxyError` when the proxy is the cause).
+    :raises CaBundleError: ``SHOTGUN_API_CACERTS`` names no readable file.
     """
     chosen = pick_method(method)
     if chosen in ("browser", "url") and site is None:
         raise SgConnectError(f"The {chosen} login needs a site: pass --site URL.")
+    if site:
+        check_ca_bundle(site)
+    timeout = _timeout_secs(timeout_secs)
     # tk-core writes its cache without a lock: one sgconnect login or renewal at a time per site.
     try:
         with cache_lock(site) if site else nullcontext():
@@ -157,9 +268,11 @@ def login(
                 opener = (
                     _open_local_browser if chosen == "browser" else _print_url(out or sys.stderr)
                 )
-                user = _app_session_login(site, opener, out or sys.stderr)
+                user = _app_session_login(
+                    site, opener, out or sys.stderr, login_proxy(site, http_proxy), timeout
+                )
             else:
-                user = _tk_prompt(site, login_hint, chosen)
+                user = _tk_prompt(site, login_hint, chosen, http_proxy, timeout)
             _make_current(user)
             record_saved_session(user)
     except OSError as exc:
@@ -185,7 +298,13 @@ def save_error(site: Optional[str], exc: OSError) -> SessionSaveError:
     )
 
 
-def _tk_prompt(site: Optional[str], login_hint: Optional[str], method: str) -> Any:
+def _tk_prompt(
+    site: Optional[str],
+    login_hint: Optional[str],
+    method: str,
+    http_proxy: Optional[str] = None,
+    timeout_secs: Optional[float] = None,
+) -> Any:
     """tk-core's own prompt: the Qt dialog with a QApplication, the console without one."""
     authentication = tk.authentication()
     if method == "web":
@@ -194,47 +313,129 @@ def _tk_prompt(site: Optional[str], login_hint: Optional[str], method: str) -> A
         "web": {"SGTK_DEFAULT_AUTH_METHOD": "qt_web_login"},
         "password": {"SGTK_FORCE_STANDARD_LOGIN_DIALOG": "1"},
     }.get(method, {})
-    authenticator = authentication.ShotgunAuthenticator(
-        authentication.DefaultsManager(fixed_host=site)
-    )
+    authenticator = authentication.ShotgunAuthenticator(defaults_manager(site, http_proxy))
+    console = not tk.qapplication_exists()
     tk.keep_qtwebengine_out(method)
-    with scoped_environ(forced), _tk_errors(site):
-        return authenticator.get_user_from_prompt(host=site, login=login_hint)
+    with scoped_environ(forced), _tk_errors(site, timeout_secs if console else None):
+        with socket_deadline(timeout_secs) if console else nullcontext():
+            return authenticator.get_user_from_prompt(host=site, login=login_hint)
 
 
-def _app_session_login(site: str, open_url: Callable[[str], bool], out: TextIO) -> Any:
-    """tk-core's app session launcher, then a session user saved in tk-core's cache."""
+def _app_session_login(
+    site: str,
+    open_url: Callable[[str], bool],
+    out: TextIO,
+    proxy: Optional[Proxy] = None,
+    timeout_secs: Optional[float] = None,
+) -> Any:
+    """tk-core's app session launcher, watched from this thread; then a session user saved in
+    tk-core's cache.
+
+    tk-core's requests have no deadline, so the launcher runs in a daemon worker thread and this
+    thread watches it: the request must be answered within ``timeout_secs``, each poll within
+    ``timeout_secs`` after tk-core's 2 s pause, and the approval within
+    :func:`approval_timeout_secs`. An abandoned worker is told to stop at its next poll.
+    """
     authentication = tk.authentication()
     from tank.authentication import app_session_launcher  # tk-core is loaded
 
-    started = time.monotonic()
+    approval_limit = approval_timeout_secs()
+    lock = threading.Lock()
+    watch: dict[str, Any] = {
+        "phase": "request",  # then "approval"
+        "since": time.monotonic(),  # when the pending request (or poll) started
+        "approval_started": None,
+        "abandoned": False,
+        "result": None,
+        "error": None,
+    }
+
+    def opened(url: str) -> bool:
+        with lock:
+            watch["phase"] = "approval"
+            watch["since"] = watch["approval_started"] = time.monotonic()
+        return open_url(url)
 
     def keep_waiting() -> bool:
-        elapsed = time.monotonic() - started
-        remaining = max(0, APPROVAL_TIMEOUT_SECS - elapsed)
-        if out.isatty():
-            out.write(
-                f"\r  waiting for approval: {elapsed:4.0f} s elapsed, {remaining:3.0f} s left "
-            )
-        else:
-            out.write(f"  waiting for approval: {elapsed:.0f} s elapsed, {remaining:.0f} s left\n")
-        out.flush()
-        return True
+        with lock:
+            watch["since"] = time.monotonic()  # the previous poll was answered
+            return not watch["abandoned"]
 
+    def run() -> None:
+        try:
+            watch["result"] = app_session_launcher.process(
+                site,
+                http_proxy=proxy.api3() if proxy is not None else None,
+                browser_open_callback=opened,
+                keep_waiting_callback=keep_waiting,
+            )
+        except BaseException as exc:  # handed to the watching thread
+            watch["error"] = exc
+
+    worker = threading.Thread(target=run, name="sgconnect-app-session-login", daemon=True)
     with _tk_errors(site):
         try:
-            host, login_name, token, metadata = app_session_launcher.process(
-                site, browser_open_callback=open_url, keep_waiting_callback=keep_waiting
-            )
+            worker.start()
+            last_progress = 0.0
+            while worker.is_alive():
+                worker.join(0.2)
+                if not worker.is_alive():
+                    break
+                now = time.monotonic()
+                with lock:
+                    phase, since = watch["phase"], watch["since"]
+                    approval_started = watch["approval_started"]
+                if phase == "approval" and now - last_progress >= PROGRESS_EVERY_SECS:
+                    last_progress = now
+                    _progress(out, now - approval_started, approval_limit)
+                pause = POLL_INTERVAL_SECS if phase == "approval" else 0.0
+                if timeout_secs and now - since > timeout_secs + pause + 1.0:
+                    watch["abandoned"] = True
+                    what = (
+                        "the app session launcher's request"
+                        if phase == "request"
+                        else "a poll of the app session launcher"
+                    )
+                    via = f" through the proxy {proxy.origin}" if proxy is not None else ""
+                    raise SiteUnreachableError(
+                        f"{site} did not answer {what}{via} within {timeout_secs:g} s "
+                        "(timeout): the site stopped answering. Check the network, or raise "
+                        "the timeout (SGCONNECT_TIMEOUT_SECS); nothing was saved.",
+                        site,
+                    )
+                if phase == "approval" and now - approval_started > approval_limit:
+                    watch["abandoned"] = True
+                    raise LoginFailedError(
+                        f"Login to {site} was not approved within {approval_limit:g} s; nothing "
+                        f"was saved. Run it again (the limit is {APPROVAL_TIMEOUT_VARIABLE}).",
+                        site,
+                    )
+        except BaseException:
+            watch["abandoned"] = True
+            raise
         finally:
             if out.isatty():
                 out.write("\n")
+                out.flush()
+        if watch["error"] is not None:
+            raise watch["error"]
+        host, login_name, token, metadata = watch["result"]
+        # tk-core's own defaults: the user it keeps (and may serialize) holds no proxy password
         authenticator = authentication.ShotgunAuthenticator(
             authentication.DefaultsManager(fixed_host=host)
         )
         return authenticator.create_session_user(
             login_name, session_token=token, host=host, session_metadata=metadata
         )
+
+
+def _progress(out: TextIO, elapsed: float, limit: float) -> None:
+    remaining = max(0.0, limit - elapsed)
+    if out.isatty():
+        out.write(f"\r  waiting for approval: {elapsed:4.0f} s elapsed, {remaining:3.0f} s left ")
+    else:
+        out.write(f"  waiting for approval: {elapsed:.0f} s elapsed, {remaining:.0f} s left\n")
+    out.flush()
 
 
 def _open_local_browser(url: str) -> bool:
@@ -268,7 +469,7 @@ def _make_current(user: Any) -> None:
 
 
 @contextmanager
-def _tk_errors(site: Optional[str]) -> Iterator[None]:
+def _tk_errors(site: Optional[str], timeout: Optional[float] = None) -> Iterator[None]:
     """Turn tk-core's login errors into sgconnect's typed, secret-free ones."""
     authentication = tk.authentication()
     where = site or "the site"
@@ -297,7 +498,7 @@ def _tk_errors(site: Optional[str]) -> Iterator[None]:
             site,
         ) from None
     except authentication.AuthenticationError as exc:
-        unreachable = unreachable_error(site, exc, "log in")
+        unreachable = unreachable_error(site, exc, "log in", timeout)
         if unreachable is not None:
             raise unreachable from None
         raise LoginFailedError(f"Login to {where} failed: {_describe(exc)}", site) from None
@@ -308,7 +509,7 @@ def _tk_errors(site: Optional[str]) -> Iterator[None]:
         if refused is not None:
             raise refused from None
         # tk-core re-raises a network failure during a password login as a bare Exception.
-        unreachable = unreachable_error(site, exc, "log in")
+        unreachable = unreachable_error(site, exc, "log in", timeout)
         if unreachable is None:
             raise
         raise unreachable from None
@@ -318,13 +519,16 @@ _AGAIN = "The next call asks again; `sgconnect login` logs in now."
 
 
 def unreachable_error(
-    site: Optional[str], exc: BaseException, doing: str
+    site: Optional[str], exc: BaseException, doing: str, timeout: Optional[float] = None
 ) -> Optional[SiteUnreachableError]:
-    """A :class:`SiteUnreachableError` when ``exc`` comes from the network, else None."""
+    """A :class:`SiteUnreachableError` when ``exc`` comes from the network, else None.
+
+    :param timeout: The per-request bound that applied (``timeout_secs``), for a timeout's text.
+    """
     failure = network_failure(exc)
     if failure is None:
         return None
-    return unreachable(site, failure, doing, to=f"to {doing}")
+    return unreachable(site, failure, f"the request to {doing}", timeout, to=f"to {doing}")
 
 
 def old_tk_core_refusal(
@@ -382,7 +586,7 @@ def renew_by_url(site: str, login: str, out: Optional[TextIO] = None) -> Any:
         return show(url)
 
     try:
-        user = _app_session_login(site, show_and_log, out)
+        user = _app_session_login(site, show_and_log, out, login_proxy(site), _timeout_secs(None))
         record_saved_session(user)
     except OSError as exc:
         raise save_error(site, exc) from None

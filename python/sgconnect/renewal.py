@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any, Iterator, Optional, Union
 
 from . import session_cache, tk
@@ -219,11 +219,17 @@ class SessionState:
 
     def _renew_through_tk_core(self) -> Secret:
         """tk-core's interactive renewal (its Qt dialog or console prompt); saves the cache."""
+        from .interactive import socket_deadline
+        from .transport.proxies import check_ca_bundle
+
+        check_ca_bundle(self.site)
         user = self._tk_session_user()
         authentication = tk.authentication()
+        console = not tk.qapplication_exists()
         tk.keep_qtwebengine_out(self.login_method)
         try:
-            authentication.interactive_authentication.renew_session(user.impl)
+            with socket_deadline(_timeout_secs()) if console else nullcontext():
+                authentication.interactive_authentication.renew_session(user.impl)
         except authentication.AuthenticationCancelled:
             raise LoginCancelledError(
                 f"Renewal of {self.login}'s session on {self.site} was cancelled; nothing was "
@@ -281,9 +287,10 @@ class SessionState:
         """tk-core's user for this session, built on first need (it imports tk-core)."""
         if self._tk_user is None:
             authentication = tk.authentication()
-            authenticator = authentication.ShotgunAuthenticator(
-                authentication.DefaultsManager(fixed_host=self.site)
-            )
+            from .interactive import defaults_manager
+
+            # the one proxy rule for tk-core's renewal requests (tk-core ignores NO_PROXY)
+            authenticator = authentication.ShotgunAuthenticator(defaults_manager(self.site))
             self._tk_user = authenticator.create_session_user(
                 self.login,
                 session_token=reveal(self._token),
@@ -293,7 +300,13 @@ class SessionState:
         return self._tk_user
 
 
+def _timeout_secs() -> Optional[float]:
+    from .settings import Settings
+
+    return Settings.from_environment().timeout_secs or None
+
+
 def _unreachable(site: str, exc: BaseException) -> Any:
     from .interactive import unreachable_error
 
-    return unreachable_error(site, exc, "renew the session")
+    return unreachable_error(site, exc, "renew the session", _timeout_secs())

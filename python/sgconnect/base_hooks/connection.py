@@ -186,12 +186,16 @@ class ConnectionHook:
                 return sg
         """
         from ..connection import create_connection
+        from ..transport.proxies import check_ca_bundle, proxy_for
 
         settings = self.settings
+        check_ca_bundle(credential.site)  # a missing SHOTGUN_API_CACERTS is named, not "the URL"
+        # the one proxy rule: the http_proxy setting, else the environment's, with NO_PROXY
+        proxy = proxy_for(credential.site, settings.http_proxy or None)
         return create_connection(
             credential,
             interactive=interactive,
-            http_proxy=settings.http_proxy or None,
+            http_proxy=proxy.api3() if proxy is not None else None,
             timeout_secs=settings.timeout_secs or None,
         )
 

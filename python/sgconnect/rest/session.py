@@ -31,10 +31,17 @@ site's ``/api/v1`` before any network access, and anything that would leave it (
 host or port, ``//host``, ``user@``, ``..``) is refused, so a tool cannot send the token elsewhere.
 Redirects are never followed.
 
-**Transport.** The standard library only (``urllib.request``): no new dependency for a DCC. The
-proxy (``host:port`` or ``user:pass@host:port``, port 8080 by default) and the CA bundle
-(``SHOTGUN_API_CACERTS``, else the one shipped with shotgun_api3) are the api3 connection's; like
-shotgun_api3, the ``http_proxy`` environment variables are ignored.
+**Transport.** :class:`sgconnect.transport.http.HttpClient` (the standard library's
+``http.client``: nothing to install in a DCC): one keep-alive connection per thread and site,
+shared by every session and token; ``timeout_secs`` bounds each whole call; a ``GET`` (and the
+token request, which mints one more token at worst) is sent again once, at once, when a
+keep-alive socket turned out stale; a write whose reply was lost is never re-sent
+(:class:`~sgconnect.errors.WriteOutcomeUnknownError`); a redirect is never followed
+(:class:`~sgconnect.errors.RedirectRefusedError`); a malformed reply (not JSON, not UTF-8,
+truncated, over ``max_body_bytes``, not a JSON object) is a
+:class:`~sgconnect.errors.SiteResponseError`. The proxy is the one rule's
+(:func:`sgconnect.transport.proxies.proxy_for`: the ``http_proxy`` setting, else the environment's
+proxies with ``NO_PROXY``), the CA bundle ``SHOTGUN_API_CACERTS``, else shotgun_api3's.
 """
 
 from __future__ import annotations
@@ -43,24 +50,16 @@ import http.client
 import json
 import logging
 import re
-import urllib.error
-import urllib.parse
-import urllib.request
 from typing import Any, Iterator, Mapping, Optional
 
 from ..auth_flow import drive
 from ..credentials import Credential
-from ..errors import RestError, SiteForbiddenError, SiteResponseError, SiteUnreachableError
+from ..errors import RestError, SiteForbiddenError, SiteResponseError
 from ..redaction import redact
-from ..secret import RedactedBytes, RedactedText, Secret, form_body, reveal, secret_or_none
-from ..transport import (
-    USER_AGENT,
-    build_opener,
-    is_timeout,
-    proxy_url,
-    socket_timeout,
-    unreachable,
-)
+from ..secret import RedactedBytes, RedactedText, Secret, form_body
+from ..transport import USER_AGENT
+from ..transport.http import DEFAULT_MAX_BODY_BYTES, HttpClient
+from ..transport.proxies import Proxy, proxy_for
 from .tokens import expires_in
 from .urls import TOKEN_PATH, Params, display, resolve_url, with_params
 
@@ -90,8 +89,10 @@ class RestSession:
 
     :param credential: Who the calls act as.
     :param interactive: May an expired session be renewed with a prompt?
-    :param http_proxy: ``host:port`` or ``user:pass@host:port``, as for the api3 connection.
-    :param timeout_secs: Seconds before a request is abandoned; ``None`` waits forever.
+    :param http_proxy: The hook's ``http_proxy`` setting (``host:port`` or
+        ``user:pass@host:port``); ``None``: the environment's proxies, with ``NO_PROXY``.
+    :param timeout_secs: The deadline of each whole call in seconds; ``None`` waits forever.
+    :param max_body_bytes: Replies larger than this are refused (SiteResponseError).
     """
 
     def __init__(
@@ -101,13 +102,19 @@ class RestSession:
         interactive: bool = False,
         http_proxy: Optional[str] = None,
         timeout_secs: Optional[float] = None,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     ):
         self._credential = credential
         self._interactive = bool(interactive)
-        # The proxy URL may hold the proxy's password: a Secret until the opener is built.
-        self._proxy = secret_or_none(proxy_url(http_proxy)) if http_proxy else None
-        self._timeout = timeout_secs
-        self._opener: Optional[urllib.request.OpenerDirector] = None
+        self._proxy: Optional[Proxy] = proxy_for(credential.site, http_proxy)
+        self._timeout = timeout_secs or None
+        self._http = HttpClient(
+            credential.site,
+            proxy=self._proxy,
+            timeout_secs=self._timeout,
+            max_body_bytes=max_body_bytes,
+            to="for the REST API",
+        )
         self._headers: dict[str, str] = {}
         self._writes_forbidden: Optional[str] = None
 
@@ -244,14 +251,6 @@ class RestSession:
 
     def _reply(self, method: str, url: str, status: int, headers: Any, raw: bytes) -> Any:
         site = self.site
-        if 300 <= status < 400:
-            raise SiteResponseError(
-                f"{site} answered {method} {display(url)} with a redirect (HTTP {status}), which "
-                "REST sessions never follow so that the token cannot be sent elsewhere. Check the "
-                "site URL (its https:// form?) or a proxy in the way.",
-                site,
-                status=status,
-            )
         if status == http.client.NO_CONTENT or (not raw.strip() and status < 300):
             return None
         decoded = self._json(f"{method} {display(url)}", status, headers, raw)
@@ -264,6 +263,14 @@ class RestSession:
                 site,
                 status=status,
                 errors=errors,
+            )
+        if not isinstance(decoded, dict):
+            raise SiteResponseError(
+                f"{site} answered REST {method} {display(url)} with JSON of an unexpected shape "
+                f"({type(decoded).__name__}, not an object): check the site URL, or a proxy in "
+                "the way.",
+                site,
+                status=status,
             )
         return decoded
 
@@ -292,17 +299,31 @@ class RestSession:
         )
 
     def _json(self, what: str, status: int, headers: Any, raw: bytes) -> Any:
-        """The decoded JSON body of a reply to ``what``; SiteResponseError when it is not JSON."""
-        try:
-            return json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
-            content_type = headers.get("Content-Type", "no content type") if headers else "?"
-            raise SiteResponseError(
-                f"{self.site} answered {what} with HTTP {status} and {content_type} instead of "
-                "the REST API's JSON: check the site URL, or a proxy in the way.",
-                self.site,
-                status=status,
-            ) from None
+        """The decoded JSON body of a reply to ``what``; SiteResponseError saying what was wrong
+        when it is not JSON (no or another Content-Type, not UTF-8, not valid JSON)."""
+        raw_type = headers.get("Content-Type") if headers is not None else None
+        content_type = (raw_type or "").split(";", 1)[0].strip().lower()
+        problem = ""
+        if not content_type:
+            problem = "no Content-Type"
+        elif not (content_type == "application/json" or content_type.endswith("+json")):
+            problem = f"{content_type[:60]}"
+        else:
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                problem = "a body that is not UTF-8"
+            else:
+                try:
+                    return json.loads(text)
+                except ValueError:
+                    problem = "invalid JSON"
+        raise SiteResponseError(
+            f"{self.site} answered {what} with HTTP {status} and {problem} instead of the REST "
+            "API's JSON: check the site URL, or a proxy in the way.",
+            self.site,
+            status=status,
+        )
 
     def _grant(self, fields: Mapping[str, Any]) -> Mapping[str, Any]:
         """POST a token request; return the reply, or raise RestError (no secret in it).
@@ -312,7 +333,10 @@ class RestSession:
         wrapped in a ``Secret`` as soon as it is decoded."""
         site = self.site
         url = site + TOKEN_PATH
-        status, headers, raw = self._send("POST", url, form_body(fields), None, form=True)
+        # Safe to send again after a lost reply: at worst the site minted one more token.
+        status, headers, raw = self._send(
+            "POST", url, form_body(fields), None, form=True, idempotent=True
+        )
         grant = fields["grant_type"]
         reply = _tokens_hidden(self._json("the REST token request", status, headers, raw))
         del raw
@@ -350,54 +374,22 @@ class RestSession:
         token: Optional[Secret],
         *,
         form: bool = False,
+        idempotent: Optional[bool] = None,
     ) -> tuple[int, Any, bytes]:
-        """One HTTP request; return ``(status, headers, body)`` for any HTTP answer."""
-        request = urllib.request.Request(url, data=body, method=method)
-        request.add_header("Accept", "application/json")
-        request.add_header("User-Agent", USER_AGENT)
+        """One HTTP request; return ``(status, headers, body)`` for any non-redirect answer."""
+        headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
         if body is not None:
-            content_type = "application/x-www-form-urlencoded" if form else "application/json"
-            request.add_header("Content-Type", content_type)
-        if token is not None:
-            for name, value in self._headers.items():
-                request.add_header(name, value)
-            # Revealed here only, in a header value whose repr is redacted (urllib's frames
-            # keep the request headers in a dict).
-            request.add_unredirected_header(
-                "Authorization", RedactedText(f"Bearer {token.reveal()}")
+            headers["Content-Type"] = (
+                "application/x-www-form-urlencoded" if form else "application/json"
             )
-        try:
-            with self._get_opener().open(request, timeout=socket_timeout(self._timeout)) as reply:
-                # A reply may echo the request (its token): printed redacted in every frame.
-                return reply.status, reply.headers, RedactedBytes(reply.read())
-        except urllib.error.HTTPError as exc:
-            with exc:
-                try:
-                    raw = exc.read()
-                except (OSError, http.client.HTTPException):
-                    raw = b""
-            return exc.code, exc.headers, RedactedBytes(raw)
-        except urllib.error.URLError as exc:
-            raise self._unreachable(method, url, exc.reason) from None
-        except (OSError, http.client.HTTPException) as exc:  # timeouts included
-            raise self._unreachable(method, url, exc) from None
-
-    def _unreachable(self, method: str, url: str, reason: Any) -> SiteUnreachableError:
-        if not isinstance(reason, BaseException):
-            reason = OSError(str(reason))
-        return unreachable(
-            self.site,
-            reason,
-            f"REST {method} {display(url)}",
-            self._timeout if is_timeout(reason) else None,
-            to="for the REST API",
-            via_proxy=bool(self._proxy),
-        )
-
-    def _get_opener(self) -> urllib.request.OpenerDirector:
-        if self._opener is None:
-            self._opener = build_opener(self.site, reveal(self._proxy))
-        return self._opener
+        if token is not None:
+            headers.update(self._headers)
+            # Revealed here only, in a header value whose repr is redacted.
+            headers["Authorization"] = RedactedText(f"Bearer {token.reveal()}")
+        what = "the REST token request" if form else f"REST {method} {display(url)}"
+        reply = self._http.request(method, url, body, headers, what=what, idempotent=idempotent)
+        # A reply may echo the request (its token): printed redacted in every frame.
+        return reply.status, reply.headers, RedactedBytes(reply.body)
 
 
 # -- error details --------------------------------------------------------------------------------

@@ -8,10 +8,10 @@ One module owns what every request path shares:
   imported on first need only.
 - **TLS**: the CA bundle shotgun_api3 trusts (``SHOTGUN_API_CACERTS``, else its own), one
   :class:`ssl.SSLContext` per bundle (:func:`ssl_context`, reset by :func:`reset`).
-- **Proxies**: the api3 ``http_proxy`` format turned into a proxy URL (:func:`proxy_url`).
-- **Redirects**: never followed by REST sessions (:func:`build_opener`), so the Authorization
-  header cannot travel to another URL.
-- **Timeouts**: ``None`` waits forever (:func:`socket_timeout`).
+- **Proxies and the CA bundle**: one rule for every path (:mod:`sgconnect.transport.proxies`);
+  :func:`proxy_url` is its urllib spelling of an ``http_proxy`` setting.
+- **REST and sgconnect's own HTTP requests**: :mod:`sgconnect.transport.http` (keep-alive,
+  whole-call deadline, no redirects, no duplicate writes, typed replies, fork safety).
 - **Every transport-fault message** (:func:`unreachable`, :func:`why_unreachable`,
   :func:`network_failure`): one wording, whatever the surface (api3, REST, login, renewal).
 
@@ -20,18 +20,14 @@ The issue "One hardened transport on every path" hardens this seam (deadlines, k
 
 from __future__ import annotations
 
-import http.client
 import socket
-import threading
 import urllib.error
-import urllib.parse
-import urllib.request
+from http import client as http_client  # not ``import http``: the submodule .http shadows it
 from typing import Any, Optional
 
 from .. import state
 from ..environ import CA_CERTS
-from ..errors import SgConnectError, SiteUnreachableError
-from ..redaction import register_secret
+from ..errors import SiteUnreachableError
 from ..sites import DEFAULT_PORTS
 
 __all__ = [
@@ -41,8 +37,6 @@ __all__ = [
     "shotgun_api3",
     "proxy_url",
     "ssl_context",
-    "build_opener",
-    "socket_timeout",
     "unreachable",
     "why_unreachable",
     "network_failure",
@@ -82,87 +76,34 @@ def proxy_url(http_proxy: str) -> str:
     """``host[:port]`` or ``user:pass@host[:port]`` (the api3 format) as a proxy URL for urllib.
 
     The port defaults to 8080, as in shotgun_api3. The password is registered as a secret.
+    (:mod:`sgconnect.transport.proxies` owns the rule; this is its urllib spelling.)
 
     :raises ValueError: No host, or a port that is not a number.
     """
-    credentials, _, server = http_proxy.strip().rpartition("@")
-    host, _, port = server.partition(":")
-    if not host:
-        raise ValueError("the http_proxy setting has no host: use host:port or user:pass@host:port")
-    if port and not port.isdigit():
-        raise ValueError(
-            "the port of the http_proxy setting is not a number: use host:port or "
-            "user:pass@host:port"
-        )
-    auth = ""
-    if credentials:
-        user, _, password = credentials.partition(":")
-        register_secret(password)
-        quote = urllib.parse.quote
-        auth = f"{quote(user, safe='')}:{quote(password, safe='')}@"
-        register_secret(auth)
-    return f"http://{auth}{host}:{int(port) if port else DEFAULT_PROXY_PORT}"
+    from .proxies import parse_http_proxy
 
-
-_ssl_lock = threading.Lock()
-_ssl_contexts: dict[str, Any] = {}
+    return parse_http_proxy(http_proxy).url()
 
 
 def ssl_context(site: str) -> Any:
-    """The TLS context of the api3 connection: ``SHOTGUN_API_CACERTS``, else shotgun_api3's bundle.
+    """The TLS context of every path: ``SHOTGUN_API_CACERTS``, else shotgun_api3's bundle
+    (:func:`sgconnect.transport.proxies.ssl_context`: one per bundle, parsed once).
 
-    One :class:`ssl.SSLContext` per bundle path, made on first need.
-
-    :raises SgConnectError: The CA bundle cannot be read.
+    :raises CaBundleError: The CA bundle cannot be read.
     """
-    import ssl
+    from .proxies import ssl_context as context
 
-    cafile = shotgun_api3().Shotgun._get_certs_file(None)
-    with _ssl_lock:
-        context = _ssl_contexts.get(cafile)
-        if context is None:
-            try:
-                context = ssl.create_default_context(cafile=cafile)
-            except (OSError, ssl.SSLError) as exc:
-                raise SgConnectError(
-                    f"Cannot load the CA certificates for {site} from {cafile} "
-                    f"({exc.__class__.__name__}): fix or unset {CA_CERTS}.",
-                    site,
-                ) from None
-            _ssl_contexts[cafile] = context
-    return context
+    return context(site)
 
 
 def reset() -> None:
     """Forget the TLS contexts (a changed ``SHOTGUN_API_CACERTS`` file is read again)."""
-    with _ssl_lock:
-        _ssl_contexts.clear()
+    from . import proxies
+
+    proxies.reset()
 
 
 state.register(__name__, reset)
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """Never follow a redirect: the Authorization header must not travel to another URL."""
-
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        return None
-
-
-def build_opener(site: str, proxy: Optional[str]) -> urllib.request.OpenerDirector:
-    """A urllib opener for ``site``: through ``proxy`` (a :func:`proxy_url`) or no proxy at all
-    (the ``http_proxy`` environment variables are ignored, as by shotgun_api3), never following a
-    redirect, with :func:`ssl_context` for https."""
-    proxies = {"http": proxy, "https": proxy} if proxy else {}
-    handlers: list[Any] = [urllib.request.ProxyHandler(proxies), _NoRedirect()]
-    if site.startswith("https:"):
-        handlers.append(urllib.request.HTTPSHandler(context=ssl_context(site)))
-    return urllib.request.build_opener(*handlers)
-
-
-def socket_timeout(timeout_secs: Optional[float]) -> Any:
-    """The ``timeout`` argument for a socket-level call: ``None`` or 0 waits forever."""
-    return timeout_secs if timeout_secs else socket._GLOBAL_DEFAULT_TIMEOUT  # type: ignore[attr-defined]
 
 
 # -- transport faults -----------------------------------------------------------------------------
@@ -240,7 +181,7 @@ def network_failure(exc: BaseException) -> Optional[BaseException]:
         reason = getattr(error, "reason", None)
         if isinstance(error, urllib.error.URLError) and isinstance(reason, BaseException):
             return reason
-        if isinstance(error, (OSError, http.client.HTTPException, httplib2.HttpLib2Error)):
+        if isinstance(error, (OSError, http_client.HTTPException, httplib2.HttpLib2Error)):
             return error
         pending += [error.__cause__, error.__context__, getattr(error, "parent_exception", None)]
     return None

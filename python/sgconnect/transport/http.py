@@ -1,0 +1,672 @@
+"""The HTTP client of REST sessions and of sgconnect's own login requests.
+
+**Why ``http.client``.** It is in every Python, so a bare DCC interpreter needs nothing more, and
+it lets sgconnect own the four things that matter here, which urllib and the httplib2 bundled in
+shotgun_api3 decide for their callers: urllib opens a new TCP connection (and TLS handshake) per
+request and follows redirects; httplib2 follows redirects, re-sends a request (a write too) after a
+lost reply, and bounds only each socket read. :class:`HttpClient` on ``http.client``:
+
+- **keep-alive**: one persistent connection per thread and per (site, proxy, CA bundle), shared
+  by every client of that site on the thread (REST sessions of any purpose, any token);
+- **no redirect, ever**: any 3xx to a request carrying a credential is a
+  :class:`~sgconnect.errors.RedirectRefusedError` naming the site and the ``Location``'s origin
+  (never the URL's query, never the secret), and nothing is sent there;
+- **a whole-call deadline**: ``timeout_secs`` bounds connect, TLS, the proxy tunnel, sending and
+  every read together (:class:`Deadline`): a server trickling one byte every 0.5 s cannot keep a
+  1 s call alive;
+- **idempotency**: a stale or reset keep-alive socket is replaced at once, before sending when
+  the socket shows it (closed by the site while idle), else after: a request that cannot have
+  reached the site (the send failed) is sent again on a new connection, and so is a request marked
+  ``idempotent`` (``GET``, the REST token request) whose reply was lost, once. A connection idle
+  for :data:`STALE_IDLE_SECS` that a NAT may have forgotten silently (no FIN, no RST) is probed
+  by the repeatable request itself: no first byte within :data:`STALE_PROBE_SECS`, and it is
+  sent again on a new connection (a slow ``GET`` after an idle second is thus sent twice). Any
+  other request (``POST``/``PUT``/``PATCH``/``DELETE``) whose reply was lost after it was sent
+  is never re-sent: :class:`~sgconnect.errors.WriteOutcomeUnknownError`;
+- **typed replies**: a bad status line, an over-long or malformed header, a truncated body or one
+  over ``max_body_bytes`` is a :class:`~sgconnect.errors.SiteResponseError` saying what was wrong;
+- **fork safety**: a forked child never uses a connection of its parent
+  (``os.register_at_fork``: the child drops them and opens its own);
+- **proxies and TLS** by :mod:`sgconnect.transport.proxies`' one rule: plain http through the
+  proxy in absolute form, https through a ``CONNECT`` tunnel; ``Proxy-Authorization`` is sent to
+  the proxy only.
+"""
+
+from __future__ import annotations
+
+import http.client
+import io
+import os
+import select
+import socket
+import threading
+import time
+import urllib.parse
+from typing import Any, Mapping, Optional
+
+from .. import state
+from ..errors import (
+    CaBundleError,
+    ProxyError,
+    RedirectRefusedError,
+    SiteResponseError,
+    SiteUnreachableError,
+    WriteOutcomeUnknownError,
+)
+from ..sites import DEFAULT_PORTS
+from .proxies import Proxy, ssl_context
+
+__all__ = [
+    "DEFAULT_MAX_BODY_BYTES",
+    "IDEMPOTENT_METHODS",
+    "Deadline",
+    "Reply",
+    "HttpClient",
+    "connection_count",
+    "reset",
+]
+
+#: Replies larger than this are refused (bytes); :class:`HttpClient` takes another cap.
+DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
+#: Methods that may be sent again after a lost reply (RFC 9110's safe methods).
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+#: A repeatable request on a keep-alive connection idle this long (seconds)...
+STALE_IDLE_SECS = 1.0
+#: ...must get its first reply byte within this long, else the connection is taken for one a NAT
+#: or load balancer forgot (no FIN, no RST) and the request is sent again on a new one, once.
+STALE_PROBE_SECS = 2.0
+_CHUNK = 64 * 1024
+
+
+class Deadline:
+    """The time left for one whole call (``secs`` ``None`` or 0: no deadline)."""
+
+    __slots__ = ("secs", "_end")
+
+    def __init__(self, secs: Optional[float]):
+        self.secs = secs or None
+        self._end = time.monotonic() + secs if secs else None
+
+    def remaining(self) -> Optional[float]:
+        """Seconds left (``None``: no deadline).
+
+        :raises TimeoutError: None left.
+        """
+        if self._end is None:
+            return None
+        left = self._end - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the call's deadline passed")
+        return left
+
+
+class Reply:
+    """An HTTP answer: ``status`` (int), ``headers`` (``http.client.HTTPMessage``), ``body``
+    (bytes, read in full)."""
+
+    __slots__ = ("status", "reason", "headers", "body")
+
+    def __init__(self, status: int, reason: str, headers: Any, body: bytes):
+        self.status = status
+        self.reason = reason
+        self.headers = headers
+        self.body = body
+
+    @property
+    def content_type(self) -> str:
+        """The media type, lower case, without parameters (``""`` when there is none)."""
+        raw = self.headers.get("Content-Type") if self.headers is not None else None
+        return (raw or "").split(";", 1)[0].strip().lower()
+
+    def __repr__(self) -> str:
+        kind = self.content_type or "no content type"
+        return f"<Reply {self.status} {kind}, {len(self.body)} bytes>"
+
+
+# -- deadline-bound sockets ------------------------------------------------------------------------
+
+
+class _DeadlineReader(io.RawIOBase):
+    """What ``http.client`` reads a reply from: each read waits only for what is left."""
+
+    def __init__(self, owner_sock: _DeadlineSocket):
+        self._owner_sock = owner_sock
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        sock = self._owner_sock._sock
+        owner = self._owner_sock._owner
+        timeout = owner.deadline.remaining()
+        probe_until = owner.probe_until
+        if probe_until is not None:
+            left = probe_until - time.monotonic()
+            if left <= 0:
+                raise _StaleConnection("no reply on a reused connection")
+            timeout = left if timeout is None else min(timeout, left)
+        sock.settimeout(timeout)
+        try:
+            received = sock.recv_into(buffer)
+        except (TimeoutError, socket.timeout):
+            if probe_until is not None and time.monotonic() >= probe_until:
+                raise _StaleConnection("no reply on a reused connection") from None
+            raise
+        owner.probe_until = None  # the connection answered
+        return received
+
+    def close(self) -> None:
+        if not self.closed:
+            super().close()
+            self._owner_sock._release()
+
+
+class _DeadlineSocket:
+    """A connected socket whose sends and reads are bounded by the owner's deadline.
+
+    Like :meth:`socket.socket.makefile`, an open reader keeps the socket open until it is closed
+    (``http.client`` closes the connection before the reply's body is read).
+    """
+
+    def __init__(self, sock: Any, owner: Any):
+        self._sock = sock
+        self._owner = owner
+        self._readers = 0
+        self._closing = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+    def sendall(self, data: Any) -> None:
+        self._sock.settimeout(self._owner.deadline.remaining())
+        self._sock.sendall(data)
+
+    def makefile(self, mode: str = "rb", *args: Any, **kwargs: Any) -> Any:
+        self._readers += 1
+        return io.BufferedReader(_DeadlineReader(self), _CHUNK)
+
+    def _release(self) -> None:
+        self._readers -= 1
+        if self._closing and self._readers <= 0:
+            self._sock.close()
+
+    def close(self) -> None:
+        self._closing = True
+        if self._readers <= 0:
+            self._sock.close()
+
+
+class _StaleConnection(ConnectionError):
+    """A reused keep-alive connection gave no first byte within the probe window: a peer (a NAT,
+    a load balancer) forgot it without a FIN or RST."""
+
+
+class _DeadlineMixin:
+    deadline: Deadline = Deadline(None)
+    generation = 0
+    idle_since = 0.0
+    #: While set (monotonic seconds), the first byte of the reply must come before then.
+    probe_until: Optional[float] = None
+
+    def connect(self) -> None:
+        self.timeout = self.deadline.remaining()  # type: ignore[attr-defined]
+        super().connect()  # type: ignore[misc]
+        self.sock = _DeadlineSocket(self.sock, self)  # type: ignore[has-type]
+
+
+class _HTTPConnection(_DeadlineMixin, http.client.HTTPConnection):
+    pass
+
+
+class _HTTPSConnection(_DeadlineMixin, http.client.HTTPSConnection):
+    pass
+
+
+# -- the per-thread connections -------------------------------------------------------------------
+
+_local = threading.local()
+_generation = 0
+_generation_lock = threading.Lock()
+_connects = 0
+
+
+def _new_generation() -> None:
+    global _generation
+    with _generation_lock:
+        _generation += 1
+
+
+def connection_count() -> int:
+    """How many connections this process opened so far (for tests and benchmarks)."""
+    return _connects
+
+
+def reset() -> None:
+    """Close this thread's connections; every thread opens new ones on its next request."""
+    _new_generation()
+    pool = getattr(_local, "pool", None)
+    if pool:
+        for conn in list(pool.values()):
+            conn.close()
+        pool.clear()
+
+
+def _after_fork_in_child() -> None:
+    # The parent's sockets are not ours: forget them (their fds are closed on next use).
+    _new_generation()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+state.register(__name__, reset)
+
+
+# -- the client ------------------------------------------------------------------------------------
+
+
+class HttpClient:
+    """HTTP/1.1 requests to one site, on keep-alive connections (one per thread).
+
+    :param site: The site URL (``https://studio.shotgrid.autodesk.com``): every request goes to
+        its origin.
+    :param proxy: The proxy of :func:`sgconnect.transport.proxies.proxy_for`, or ``None``.
+    :param timeout_secs: The whole-call deadline in seconds; ``None`` or 0 waits forever.
+    :param max_body_bytes: Larger replies are refused (:class:`SiteResponseError`).
+    :param to: What the requests are for, in messages (``"for the REST API"``, ``"to log in"``).
+    """
+
+    def __init__(
+        self,
+        site: str,
+        *,
+        proxy: Optional[Proxy] = None,
+        timeout_secs: Optional[float] = None,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        to: str = "",
+    ):
+        parts = urllib.parse.urlsplit(site)
+        self.site = site
+        self.scheme = parts.scheme.lower()
+        self.host = parts.hostname or ""
+        self.port = parts.port or DEFAULT_PORTS.get(self.scheme, 443)
+        self.proxy = proxy
+        self.timeout_secs = timeout_secs or None
+        self.max_body_bytes = max_body_bytes
+        self.to = to
+
+    def __repr__(self) -> str:
+        via = f" via {self.proxy.display}" if self.proxy else ""
+        return f"<HttpClient {self.site}{via}>"
+
+    # -- one request ----------------------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        body: Optional[bytes] = None,
+        headers: Optional[Mapping[str, str]] = None,
+        *,
+        what: str = "",
+        idempotent: Optional[bool] = None,
+        allow_redirect: bool = False,
+    ) -> Reply:
+        """Send one request to the site and read its whole reply, within the deadline.
+
+        :param method: ``GET``, ``POST``...
+        :param url: An absolute URL on the site's origin.
+        :param body: The body, or ``None``.
+        :param headers: Extra headers (``Host`` and ``Content-Length`` are set here).
+        :param what: The request for messages (``"REST GET /api/v1/entity/projects"``).
+        :param idempotent: May it be sent again after a lost reply? Default: GET, HEAD, OPTIONS.
+        :param allow_redirect: Return a 3xx reply instead of raising (for requests that carry no
+            credential and whose caller reads ``Location`` itself). A 3xx is never followed.
+        :returns: The :class:`Reply` (any status but 3xx, unless ``allow_redirect``).
+        :raises SiteUnreachableError: No answer: refused, DNS, TLS, or the deadline passed on a
+            request that may be repeated. :class:`ProxyError` when the proxy is the cause.
+        :raises WriteOutcomeUnknownError: A request that may not be repeated was sent and its
+            reply was lost (reset, closed, deadline): it may have been carried out.
+        :raises RedirectRefusedError: A 3xx (without ``allow_redirect``).
+        :raises SiteResponseError: A malformed reply (status line, headers, truncated, too big).
+        :raises CaBundleError: The CA bundle is missing or unreadable.
+        """
+        method = method.upper()
+        what = what or f"{method} {urllib.parse.urlsplit(url).path}"
+        repeatable = method in IDEMPOTENT_METHODS if idempotent is None else idempotent
+        deadline = Deadline(self.timeout_secs)
+        target = self._target(url)
+        all_headers = dict(headers or {})
+        if self.proxy is not None and self.scheme == "http":
+            authorization = self.proxy.authorization()
+            if authorization:
+                all_headers["Proxy-Authorization"] = authorization
+        retried = False
+        while True:
+            conn, reused = self._connection(deadline, what)
+            sent = False
+            try:
+                conn.deadline = deadline
+                idle = time.monotonic() - conn.idle_since
+                conn.probe_until = (
+                    time.monotonic() + STALE_PROBE_SECS
+                    if reused and repeatable and not retried and idle >= STALE_IDLE_SECS
+                    else None
+                )
+                conn.request(method, target, body=body, headers=all_headers)
+                sent = True
+                response = conn.getresponse()
+            except http.client.RemoteDisconnected as exc:
+                self._drop(conn)
+                error: BaseException = exc
+            except (http.client.LineTooLong, http.client.BadStatusLine) as exc:
+                self._drop(conn)
+                raise self._malformed(
+                    what, method, repeatable, f"a bad status line ({exc.__class__.__name__})"
+                ) from None
+            except http.client.HTTPException as exc:
+                self._drop(conn)
+                raise self._malformed(
+                    what,
+                    method,
+                    repeatable,
+                    f"malformed headers ({exc.__class__.__name__}: {str(exc)[:80]})",
+                ) from None
+            except OSError as exc:  # reset, broken pipe, timeout, TLS
+                self._drop(conn)
+                error = exc
+            else:
+                return self._finish(conn, response, method, what, repeatable, allow_redirect)
+            # No reply. Repeat once, at once, when the request cannot have reached the site (the
+            # send failed on a reused socket) or may be repeated; else the outcome is unknown.
+            timed_out = _is_timeout(error)
+            if not timed_out and not retried and (repeatable or (reused and not sent)):
+                retried = True
+                continue
+            if sent and not repeatable:
+                raise self._outcome_unknown(method, what, error) from None
+            raise self._unreachable(what, error, deadline) from None
+
+    # -- connections ----------------------------------------------------------------------------
+
+    def _key(self) -> tuple:
+        proxy = self.proxy
+        return (self.scheme, self.host, self.port, proxy.identity if proxy else None)
+
+    def _connection(self, deadline: Deadline, what: str) -> tuple[Any, bool]:
+        pool = getattr(_local, "pool", None)
+        if pool is None:
+            pool = _local.pool = {}
+        key = self._key()
+        conn = pool.get(key)
+        if conn is not None:
+            if conn.generation != _generation or conn.sock is None or _stale(conn.sock):
+                conn.close()
+                del pool[key]
+                conn = None
+        if conn is not None:
+            return conn, True
+        conn = self._open(deadline, what)
+        pool[key] = conn
+        return conn, False
+
+    def _open(self, deadline: Deadline, what: str) -> Any:
+        global _connects
+        proxy = self.proxy
+        host, port = (proxy.host, proxy.port) if proxy else (self.host, self.port)
+        if self.scheme == "https":
+            context = ssl_context(self.site)
+            conn: Any = _HTTPSConnection(host, port, context=context)
+            if proxy is not None:
+                tunnel_headers = {}
+                authorization = proxy.authorization()
+                if authorization:
+                    tunnel_headers["Proxy-Authorization"] = authorization
+                conn.set_tunnel(self.host, self.port, headers=tunnel_headers)
+        else:
+            conn = _HTTPConnection(host, port)
+        conn.generation = _generation
+        conn.deadline = deadline
+        try:
+            conn.connect()
+        except CaBundleError:
+            raise
+        except OSError as exc:
+            conn.close()
+            raise self._connect_failed(what, exc, deadline) from None
+        except http.client.HTTPException as exc:
+            conn.close()
+            raise self._connect_failed(what, exc, deadline) from None
+        with _generation_lock:
+            _connects += 1
+        return conn
+
+    def _drop(self, conn: Any) -> None:
+        conn.close()
+        pool = getattr(_local, "pool", None)
+        if pool is not None and pool.get(self._key()) is conn:
+            del pool[self._key()]
+
+    def _target(self, url: str) -> str:
+        parts = urllib.parse.urlsplit(url)
+        path = parts.path or "/"
+        if parts.query:
+            path += "?" + parts.query
+        if self.proxy is not None and self.scheme == "http":
+            return f"http://{parts.netloc}{path}"  # absolute form, for the proxy
+        return path
+
+    # -- the reply ------------------------------------------------------------------------------
+
+    def _finish(
+        self,
+        conn: Any,
+        response: Any,
+        method: str,
+        what: str,
+        repeatable: bool,
+        allow_redirect: bool,
+    ) -> Reply:
+        status = response.status
+        if self.proxy is not None and status == http.client.PROXY_AUTHENTICATION_REQUIRED:
+            self._drop(conn)
+            raise ProxyError(
+                f"The proxy {self.proxy.origin} ({self.proxy.source}) refused {what} to "
+                f"{self.site}: HTTP 407, its credentials are missing or wrong. Fix the proxy's "
+                "user and password.",
+                self.site,
+                proxy=self.proxy.origin,
+            )
+        if 300 <= status < 400 and not allow_redirect:
+            location = response.getheader("Location") or ""
+            self._drop(conn)
+            raise _redirect_refused(self.site, what, status, location)
+        length = response.getheader("Content-Length")
+        if length and length.strip().isdigit() and int(length) > self.max_body_bytes:
+            self._drop(conn)
+            raise self._malformed(
+                what,
+                method,
+                repeatable,
+                f"a body of {int(length)} bytes, over the {self.max_body_bytes}-byte cap",
+                status,
+            )
+        chunks = []
+        size = 0
+        try:
+            while True:
+                chunk = response.read(_CHUNK)
+                if not chunk:
+                    break
+                size += len(chunk)
+                if size > self.max_body_bytes:
+                    self._drop(conn)
+                    raise self._malformed(
+                        what,
+                        method,
+                        repeatable,
+                        f"a body over the {self.max_body_bytes}-byte cap",
+                        status,
+                    )
+                chunks.append(chunk)
+        except http.client.IncompleteRead as exc:
+            self._drop(conn)
+            raise self._malformed(
+                what,
+                method,
+                repeatable,
+                f"a truncated body ({len(exc.partial) + size} bytes of "
+                f"{length or 'an unknown length'})",
+                status,
+            ) from None
+        except http.client.HTTPException as exc:
+            self._drop(conn)
+            raise self._malformed(
+                what, method, repeatable, f"a malformed body ({exc.__class__.__name__})", status
+            ) from None
+        except OSError as exc:
+            self._drop(conn)
+            if _is_timeout(exc):
+                if repeatable:
+                    raise self._unreachable(what, exc, conn.deadline) from None
+                raise self._outcome_unknown(method, what, exc) from None
+            raise self._malformed(
+                what, method, repeatable, f"a body cut short ({exc.__class__.__name__})", status
+            ) from None
+        expected = int(length) if length and length.strip().isdigit() else None
+        if expected is not None and size < expected:
+            # http.client's read(amt) ends quietly at EOF, whatever Content-Length said
+            self._drop(conn)
+            raise self._malformed(
+                what,
+                method,
+                repeatable,
+                f"a truncated body ({size} bytes of the {expected} announced)",
+                status,
+            )
+        if response.will_close:
+            self._drop(conn)
+        else:
+            conn.idle_since = time.monotonic()
+        return Reply(status, response.reason, response.headers, b"".join(chunks))
+
+    # -- errors ---------------------------------------------------------------------------------
+
+    def _malformed(
+        self, what: str, method: str, repeatable: bool, problem: str, status: Optional[int] = None
+    ) -> SiteResponseError:
+        carried = (
+            ""
+            if repeatable
+            else " The write may have been carried out: read it back before trying again."
+        )
+        return SiteResponseError(
+            f"{self.site} answered {what} with {problem}, not a valid HTTP reply: check the site "
+            f"URL, or a proxy in the way.{carried}",
+            self.site,
+            status=status,
+        )
+
+    def _outcome_unknown(
+        self, method: str, what: str, error: BaseException
+    ) -> WriteOutcomeUnknownError:
+        lost = (
+            "no reply came in time"
+            if _is_timeout(error)
+            else f"the connection was lost ({error.__class__.__name__})"
+        )
+        return WriteOutcomeUnknownError(
+            f"{what} reached {self.site} but {lost}, so the write may or may not have been "
+            "carried out. It was not sent again: read the entity back (find it, or GET it) "
+            "before trying again.",
+            self.site,
+            method=method,
+            what=what,
+        )
+
+    def _connect_failed(
+        self, what: str, error: BaseException, deadline: Deadline
+    ) -> SiteUnreachableError:
+        proxy = self.proxy
+        if proxy is not None:
+            text = str(error)
+            if "Tunnel connection failed" in text or isinstance(error, http.client.HTTPException):
+                refused = "407" in text
+                reason = (
+                    "refused its credentials (407): fix the proxy's user and password"
+                    if refused
+                    else f"refused the tunnel ({text[:80]})"
+                )
+                return ProxyError(
+                    f"The proxy {proxy.origin} ({proxy.source}) {reason}; {what} did not reach "
+                    f"{self.site}.",
+                    self.site,
+                    proxy=proxy.origin,
+                )
+            if not _is_timeout(error) and not self._tls_error(error):
+                from . import why_unreachable
+
+                return ProxyError(
+                    f"Cannot reach the proxy {proxy.origin} ({proxy.source}) "
+                    f"({why_unreachable(error)}): check the proxy setting, or NO_PROXY.",
+                    self.site,
+                    proxy=proxy.origin,
+                )
+        return self._unreachable(what, error, deadline)
+
+    @staticmethod
+    def _tls_error(error: BaseException) -> bool:
+        import ssl
+
+        return isinstance(error, ssl.SSLError)
+
+    def _unreachable(
+        self, what: str, error: BaseException, deadline: Deadline
+    ) -> SiteUnreachableError:
+        from . import unreachable
+
+        return unreachable(
+            self.site,
+            error,
+            what,
+            self.timeout_secs if _is_timeout(error) else None,
+            to=self.to,
+            via_proxy=self.proxy is not None,
+        )
+
+
+def _is_timeout(error: BaseException) -> bool:
+    return isinstance(error, (TimeoutError, socket.timeout))
+
+
+def _stale(sock: Any) -> bool:
+    """An idle keep-alive socket that is readable was closed (or spoken on) by the other side."""
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    return bool(readable)
+
+
+def origin_of(url: str) -> str:
+    """``scheme://host[:port]`` of ``url`` (``""`` when it has none): what a message may show."""
+    parts = urllib.parse.urlsplit(url)
+    if not parts.scheme or not parts.hostname:
+        return ""
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme.lower()}://{parts.hostname}{port}"
+
+
+def _redirect_refused(site: str, what: str, status: int, location: str) -> RedirectRefusedError:
+    target = origin_of(urllib.parse.urljoin(site + "/", location)) if location else ""
+    where = f" to {target}" if target else ""
+    return RedirectRefusedError(
+        f"{site} answered {what} with a redirect (HTTP {status}){where}, which sgconnect never "
+        "follows so that no credential is sent elsewhere. Check the site URL (its https:// "
+        "form?) or a proxy in the way.",
+        site,
+        status,
+        location_origin=target,
+    )
+
+
+__all__ += ["origin_of"]
