@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import subprocess
 import sys
 import threading
@@ -238,3 +239,29 @@ def test_refused_console_renewal_on_tk_core_0_20_29_is_a_login_failed_error(
     assert result["renewals"] == 0
     # (tk-core v0.20.29's Qt importer ignores SHOTGUN_SKIP_QTWEBENGINEWIDGETS_IMPORT for its login
     # UI: only the url method keeps QtWebEngine out there, see docs/dcc.md.)
+
+
+# -- docs/dcc.md's examples ------------------------------------------------------------------------
+
+
+def test_dcc_doc_examples_name_a_real_setting_and_the_variable_tk_core_reads():
+    import tank
+    import yaml
+    from fixtures.toolkit import REPO_ROOT
+
+    from sgconnect.environ import SKIP_QTWEBENGINE
+    from sgconnect.interactive import METHODS
+
+    text = (REPO_ROOT / "docs" / "dcc.md").read_text()
+    (settings_block,) = re.findall(r"```yaml\n(.*?)```", text, flags=re.S)
+    app = yaml.safe_load(settings_block)["tk-multi-sgconnect"]
+    declared = yaml.safe_load((REPO_ROOT / "info.yml").read_text())["configuration"]
+    assert set(app) - {"location"} <= set(declared)
+    assert app["login_method"] == "url" and "url" in METHODS
+    (shell_block,) = re.findall(r"```sh\n(.*?)```", text, flags=re.S)
+    assert f"export {SKIP_QTWEBENGINE}=1" in shell_block
+    importer = Path(tank.__file__).parent / "util" / "qt_importer.py"
+    assert SKIP_QTWEBENGINE in importer.read_text()  # the name tk-core reads
+    for dcc in ("Nuke", "Blender", "Unreal"):
+        (row,) = [line for line in text.splitlines() if line.startswith(f"| {dcc} |")]
+        assert "| `url` |" in row and "`1`, in the launch environment" in row
