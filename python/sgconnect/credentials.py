@@ -355,6 +355,17 @@ class SessionCredential(Credential):
     def adoptions(self) -> int:
         return self._session.adoptions
 
+    @property
+    def login_method(self) -> str:
+        """How a person renews this session when it expires: the ``login_method`` setting
+        (``url`` renews headless, any other through tk-core's ``renew_session``; see
+        :mod:`sgconnect.renewal`). The broker handing the credential out sets it."""
+        return self._session.login_method
+
+    @login_method.setter
+    def login_method(self, method: str) -> None:
+        self._session.login_method = method
+
     def describe(self) -> str:
         return f"{self.login!r} on {self.site} via {self.auth_method} ({self.source})"
 

@@ -46,6 +46,8 @@ MAX_REPLY_MIB = "SGCONNECT_MAX_REPLY_MIB"
 KEEPALIVE_SECS = "SGCONNECT_KEEPALIVE_SECS"
 #: Seconds a per-site server capabilities cache file is trusted (default 3600; 0: no file).
 CAPABILITIES_TTL_SECS = "SGCONNECT_CAPABILITIES_TTL_SECS"
+#: tk-core's Qt importer leaves QtWebEngine out when this is set (read once, when it imports Qt).
+SKIP_QTWEBENGINE = "SHOTGUN_SKIP_QTWEBENGINEWIDGETS_IMPORT"
 
 
 @contextmanager

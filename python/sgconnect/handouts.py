@@ -16,7 +16,7 @@ from typing import Any, Callable, Optional
 from . import hook_runner
 from .base_hooks.connection import HandOut
 from .chain import default_site, is_interactive
-from .credentials import Credential, UserInfo
+from .credentials import Credential, SessionCredential, UserInfo
 from .sites import normalize_site, validate_purpose
 
 #: Site spellings remembered per broker (a bound: a tool looping over odd spellings).
@@ -168,6 +168,7 @@ class Broker:
                 credential = hook_runner.resolve_credential(
                     self.hook, key, is_interactive(interactive, self.hook.settings)
                 )
+                self._renews_by_settings(credential)
                 with self._lock:
                     self._credentials[key] = credential
                     self._credentials.setdefault(credential.site, credential)
@@ -199,10 +200,17 @@ class Broker:
 
         Every other credential and hand-out is dropped first, as by :meth:`forget`.
         """
+        self._renews_by_settings(credential)
         with self._lock:
             self._credentials.clear()
             self._generation += 1
             self._credentials[credential.site] = credential
+
+    def _renews_by_settings(self, credential: Credential) -> None:
+        """A session renews by this broker's ``login_method`` setting (see
+        :mod:`sgconnect.renewal`)."""
+        if isinstance(credential, SessionCredential):
+            credential.login_method = self.hook.settings.login_method
 
     def credentials(self) -> dict[Optional[str], Credential]:
         """The credentials resolved so far, by the site they were asked for (a copy)."""

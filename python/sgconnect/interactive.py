@@ -25,6 +25,7 @@ login, browser login), its console prompts, or its app session launcher. What sg
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import socket
@@ -32,6 +33,7 @@ import sys
 import threading
 import time
 from contextlib import contextmanager, nullcontext
+from pathlib import PurePath
 from typing import Any, Callable, Iterator, Optional, TextIO
 
 from . import session_cache, tk
@@ -46,6 +48,8 @@ from .errors import (
 )
 from .transport import api3, network_failure, unreachable
 from .transport.proxies import Proxy, check_ca_bundle, parse_http_proxy, proxy_for
+
+logger = logging.getLogger("sgconnect.interactive")
 
 METHODS = ("auto", "qt", "browser", "web", "password", "url")
 
@@ -313,6 +317,7 @@ def _tk_prompt(
     if site and method in ("password", "auto", "qt"):
         api3.check_no_redirect(site)  # before a password is typed: a redirecting site fails here
     console = not tk.qapplication_exists()
+    tk.keep_qtwebengine_out(method)
     with scoped_environ(forced), _tk_errors(site, timeout_secs if console else None):
         # tk-core sends the typed password through its own shotgun_api3: never redirected.
         with api3.httplib2_never_redirects():
@@ -504,6 +509,9 @@ def _tk_errors(site: Optional[str], timeout: Optional[float] = None) -> Iterator
     except SgConnectError:
         raise
     except Exception as exc:
+        refused = old_tk_core_refusal(site, exc, f"Login to {where}")
+        if refused is not None:
+            raise refused from None
         # tk-core re-raises a network failure during a password login as a bare Exception.
         unreachable = unreachable_error(site, exc, "log in", timeout)
         if unreachable is None:
@@ -525,6 +533,74 @@ def unreachable_error(
     if failure is None:
         return None
     return unreachable(site, failure, f"the request to {doing}", timeout, to=f"to {doing}")
+
+
+def old_tk_core_refusal(
+    site: Optional[str], exc: BaseException, what: str
+) -> Optional[LoginFailedError]:
+    """The typed error for tk-core v0.20.29–v0.21.1's raw ``TypeError`` on a refused login.
+
+    Those tk-core versions' console login (``ConsoleLoginHandler.authenticate``, also used to renew)
+    prints "Login failed: ..." and returns ``None`` when the site refuses the password or the 2FA
+    code; their caller (``get_user_from_prompt``, ``SessionRenewal``) then unpacks ``None`` and
+    raises ``TypeError: cannot unpack non-iterable NoneType object``. Recognised by its type, its
+    text and where it was raised (a frame of tk-core's ``tank/authentication`` package).
+
+    :param what: What failed, for the message (``"Login to <site>"``).
+    :returns: A :class:`LoginFailedError` naming the command to log in again, or ``None`` when
+        ``exc`` is not that ``TypeError``.
+    """
+    if not isinstance(exc, TypeError) or "NoneType" not in str(exc):
+        return None
+    frame = exc.__traceback__
+    while frame is not None and frame.tb_next is not None:
+        frame = frame.tb_next
+    parts = PurePath(frame.tb_frame.f_code.co_filename).parts if frame is not None else ()
+    if tuple(parts[-3:-1]) != ("tank", "authentication"):
+        return None
+    target = f" --site {site}" if site else ""
+    return LoginFailedError(
+        f"{what} failed: the site refused the login, the password or the two-factor code (tk-core "
+        "printed why just above). Check them, then log in again with "
+        f"`sgconnect login{target}`.",
+        site,
+    )
+
+
+def renew_by_url(site: str, login: str, out: Optional[TextIO] = None) -> Any:
+    """Renew ``login``'s session on ``site`` headless: the ``url`` method's renewal.
+
+    The same flow as ``sgconnect login --method url`` (tk-core's app session launcher, the approval
+    URL and the waiting progress written to ``out``, default stderr; the URL is also logged at
+    INFO on ``sgconnect.interactive``). Never imports Qt. The new session is saved in tk-core's
+    cache (for the next process), without changing its current user.
+
+    :returns: tk-core's new ``ShotgunUser`` (its session token is the renewed one).
+    :raises LoginFailedError: The approval was denied or expired, or was given as another person.
+    :raises LoginCancelledError: Ctrl-C while waiting.
+    :raises SiteUnreachableError: The site could not be reached.
+    :raises SessionSaveError: The session cache could not be written.
+    """
+    out = out or sys.stderr
+    show = _print_url(out)
+
+    def show_and_log(url: str) -> bool:
+        logger.info("To renew %s's session on %s, approve this request: %s", login, site, url)
+        out.write(f"\nThe session of {login} on {site} expired.")
+        return show(url)
+
+    try:
+        user = _app_session_login(site, show_and_log, out, login_proxy(site), _timeout_secs(None))
+        record_saved_session(user)
+    except OSError as exc:
+        raise save_error(site, exc) from None
+    if user.login != login:
+        raise LoginFailedError(
+            f"The renewal of {login}'s session on {site} was approved by {user.login}: approve "
+            f"it signed in as {login}, or switch user with `sgconnect login --site {site}`.",
+            site,
+        )
+    return user
 
 
 def _describe(exc: BaseException) -> str:

@@ -14,9 +14,16 @@ rejected with the same token wait on the lock and then use the new one. In order
 1. a token another thread already renewed;
 2. **adoption**: a different token another process saved in tk-core's session cache
    (:func:`sgconnect.session_cache.read_saved_session`), not one rejected before;
-3. tk-core's ``interactive_authentication.renew_session`` (the Qt dialog with a QApplication, the
-   console without one), under the site's cross-process :func:`~sgconnect.cache_lock.cache_lock`
-   (tk-core writes its cache without a lock), after looking for an adopted session once more.
+3. a person renews it, by the ``login_method`` setting (:attr:`SessionState.login_method`), under
+   the site's cross-process :func:`~sgconnect.cache_lock.cache_lock` (tk-core writes its cache
+   without a lock), after looking for an adopted session once more:
+
+   - ``url``: headless, through tk-core's app session launcher, as ``sgconnect login --method
+     url`` does (:func:`sgconnect.interactive.renew_by_url`): the approval URL and the waiting
+     progress are printed, no Qt is imported, QtWebEngine never;
+   - any other method: tk-core's ``interactive_authentication.renew_session`` (the Qt dialog with a
+     QApplication, the console without one); for ``password`` and ``browser`` its Qt is imported
+     without QtWebEngine (:func:`sgconnect.tk.keep_qtwebengine_out`).
 
 A non-interactive process gets :class:`~sgconnect.errors.LoginRequiredError` instead of step 3.
 """
@@ -74,6 +81,7 @@ class SessionState:
         "login",
         "renewals",
         "adoptions",
+        "login_method",
         "_token",
         "_metadata",
         "_tk_user",
@@ -95,6 +103,10 @@ class SessionState:
         self.renewals = 0
         #: How many times this process adopted a session another process saved.
         self.adoptions = 0
+        #: How a person renews the session (the ``login_method`` setting: ``url`` renews
+        #: headless; every other method through tk-core's ``renew_session``). The broker sets it
+        #: from its settings.
+        self.login_method = "auto"
         self._token: Optional[Secret] = None
         self._metadata: Optional[Secret] = None
         self._tk_user = tk_user
@@ -154,7 +166,7 @@ class SessionState:
             # One renewal across processes too: tk-core writes its cache without a lock.
             with cache_lock(self.site):
                 # Another process may have renewed while this one waited for the lock.
-                return self._adopt_saved_session() or self._renew_through_tk_core()
+                return self._adopt_saved_session() or self._renew_by_person()
 
     def expiry(self) -> Optional[float]:
         """When the SSO claims behind the session expire (seconds since the epoch), if known."""
@@ -191,6 +203,20 @@ class SessionState:
             self._tk_user.impl.set_session_token(reveal(self._token), cache=False)
             self._tk_user.impl.set_session_metadata(reveal(self._metadata))
 
+    def _renew_by_person(self) -> Secret:
+        """A person renews the session, by :attr:`login_method`; tk-core saves it in its cache."""
+        if self.login_method == "url":
+            from .interactive import renew_by_url
+
+            logger.info(
+                "Renewing %s's session on %s headless (login_method url).", self.login, self.site
+            )
+            renewed = renew_by_url(self.site, self.login)
+            return self._renewed(
+                renewed.impl.get_session_token(), renewed.impl.get_session_metadata()
+            )
+        return self._renew_through_tk_core()
+
     def _renew_through_tk_core(self) -> Secret:
         """tk-core's interactive renewal (its Qt dialog or console prompt); saves the cache."""
         from .interactive import socket_deadline
@@ -201,6 +227,7 @@ class SessionState:
         user = self._tk_session_user()
         authentication = tk.authentication()
         console = not tk.qapplication_exists()
+        tk.keep_qtwebengine_out(self.login_method)
         try:
             # tk-core sends the typed password through its own shotgun_api3: never redirected.
             with api3.httplib2_never_redirects():
@@ -230,13 +257,24 @@ class SessionState:
                 raise save_error(self.site, exc) from None
             raise _unreachable(self.site, exc) from None
         except Exception as exc:
+            from .interactive import old_tk_core_refusal
+
+            refused = old_tk_core_refusal(
+                self.site, exc, f"Renewal of {self.login}'s session on {self.site}"
+            )
+            if refused is not None:
+                raise refused from None
             # tk-core re-raises a network failure during a password prompt as a bare Exception.
             unreachable = _unreachable(self.site, exc)
             if unreachable is None:
                 raise
             raise unreachable from None
+        return self._renewed(user.impl.get_session_token(), user.impl.get_session_metadata())
+
+    def _renewed(self, token: str, metadata: Optional[str]) -> Secret:
+        """Keep the session a person just renewed (tk-core saved it in its cache)."""
         self.renewals += 1
-        self._adopt(user.impl.get_session_token(), user.impl.get_session_metadata())
+        self._adopt(token, metadata)
         renewed = getattr(_call, "renewed", None)
         if renewed is not None:
             renewed.add(self._token)

@@ -24,7 +24,8 @@ class Settings:
 
     #: Never prompt: raise LoginRequiredError instead (farm, CI, daemons).
     non_interactive: bool = False
-    #: The interactive login method: auto, qt, browser, web, password or url.
+    #: The interactive login method: auto, qt, browser, web, password or url; also how an expired
+    #: session is renewed (``url``: headless, no Qt; see :mod:`sgconnect.renewal`).
     login_method: str = "auto"
     #: Seconds before a request to the site is abandoned (0: wait forever).
     timeout_secs: float = 60.0

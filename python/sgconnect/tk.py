@@ -7,6 +7,8 @@ first need, and nowhere else at module level.
 
 from __future__ import annotations
 
+import importlib
+import os
 import sys
 from types import ModuleType
 from typing import Any, Optional
@@ -72,3 +74,31 @@ def qapplication_exists() -> bool:
         if qtcore is not None and qtcore.QCoreApplication.instance() is not None:
             return True
     return False
+
+
+#: The login methods that never use tk-core's web login, so never need QtWebEngine.
+NO_WEB_LOGIN = ("url", "password", "browser")
+
+
+def keep_qtwebengine_out(method: str) -> None:
+    """Before tk-core's login UI or renewal runs for ``method``: leave QtWebEngine out of it.
+
+    tk-core's login UI imports Qt through its own importer (``tank.authentication.ui.
+    qt_abstraction``), once per process, and imports QtWebEngine with it unless
+    ``SHOTGUN_SKIP_QTWEBENGINEWIDGETS_IMPORT`` is set at that moment. For a method in
+    :data:`NO_WEB_LOGIN` that import is run here, with the variable set for the import only (a
+    child started later does not inherit it); the other methods, and a process whose tk-core
+    already imported its login UI's Qt, are left as they are. Costs what tk-core's own prompt
+    costs: it runs that importer anyway.
+    """
+    from .environ import SKIP_QTWEBENGINE, scoped_environ
+
+    module = "tank.authentication.ui.qt_abstraction"
+    if method not in NO_WEB_LOGIN or module in sys.modules:
+        return
+    tank()
+    with scoped_environ({SKIP_QTWEBENGINE: os.environ.get(SKIP_QTWEBENGINE) or "1"}):
+        try:
+            importlib.import_module(module)
+        except Exception:  # noqa: BLE001 - no Qt binding: tk-core falls back to its console
+            pass
