@@ -68,15 +68,26 @@ def _node_home(tmp_path: Path, site: Any, owner: Optional[str], expired: bool = 
 
 
 def _run_job(
-    site: Any, home: Path, job_env: dict[str, str], *, service_mode: bool = True, key: str = ""
+    site: Any,
+    home: Path,
+    job_env: dict[str, str],
+    *,
+    service_mode: bool = True,
+    key: str = "",
+    **node: str,
 ) -> dict:
+    """Run a farm job; ``node`` adds (or, with ``""``, removes) the node's own settings."""
     farm = {}
     if service_mode:
         farm = {
             "SGCONNECT_SERVICE_SCRIPT_NAME": SCRIPT,
+            "SGCONNECT_SERVICE_SITE": site.url,
             "SGCONNECT_SCRIPT_KEY": key or site.script_key(SCRIPT),
         }
+    farm.update(node)
     env = farm_job_env(job_env, home, **farm)
+    for name in [name for name, value in node.items() if value == ""]:
+        del env[name]
     child = subprocess.run(
         [sys.executable, str(CHILDREN / "identity_farm_job.py")],
         stdin=subprocess.DEVNULL,
@@ -165,6 +176,57 @@ def test_script_key_leaves_the_environment_even_when_a_saved_session_wins(local_
     assert "SGCONNECT_SCRIPT_KEY" not in result["grandchild_env"]
 
 
+@pytest.mark.tkcore
+def test_a_job_cannot_send_the_script_key_to_a_site_the_node_did_not_pin(
+    make_local_site, tmp_path
+):
+    farm_site, other = make_local_site("default"), make_local_site("default")
+    job = _submit(farm_site, "alice")
+    home = _node_home(tmp_path, farm_site, None)
+    key = farm_site.script_key(SCRIPT)
+    spellings = [other.url, farm_site.url.replace("127.0.0.1", "localhost")]
+    for url in spellings:  # another site, and the farm's site under another name
+        farm_site.clear_journal()
+        result = _run_job(farm_site, home, {**job, "SGCONNECT_SITE": url})
+        kind, message = result["error"]
+        assert kind == "ConfigurationError", result
+        assert "refuses to send the key" in message and normalize_site(url) in message
+        assert normalize_site(farm_site.url) in message and "service_site" in message
+        assert farm_site.journal == []
+    assert other.journal == []  # not one request, so the key never went there
+    # Without service_site, service mode refuses whatever the job asks for.
+    result = _run_job(farm_site, home, job, SGCONNECT_SERVICE_SITE="")
+    assert result["error"][0] == "ConfigurationError" and "SGCONNECT_SERVICE_SITE" in (
+        result["error"][1]
+    )
+    assert farm_site.journal == [] and key not in json.dumps(result)
+
+
+def test_service_site_pins_rest_and_api3_in_process(make_local_site, monkeypatch):
+    farm_site, other = make_local_site("default"), make_local_site("default")
+    _service(monkeypatch, farm_site, "alice")
+    monkeypatch.setenv("SGCONNECT_SITE", other.url)
+    for hand_out in (sgconnect.connect, sgconnect.rest_session):
+        with pytest.raises(ConfigurationError, match="refuses to send the key") as caught:
+            hand_out("render")
+        assert caught.value.setting == "service_site"
+    # Several sites may be pinned; the one asked for is used.
+    assert other.journal == []
+    monkeypatch.setenv("SGCONNECT_SERVICE_SITE", f"{other.url}, {farm_site.url}")
+    monkeypatch.setenv("SGCONNECT_SITE", farm_site.url)
+    sgconnect.reset()
+    sgconnect.connect("render").find("Project", [])
+    assert {(e.auth, e.sudo) for e in farm_site.journal if e.rpc == "read"} == {
+        ("script", "alice")
+    }
+    farm_site.clear_journal()
+    monkeypatch.setenv("SGCONNECT_SERVICE_SITE", "not a url")
+    sgconnect.reset()
+    with pytest.raises(ConfigurationError, match="service_site"):
+        sgconnect.connect("render")
+    assert farm_site.journal == []
+
+
 # -- typed refusals of service mode ---------------------------------------------------------------
 
 
@@ -172,6 +234,7 @@ def _service(monkeypatch, site: Any, sudo: Optional[str], key: Optional[str] = N
     monkeypatch.setenv("SGCONNECT_SITE", site.url)
     monkeypatch.setenv("SGCONNECT_NON_INTERACTIVE", "1")
     monkeypatch.setenv("SGCONNECT_SERVICE_SCRIPT_NAME", SCRIPT)
+    monkeypatch.setenv("SGCONNECT_SERVICE_SITE", site.url)
     monkeypatch.setenv("SGCONNECT_SCRIPT_KEY", key or site.script_key(SCRIPT))
     monkeypatch.setenv("SGCONNECT_JOB", "1")
     if sudo:

@@ -50,6 +50,7 @@ def _fresh_service(fresh_service):
 
 def _settings(**values: Any) -> Settings:
     values.setdefault("service_script_name", SCRIPT)
+    values.setdefault("service_site", "http://127.0.0.1:1")
     values.setdefault("service_key_env", f"SGC_TEST_KEY_{secrets.token_hex(4).upper()}")
     values.setdefault("service_keyring_name", "")
     return Settings(**values)
@@ -275,7 +276,7 @@ def test_invalid_sudo_login_is_refused(monkeypatch):
 
 
 def test_service_mode_needs_a_site(monkeypatch):
-    settings = _settings()
+    settings = _settings(service_site="http://127.0.0.1:1, http://127.0.0.1:2")
     monkeypatch.setenv(settings.service_key_env, secrets.token_urlsafe(24))
     with pytest.raises(SgConnectError, match="SGCONNECT_SITE"):
         service_credential(None, settings)
@@ -288,6 +289,7 @@ def _service_env(monkeypatch, site: Any, sudo: Optional[str]) -> None:
     monkeypatch.setenv("SGCONNECT_SITE", site.url)
     monkeypatch.setenv("SGCONNECT_NON_INTERACTIVE", "1")
     monkeypatch.setenv("SGCONNECT_SERVICE_SCRIPT_NAME", SCRIPT)
+    monkeypatch.setenv("SGCONNECT_SERVICE_SITE", site.url)
     monkeypatch.setenv("SGCONNECT_SCRIPT_KEY", site.script_key(SCRIPT))
     if sudo:
         monkeypatch.setenv("SGCONNECT_SUDO_AS_LOGIN", sudo)
@@ -416,6 +418,7 @@ def _run_farm_job(
         job_env,
         farm_home,
         SGCONNECT_SERVICE_SCRIPT_NAME=SCRIPT,
+        SGCONNECT_SERVICE_SITE=site.url,
         SGCONNECT_SCRIPT_KEY=site.script_key(SCRIPT),
     )
     env.pop("QT_QPA_PLATFORM", None)

@@ -30,7 +30,12 @@ from typing import Any, Optional
 
 from . import environ
 from .credentials import Credential, ScriptCredential
-from .errors import ServiceAuthenticationError, ServiceKeyError, SgConnectError
+from .errors import (
+    ConfigurationError,
+    ServiceAuthenticationError,
+    ServiceKeyError,
+    SgConnectError,
+)
 from .secret import Secret
 from .settings import Settings
 from .sites import normalize_site
@@ -42,6 +47,7 @@ __all__ = [
     "SITE_VARIABLE",
     "MAX_LOGIN_LENGTH",
     "service_credential",
+    "service_sites",
     "validate_login",
     "key_file_problem",
     "read_key_file",
@@ -67,11 +73,14 @@ def service_credential(
 ) -> Optional[Credential]:
     """The service credential when service mode is configured, else None.
 
-    :param site: The site URL; ``None`` for ``SGCONNECT_SITE``.
+    :param site: The site URL; ``None`` for ``SGCONNECT_SITE``, else the one ``service_site``.
+        It must be one of the ``service_site`` setting's sites: the key goes nowhere else.
     :param settings: The hook's settings (``service_*``).
     :param job: The farm job (:class:`sgconnect.farm.JobIdentity`), or ``None`` to read
         ``SGCONNECT_SUDO_AS_LOGIN`` alone. A job with a ticket is checked on the site
         (:func:`sgconnect.farm.verified_credential`): a few requests.
+    :raises ConfigurationError: ``service_site`` is not set, or does not list the site (the
+        message names both; no key was read or sent).
     :raises ServiceKeyError: Service mode is configured but no key can be read safely.
     :raises FarmIdentityError: The job's ticket failed a check.
     :raises ServiceAuthenticationError: The site refused the script key while checking a ticket.
@@ -81,7 +90,7 @@ def service_credential(
     if not script_name:
         return None
     script_name = validate_login(script_name, what="service_script_name")
-    site = _service_site(site, script_name)
+    site = _service_site(site, script_name, settings)
     key, where = _read_key(script_name, settings, site)
     if job is not None and job.ticket is not None:
         from .farm import verified_credential
@@ -239,16 +248,55 @@ def read_key_file(path: str, site: Optional[str] = None) -> str:
 # -- private -------------------------------------------------------------------------------------
 
 
-def _service_site(site: Optional[str], script_name: str) -> str:
-    if site:
-        return normalize_site(site)
-    configured = os.environ.get(SITE_VARIABLE, "").strip()
-    if configured:
-        return normalize_site(configured)
-    raise SgConnectError(
-        f"Service mode (script {script_name}) needs a site: set {SITE_VARIABLE} in the job's "
-        "environment (sgconnect.farm.job_environment() does), or pass site= to connect()."
-    )
+def service_sites(settings: Settings) -> list[str]:
+    """The sites the ``service_site`` setting lets the script key go to, normalised, in order.
+
+    :raises ConfigurationError: One of them is not a site URL (the setting is named).
+    """
+    sites = []
+    for text in (settings.service_site or "").replace(",", " ").split():
+        try:
+            site = normalize_site(text)
+        except (ValueError, TypeError):
+            raise ConfigurationError(
+                "The setting service_site (SGCONNECT_SERVICE_SITE) must hold site URLs such as "
+                "https://studio.shotgrid.autodesk.com, comma or space separated; one is not.",
+                setting="service_site",
+            ) from None
+        if site not in sites:
+            sites.append(site)
+    return sites
+
+
+def _service_site(site: Optional[str], script_name: str, settings: Settings) -> str:
+    """The site service mode may send the key to: the requested one (or ``SGCONNECT_SITE``) if
+    the node's ``service_site`` lists it; the one ``service_site`` when nothing is requested."""
+    allowed = service_sites(settings)
+    if not allowed:
+        raise ConfigurationError(
+            f"Service mode (script {script_name}) needs the service_site setting "
+            "(SGCONNECT_SERVICE_SITE): the site(s) this node may send the script key to. The "
+            "job's SGCONNECT_SITE never chooses it.",
+            setting="service_site",
+        )
+    requested = site or os.environ.get(SITE_VARIABLE, "").strip()
+    if not requested:
+        if len(allowed) == 1:
+            return allowed[0]
+        raise SgConnectError(
+            f"Service mode (script {script_name}) needs a site: set {SITE_VARIABLE} in the job's "
+            "environment (sgconnect.farm.job_environment() does), or pass site= to connect()."
+        )
+    requested = normalize_site(requested)
+    if requested not in allowed:
+        raise ConfigurationError(
+            f"Service mode refuses to send the key of script {script_name} to {requested}: this "
+            f"node's service_site setting allows only {', '.join(allowed)}. Connect to that site, "
+            "or add this one to service_site (SGCONNECT_SERVICE_SITE) on the node.",
+            requested,
+            setting="service_site",
+        )
+    return requested
 
 
 def _sudo_as_login(site: str) -> Optional[str]:

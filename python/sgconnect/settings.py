@@ -38,6 +38,9 @@ class Settings:
     service_key_file: str = ""
     #: Service mode: the OS keyring service name (used when the keyring package is importable).
     service_keyring_name: str = "sgconnect"
+    #: Service mode: the site(s) the script key may be sent to (URLs, comma or space separated).
+    #: Required when ``service_script_name`` is set: a job's ``SGCONNECT_SITE`` never picks it.
+    service_site: str = ""
 
     def __post_init__(self) -> None:
         """Refuse a value of the wrong type with a typed, one-line error naming the setting."""
