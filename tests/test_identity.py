@@ -309,6 +309,45 @@ def test_verified_job_acts_as_the_tickets_creator(local_site, tmp_path):
 
 
 @pytest.mark.tkcore
+def test_a_verified_node_refuses_every_job_without_a_valid_ticket(local_site, tmp_path):
+    job = _submit(local_site, "alice", verified=True)
+    unticketed = {k: v for k, v in job.items() if k != "SGCONNECT_TICKET"}
+    bypasses = {
+        "ticket swapped for a login": {**unticketed, "SGCONNECT_SUDO_AS_LOGIN": "carol"},
+        "job names nobody": {"SGCONNECT_JOB": "1", "SGCONNECT_SITE": local_site.url},
+        "no job variable at all": {
+            "SGCONNECT_SITE": local_site.url,
+            "SGCONNECT_NON_INTERACTIVE": "1",
+        },
+    }
+    home = _node_home(tmp_path, local_site, None)
+    for name, env in bypasses.items():
+        for service_mode in (True, False):
+            local_site.clear_journal()
+            result = _run_job(
+                local_site, home, env, service_mode=service_mode, SGCONNECT_FARM_IDENTITY="verified"
+            )
+            if not service_mode and name == "no job variable at all":
+                assert result["error"][0] == "LoginRequiredError", (name, result)
+                continue
+            assert result.get("error", [None])[0] == "FarmIdentityError", (name, result)
+            assert "farm_identity: verified" in result["error"][1]
+            assert _calls(local_site) == [], name  # nobody was acted as, not even the script
+    # The ticket itself is still accepted there.
+    local_site.clear_journal()
+    result = _run_job(local_site, home, job, SGCONNECT_FARM_IDENTITY="verified")
+    assert result["user"]["login"] == "alice" and result["user"]["source"] == "verified"
+
+
+def test_farm_identity_takes_two_words():
+    assert Settings(farm_identity="verified").farm_identity == "verified"
+    with pytest.raises(ConfigurationError, match="farm_identity must be unverified or verified"):
+        Settings(farm_identity="strict")
+    with pytest.raises(ConfigurationError, match="SGCONNECT_FARM_IDENTITY|farm_identity"):
+        Settings.from_environment({"SGCONNECT_FARM_IDENTITY": "Yes"})
+
+
+@pytest.mark.tkcore
 @pytest.mark.parametrize("edit", ["nonce", "person", "purpose", "other_ticket"])
 def test_an_edited_verified_environment_cannot_change_the_person(local_site, tmp_path, edit):
     job = _submit(local_site, "alice", verified=True)

@@ -42,6 +42,7 @@ __all__ = [
     "verified_job_environment",
     "job_identity",
     "verified_credential",
+    "require_ticket",
     "JobIdentity",
     "PURPOSE_VARIABLE",
     "NON_INTERACTIVE_VARIABLE",
@@ -105,6 +106,32 @@ def job_identity() -> Optional[JobIdentity]:
     ticket = _parse_ticket(ticket_raw) if ticket_raw else None
     purpose = os.environ.get(PURPOSE_VARIABLE, "").strip() or None
     return JobIdentity(person=person, ticket=ticket, purpose=purpose)
+
+
+def require_ticket(farm_identity: str, job: Optional[JobIdentity], site: Optional[str]) -> None:
+    """Refuse, on a node whose ``farm_identity`` setting is ``verified``, anything but a ticket.
+
+    There, the script key serves only a job whose ``SGCONNECT_TICKET`` the site proves: a job
+    that names a person, names nobody (``SGCONNECT_JOB=1``), or is no job at all (every job
+    variable removed) is refused before any credential is looked at.
+
+    :raises FarmIdentityError: ``farm_identity`` is ``verified`` and ``job`` has no ticket.
+    """
+    if farm_identity != "verified" or (job is not None and job.ticket is not None):
+        return
+    if job is None:
+        what = "a process without a farm ticket may not use the script key"
+    elif job.person is not None:
+        what = f"this job names {job.person} ({SUDO_VARIABLE}) without a ticket"
+    else:
+        what = "this job names nobody and has no ticket"
+    raise FarmIdentityError(
+        f"This node accepts verified farm jobs only (farm_identity: verified), and {what}: "
+        "submit the job with sgconnect.farm.verified_job_environment().",
+        site,
+        expected=None,
+        actual=job.person if job is not None else None,
+    )
 
 
 def job_environment(purpose: str, site: Optional[str] = None) -> dict[str, str]:

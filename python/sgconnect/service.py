@@ -82,7 +82,8 @@ def service_credential(
     :raises ConfigurationError: ``service_site`` is not set, or does not list the site (the
         message names both; no key was read or sent).
     :raises ServiceKeyError: Service mode is configured but no key can be read safely.
-    :raises FarmIdentityError: The job's ticket failed a check.
+    :raises FarmIdentityError: The job's ticket failed a check, or the ``farm_identity``
+        setting is ``verified`` and there is no ticket (a non-job process included).
     :raises ServiceAuthenticationError: The site refused the script key while checking a ticket.
     :raises SgConnectError: No site, or an invalid script name or sudo login.
     """
@@ -90,6 +91,9 @@ def service_credential(
     if not script_name:
         return None
     script_name = validate_login(script_name, what="service_script_name")
+    from .farm import require_ticket
+
+    require_ticket(settings.farm_identity, job, site)
     site = _service_site(site, script_name, settings)
     key, where = _read_key(script_name, settings, site)
     if job is not None and job.ticket is not None:
