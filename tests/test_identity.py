@@ -309,6 +309,33 @@ def test_verified_job_acts_as_the_tickets_creator(local_site, tmp_path):
 
 
 @pytest.mark.tkcore
+def test_a_used_mark_made_by_a_person_does_not_spend_someone_elses_ticket(local_site, tmp_path):
+    job = _submit(local_site, "alice", verified=True)
+    ticket_id = int(job["SGCONNECT_TICKET"].split(":")[0])
+    save_session(local_site, "bob")  # bob marks alice's ticket "used" before her job runs
+    sgconnect.reset()
+    bobs = sgconnect.connect("render", site=local_site.url, interactive=False).create(
+        "EventLogEntry",
+        {
+            "event_type": farm.TICKET_USED_EVENT_TYPE,
+            "description": f"sgconnect farm ticket #{ticket_id} used",
+            "meta": {"ticket_id": ticket_id},
+        },
+    )
+    assert local_site.state.table("EventLogEntry")[bobs["id"]]["created_by"]["type"] == "HumanUser"
+    sgconnect.reset()
+    home = _node_home(tmp_path, local_site, None)
+    local_site.clear_journal()
+    result = _run_job(local_site, home, job)
+    assert "error" not in result, result
+    assert result["user"]["login"] == "alice" and result["user"]["source"] == "verified"
+    assert _calls(local_site)[-1] == ("script", SCRIPT, "alice")
+    # The script's own mark still spends it.
+    again = _run_job(local_site, home, job)
+    assert again["error"][0] == "FarmIdentityError" and "already used" in again["error"][1]
+
+
+@pytest.mark.tkcore
 def test_a_verified_node_refuses_every_job_without_a_valid_ticket(local_site, tmp_path):
     job = _submit(local_site, "alice", verified=True)
     unticketed = {k: v for k, v in job.items() if k != "SGCONNECT_TICKET"}

@@ -249,7 +249,8 @@ def verified_credential(
     its purpose is the job's; its creator is an active HumanUser; and it was not used before.
     Single use: the script creates a :data:`TICKET_USED_EVENT_TYPE` ``EventLogEntry`` naming the
     ticket, then reads them all back; only the process whose record has the lowest id (the site
-    numbers records in order) may go on. ``EventLogEntry`` records are never updated, so the
+    numbers records in order) among those the same script (ApiUser) created may go on: a mark
+    anybody else made is ignored. ``EventLogEntry`` records are never updated, so the
     mark needs only the script's create and read permissions.
 
     :param key: The script key (a :class:`~sgconnect.secret.Secret`, or a ``str``).
@@ -342,10 +343,14 @@ def verified_credential(
         lambda: reader.find(
             "EventLogEntry",
             [["event_type", "is", TICKET_USED_EVENT_TYPE], ["description", "is", description]],
-            ["id"],
+            ["id", "created_by"],
         ),
     )
-    first = min((int(m["id"]) for m in marks), default=None)
+    # Only the script's own marks count: anyone may create an entry with this description.
+    script_user = _creator(next((m for m in marks if m.get("id") == mark.get("id")), None))
+    if script_user is None or script_user[0] != "ApiUser":
+        raise refuse("the site did not record this script as the maker of its used mark")
+    first = min((int(m["id"]) for m in marks if _creator(m) == script_user), default=None)
     if first != int(mark["id"]):
         raise refuse("it was already used by another job (a ticket is single-use)", login)
     logger.info(
@@ -369,6 +374,14 @@ def _base_environment(site: str, purpose: str) -> dict[str, str]:
         NON_INTERACTIVE_VARIABLE: "1",
         PURPOSE_VARIABLE: purpose,
     }
+
+
+def _creator(entry: Any) -> Optional[tuple[str, int]]:
+    """``(type, id)`` of an entry's ``created_by``, or ``None``."""
+    creator = entry.get("created_by") if isinstance(entry, dict) else None
+    if not isinstance(creator, dict) or not isinstance(creator.get("id"), int):
+        return None
+    return str(creator.get("type")), creator["id"]
 
 
 def _digest(nonce: str) -> str:
