@@ -177,9 +177,7 @@ def test_script_key_leaves_the_environment_even_when_a_saved_session_wins(local_
 
 
 @pytest.mark.tkcore
-def test_a_job_cannot_send_the_script_key_to_a_site_the_node_did_not_pin(
-    make_local_site, tmp_path
-):
+def test_a_job_cannot_send_the_script_key_to_a_site_the_node_did_not_pin(make_local_site, tmp_path):
     farm_site, other = make_local_site("default"), make_local_site("default")
     job = _submit(farm_site, "alice")
     home = _node_home(tmp_path, farm_site, None)
@@ -196,8 +194,9 @@ def test_a_job_cannot_send_the_script_key_to_a_site_the_node_did_not_pin(
     assert other.journal == []  # not one request, so the key never went there
     # Without service_site, service mode refuses whatever the job asks for.
     result = _run_job(farm_site, home, job, SGCONNECT_SERVICE_SITE="")
-    assert result["error"][0] == "ConfigurationError" and "SGCONNECT_SERVICE_SITE" in (
-        result["error"][1]
+    assert (
+        result["error"][0] == "ConfigurationError"
+        and "SGCONNECT_SERVICE_SITE" in (result["error"][1])
     )
     assert farm_site.journal == [] and key not in json.dumps(result)
 
@@ -216,9 +215,7 @@ def test_service_site_pins_rest_and_api3_in_process(make_local_site, monkeypatch
     monkeypatch.setenv("SGCONNECT_SITE", farm_site.url)
     sgconnect.reset()
     sgconnect.connect("render").find("Project", [])
-    assert {(e.auth, e.sudo) for e in farm_site.journal if e.rpc == "read"} == {
-        ("script", "alice")
-    }
+    assert {(e.auth, e.sudo) for e in farm_site.journal if e.rpc == "read"} == {("script", "alice")}
     farm_site.clear_journal()
     monkeypatch.setenv("SGCONNECT_SERVICE_SITE", "not a url")
     sgconnect.reset()
@@ -471,7 +468,7 @@ def test_verified_ticket_needs_service_mode_on_the_farm(local_site, monkeypatch)
 )
 def test_malformed_tickets_are_refused_without_echo(monkeypatch, raw):
     monkeypatch.setenv("SGCONNECT_TICKET", raw)
-    with pytest.raises(sgconnect.SgConnectError) as caught:
+    with pytest.raises(FarmIdentityError) as caught:
         farm.job_identity()
     assert raw.strip() not in str(caught.value) or len(raw.strip()) < 6
 
@@ -627,6 +624,29 @@ def test_cli_maps_typed_errors_to_documented_exit_codes(tmp_path):
     )
     docs = (Path(__file__).parents[1] / "docs" / "cli.md").read_text()
     assert "| 4 | configuration" in docs and "| 5 | service mode or farm identity" in docs
+
+
+@pytest.mark.parametrize(
+    "variable, raw",
+    [
+        ("SGCONNECT_TICKET", "abc"),
+        ("SGCONNECT_SUDO_AS_LOGIN", "alice\nINFO forged"),
+        ("SGCONNECT_SUDO_AS_LOGIN", "a" * 300),
+    ],
+    ids=["ticket", "login_newline", "login_300"],
+)
+def test_a_malformed_job_identity_is_a_farm_identity_error_exit_5(local_site, variable, raw):
+    run = _cli("whoami", SGCONNECT_SITE=local_site.url, **{variable: raw})
+    assert run.returncode == 5, run.stderr
+    assert run.stderr.startswith("sgconnect: ") and "Traceback" not in run.stderr
+    assert variable in run.stderr and "forged" not in run.stderr and "a" * 300 not in run.stderr
+    assert local_site.journal == []
+
+
+def test_a_ticket_life_that_is_not_a_number_is_a_typed_error():
+    for ttl in ("10", None, True, float("nan"), 0, farm.MAX_TICKET_TTL_SECS + 1):
+        with pytest.raises(FarmIdentityError, match="between 1 second"):
+            farm.verified_job_environment("render", ttl_secs=ttl)
 
 
 def test_password_login_with_stdin_closed_is_a_usage_error(local_site):

@@ -23,7 +23,12 @@ from children import farm_job_env
 
 import sgconnect
 from sgconnect import chain
-from sgconnect.errors import InvalidPurposeError, ServiceKeyError, SgConnectError
+from sgconnect.errors import (
+    ConfigurationError,
+    InvalidPurposeError,
+    ServiceKeyError,
+    SgConnectError,
+)
 from sgconnect.farm import job_environment
 from sgconnect.service import key_file_problem, read_key_file, service_credential, validate_login
 from sgconnect.settings import Settings
@@ -273,6 +278,13 @@ def test_invalid_sudo_login_is_refused(monkeypatch):
     with pytest.raises(SgConnectError, match="control or whitespace") as caught:
         service_credential("http://127.0.0.1:1", settings)
     assert "forged" not in str(caught.value)
+
+
+@pytest.mark.parametrize("name", ["two words", "x" * 300, "farm\x1b[2J"])
+def test_a_bad_script_name_is_a_configuration_error(name):
+    with pytest.raises(ConfigurationError, match="service_script_name") as caught:
+        service_credential("http://127.0.0.1:1", _settings(service_script_name=name))
+    assert "x" * 300 not in str(caught.value) and "\x1b" not in str(caught.value)
 
 
 def test_service_mode_needs_a_site(monkeypatch):

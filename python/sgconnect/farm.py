@@ -96,13 +96,13 @@ def job_identity() -> Optional[JobIdentity]:
     A process is a farm job when its environment has ``SGCONNECT_JOB``,
     ``SGCONNECT_SUDO_AS_LOGIN`` or ``SGCONNECT_TICKET``.
 
-    :raises SgConnectError: The login or the ticket is malformed (the value is never echoed).
+    :raises FarmIdentityError: The login or the ticket is malformed (the value is never echoed).
     """
     person_raw = os.environ.get(SUDO_VARIABLE, "").strip()
     ticket_raw = os.environ.get(TICKET_VARIABLE, "").strip()
     if not (person_raw or ticket_raw or os.environ.get(JOB_VARIABLE, "").strip()):
         return None
-    person = validate_login(person_raw) if person_raw else None
+    person = validate_login(person_raw, error=FarmIdentityError) if person_raw else None
     ticket = _parse_ticket(ticket_raw) if ticket_raw else None
     purpose = os.environ.get(PURPOSE_VARIABLE, "").strip() or None
     return JobIdentity(person=person, ticket=ticket, purpose=purpose)
@@ -177,16 +177,18 @@ def verified_job_environment(
     :returns: ``SGCONNECT_SITE``, ``SGCONNECT_TICKET`` (``<id>:<nonce>``), ``SGCONNECT_JOB``,
         ``SGCONNECT_NON_INTERACTIVE`` and ``SGCONNECT_PURPOSE``. No login, no token.
     :raises FarmIdentityError: The current credential is not a person (a script acting as
-        itself cannot vouch for anyone), or ``ttl_secs`` is out of range.
+        itself cannot vouch for anyone), or ``ttl_secs`` is not a number in range.
     :raises LoginRequiredError: This process has no logged-in user and may not prompt.
     """
     from . import connect, current_user
 
     purpose = validate_purpose(purpose)
-    if not (0 < ttl_secs <= MAX_TICKET_TTL_SECS):
+    number = isinstance(ttl_secs, (int, float)) and not isinstance(ttl_secs, bool)
+    if not number or not (0 < ttl_secs <= MAX_TICKET_TTL_SECS):  # NaN fails the range too
+        asked = f"{ttl_secs!r} was asked" if number else f"a {type(ttl_secs).__name__} was given"
         raise FarmIdentityError(
-            f"A farm ticket lives between 1 second and {MAX_TICKET_TTL_SECS} seconds; "
-            f"{ttl_secs!r} was asked."
+            f"A farm ticket lives between 1 second and {MAX_TICKET_TTL_SECS} seconds (a number "
+            f"of seconds); {asked}."
         )
     site = normalize_site(site) if site else None
     user = current_user(site)
@@ -391,12 +393,12 @@ def _digest(nonce: str) -> str:
 def _parse_ticket(raw: str) -> tuple[int, Secret]:
     ticket_id, _, nonce = raw.partition(":")
     if not ticket_id.isdigit() or len(ticket_id) > 18 or not (20 <= len(nonce) <= 128):
-        raise SgConnectError(
+        raise FarmIdentityError(
             f"{TICKET_VARIABLE} is not a farm ticket (<id>:<nonce>): submit the job again with "
             "sgconnect.farm.verified_job_environment()."
         )
     if not all(c.isalnum() or c in "-_" for c in nonce):
-        raise SgConnectError(
+        raise FarmIdentityError(
             f"{TICKET_VARIABLE} holds characters a ticket's nonce never has: submit the job again."
         )
     return int(ticket_id), Secret(nonce)

@@ -90,7 +90,7 @@ def service_credential(
     script_name = (settings.service_script_name or "").strip()
     if not script_name:
         return None
-    script_name = validate_login(script_name, what="service_script_name")
+    script_name = validate_login(script_name, what="service_script_name", error=ConfigurationError)
     from .farm import require_ticket
 
     require_ticket(settings.farm_identity, job, site)
@@ -135,26 +135,31 @@ def service_credential(
     return credential
 
 
-def validate_login(text: str, what: str = SUDO_VARIABLE) -> str:
+def validate_login(
+    text: str, what: str = SUDO_VARIABLE, error: type[SgConnectError] = SgConnectError
+) -> str:
     """Return ``text`` stripped if it can be a ShotGrid login or script name, else raise.
 
     Refused: empty, longer than :data:`MAX_LOGIN_LENGTH`, or holding a control character, a
     line separator or inner whitespace. The value is never echoed (it may be a pasted secret).
+
+    :param error: The typed error to raise (``FarmIdentityError`` for a job's login,
+        ``ConfigurationError`` for a setting); its first argument is the one-line message.
     """
     if not isinstance(text, str):
-        raise SgConnectError(f"{what} must be a login (text), not {type(text).__name__}.")
+        raise error(f"{what} must be a login (text), not {type(text).__name__}.")
     login = text.strip()
     if not login:
-        raise SgConnectError(f"{what} is empty: give a ShotGrid login, or unset it.")
+        raise error(f"{what} is empty: give a ShotGrid login, or unset it.")
     if len(login) > MAX_LOGIN_LENGTH:
-        raise SgConnectError(
+        raise error(
             f"{what} is {len(login)} characters long, more than a login can be "
             f"({MAX_LOGIN_LENGTH}): give a ShotGrid login (never a token)."
         )
     for char in login:
         if char.isspace() or unicodedata.category(char)[0] == "C":
             name = unicodedata.name(char, f"U+{ord(char):04X}")
-            raise SgConnectError(
+            raise error(
                 f"{what} holds a control or whitespace character ({name}): "
                 "give a plain ShotGrid login."
             )
@@ -307,10 +312,12 @@ def _sudo_as_login(site: str) -> Optional[str]:
     raw = os.environ.get(SUDO_VARIABLE)
     if raw is None or not raw.strip():
         return None
+    from .errors import FarmIdentityError
+
     try:
         return validate_login(raw)
     except SgConnectError as exc:
-        raise SgConnectError(f"{exc} (service mode on {site})", site) from None
+        raise FarmIdentityError(f"{exc} (service mode on {site})", site) from None
 
 
 def _read_key(script_name: str, settings: Settings, site: str) -> tuple[Secret, str]:
