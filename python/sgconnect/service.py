@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import stat
 import threading
 import unicodedata
@@ -53,6 +54,7 @@ __all__ = [
     "read_key_file",
     "forget_environment_keys",
     "take_environment_keys",
+    "key_variable_problem",
     "refused_script_error",
 ]
 
@@ -326,6 +328,15 @@ def _read_key(script_name: str, settings: Settings, site: str) -> tuple[Secret, 
     looked = []
     variable = (settings.service_key_env or "").strip()
     if variable:
+        problem = key_variable_problem(variable)
+        if problem is not None:
+            raise ConfigurationError(
+                f"The setting service_key_env (SGCONNECT_SERVICE_KEY_ENV) {problem}: sgconnect "
+                "removes that variable from the environment, so it must name the key's own "
+                "variable, such as SGCONNECT_SCRIPT_KEY. Nothing was removed.",
+                site,
+                setting="service_key_env",
+            )
         where = f"environment variable {variable}"
         looked.append(where)
         with _lock:
@@ -393,17 +404,49 @@ def forget_environment_keys() -> None:
         _env_keys.clear()
 
 
+#: What a variable named by ``service_key_env`` must look like (it is removed from the
+#: environment): upper-case letters, digits and ``_``, and ``KEY`` or ``SECRET`` in the name.
+_KEY_VARIABLE = re.compile(r"[A-Z][A-Z0-9_]{0,127}")
+#: Prefixes of variables the loader and the interpreter read: never a key's variable.
+_SYSTEM_PREFIXES = ("LD_", "DYLD_", "PYTHON")
+
+
+def key_variable_problem(name: str) -> Optional[str]:
+    """Why ``name`` may not be the variable a script key is taken (and removed) from, or ``None``.
+
+    The rule: upper-case ASCII letters, digits and ``_`` (128 at most, a letter first), with
+    ``KEY`` or ``SECRET`` in it, and not starting with ``LD_``, ``DYLD_`` or ``PYTHON``. So
+    ``PATH``, ``HOME``, ``LD_PRELOAD`` or ``PYTHONPATH`` can never be removed. Pure; the name is
+    never quoted (a key pasted there must not reach a message).
+    """
+    if not _KEY_VARIABLE.fullmatch(name):
+        return "is not an upper-case variable name (A-Z, 0-9 and _, 128 characters at most)"
+    if "KEY" not in name and "SECRET" not in name:
+        return "names a variable without KEY or SECRET in its name"
+    if name.startswith(_SYSTEM_PREFIXES):
+        return "names a variable of the loader or of Python (LD_*, DYLD_*, PYTHON*)"
+    return None
+
+
 def take_environment_keys(environment: Optional[dict[str, str]] = None) -> list[str]:
     """Move script keys out of ``os.environ`` into this module's memory; return the variables.
 
     Runs when sgconnect is imported, whichever credential later wins: the default
-    ``SGCONNECT_SCRIPT_KEY`` and the variable ``SGCONNECT_SERVICE_KEY_ENV`` names. A child
+    ``SGCONNECT_SCRIPT_KEY`` and the variable ``SGCONNECT_SERVICE_KEY_ENV`` names, if that name
+    passes :func:`key_variable_problem` (else nothing of it is removed). A child
     process started afterwards does not inherit the key; service mode still finds it here.
     """
     environment = os.environ if environment is None else environment
     names = [environ.SCRIPT_KEY]
     configured = (environment.get(environ.SERVICE_KEY_ENV) or "").strip()
-    if configured and configured not in names:
+    if configured and key_variable_problem(configured) is not None:
+        # Removed nothing: service mode raises ConfigurationError when it reads the setting.
+        logger.warning(
+            "%s %s: nothing removed from the environment.",
+            environ.SERVICE_KEY_ENV,
+            key_variable_problem(configured),
+        )
+    elif configured and configured not in names:
         names.append(configured)
     taken = []
     with _lock:
