@@ -678,6 +678,54 @@ def test_a_session_cache_that_cannot_be_written_during_login_is_a_typed_error(lo
 
 
 @pytest.mark.tkcore
+def test_a_login_with_a_control_character_from_the_site_is_refused_before_saving(
+    make_local_site, tmp_path
+):
+    from sgconnect.testing import approve_next_app_session
+    from sgconnect.testing.site import DEMO_USERS, HumanUserSpec
+
+    eve = "eve\x1b[2J"
+    site = make_local_site(
+        "saml2", users=[*DEMO_USERS, HumanUserSpec(login=eve, name="Eve", id=51)]
+    )
+    home = tmp_path / "home"
+    home.mkdir(mode=0o700)
+    os.environ["SHOTGUN_HOME"], saved = str(home), os.environ["SHOTGUN_HOME"]
+    try:
+        save_session(site, "alice")  # another user saved on this machine before
+        cache_file = Path(session_cache.site_cache_file(site.url))
+        before = cache_file.read_bytes()
+    finally:
+        os.environ["SHOTGUN_HOME"] = saved
+    approver = approve_next_app_session(site, eve, attempts=600)
+    run = _cli("login", "--site", site.url, "--method", "url", SHOTGUN_HOME=str(home))
+    approver.join(timeout=10)
+    assert run.returncode == 3, run.stderr
+    assert "approved a login sgconnect refuses" in run.stderr and "\x1b" not in run.stderr
+    assert cache_file.read_bytes() == before  # nothing saved, alice untouched
+    who = _cli("whoami", "--site", site.url, SHOTGUN_HOME=str(home))
+    assert who.returncode == 0 and "alice" in who.stdout, who.stderr
+
+
+def test_a_saved_login_with_a_control_character_is_skipped_alone(local_site, tmp_path):
+    import yaml
+
+    alice_token = save_session(local_site, "alice")
+    path = Path(session_cache.site_cache_file(local_site.url))
+    document = yaml.safe_load(path.read_text())
+    document["users"].insert(0, {"login": "eve\x1b[2J", "session_token": "t" * 30})
+    path.write_text(yaml.safe_dump(document))
+    path.chmod(0o600)
+    assert session_cache.read_saved_session(local_site.url).session_token == alice_token
+    assert session_cache.read_saved_session(local_site.url, "eve\x1b[2J") is None
+    document["current_user"] = "eve\x1b[2J"
+    path.write_text(yaml.safe_dump(document))
+    assert session_cache.current_login(local_site.url) is None  # unset, not a corrupt file
+    saved = session_cache.read_saved_session(local_site.url, "alice")
+    assert saved is not None and saved.session_token == alice_token
+
+
+@pytest.mark.tkcore
 def test_interactive_renewal_against_a_site_answering_102_forever_asks_once(make_local_site):
     from children import start_child
 
