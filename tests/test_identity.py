@@ -68,15 +68,26 @@ def _node_home(tmp_path: Path, site: Any, owner: Optional[str], expired: bool = 
 
 
 def _run_job(
-    site: Any, home: Path, job_env: dict[str, str], *, service_mode: bool = True, key: str = ""
+    site: Any,
+    home: Path,
+    job_env: dict[str, str],
+    *,
+    service_mode: bool = True,
+    key: str = "",
+    **node: str,
 ) -> dict:
+    """Run a farm job; ``node`` adds (or, with ``""``, removes) the node's own settings."""
     farm = {}
     if service_mode:
         farm = {
             "SGCONNECT_SERVICE_SCRIPT_NAME": SCRIPT,
+            "SGCONNECT_SERVICE_SITE": site.url,
             "SGCONNECT_SCRIPT_KEY": key or site.script_key(SCRIPT),
         }
+    farm.update(node)
     env = farm_job_env(job_env, home, **farm)
+    for name in [name for name, value in node.items() if value == ""]:
+        del env[name]
     child = subprocess.run(
         [sys.executable, str(CHILDREN / "identity_farm_job.py")],
         stdin=subprocess.DEVNULL,
@@ -165,6 +176,54 @@ def test_script_key_leaves_the_environment_even_when_a_saved_session_wins(local_
     assert "SGCONNECT_SCRIPT_KEY" not in result["grandchild_env"]
 
 
+@pytest.mark.tkcore
+def test_a_job_cannot_send_the_script_key_to_a_site_the_node_did_not_pin(make_local_site, tmp_path):
+    farm_site, other = make_local_site("default"), make_local_site("default")
+    job = _submit(farm_site, "alice")
+    home = _node_home(tmp_path, farm_site, None)
+    key = farm_site.script_key(SCRIPT)
+    spellings = [other.url, farm_site.url.replace("127.0.0.1", "localhost")]
+    for url in spellings:  # another site, and the farm's site under another name
+        farm_site.clear_journal()
+        result = _run_job(farm_site, home, {**job, "SGCONNECT_SITE": url})
+        kind, message = result["error"]
+        assert kind == "ConfigurationError", result
+        assert "refuses to send the key" in message and normalize_site(url) in message
+        assert normalize_site(farm_site.url) in message and "service_site" in message
+        assert farm_site.journal == []
+    assert other.journal == []  # not one request, so the key never went there
+    # Without service_site, service mode refuses whatever the job asks for.
+    result = _run_job(farm_site, home, job, SGCONNECT_SERVICE_SITE="")
+    assert (
+        result["error"][0] == "ConfigurationError"
+        and "SGCONNECT_SERVICE_SITE" in (result["error"][1])
+    )
+    assert farm_site.journal == [] and key not in json.dumps(result)
+
+
+def test_service_site_pins_rest_and_api3_in_process(make_local_site, monkeypatch):
+    farm_site, other = make_local_site("default"), make_local_site("default")
+    _service(monkeypatch, farm_site, "alice")
+    monkeypatch.setenv("SGCONNECT_SITE", other.url)
+    for hand_out in (sgconnect.connect, sgconnect.rest_session):
+        with pytest.raises(ConfigurationError, match="refuses to send the key") as caught:
+            hand_out("render")
+        assert caught.value.setting == "service_site"
+    # Several sites may be pinned; the one asked for is used.
+    assert other.journal == []
+    monkeypatch.setenv("SGCONNECT_SERVICE_SITE", f"{other.url}, {farm_site.url}")
+    monkeypatch.setenv("SGCONNECT_SITE", farm_site.url)
+    sgconnect.reset()
+    sgconnect.connect("render").find("Project", [])
+    assert {(e.auth, e.sudo) for e in farm_site.journal if e.rpc == "read"} == {("script", "alice")}
+    farm_site.clear_journal()
+    monkeypatch.setenv("SGCONNECT_SERVICE_SITE", "not a url")
+    sgconnect.reset()
+    with pytest.raises(ConfigurationError, match="service_site"):
+        sgconnect.connect("render")
+    assert farm_site.journal == []
+
+
 # -- typed refusals of service mode ---------------------------------------------------------------
 
 
@@ -172,6 +231,7 @@ def _service(monkeypatch, site: Any, sudo: Optional[str], key: Optional[str] = N
     monkeypatch.setenv("SGCONNECT_SITE", site.url)
     monkeypatch.setenv("SGCONNECT_NON_INTERACTIVE", "1")
     monkeypatch.setenv("SGCONNECT_SERVICE_SCRIPT_NAME", SCRIPT)
+    monkeypatch.setenv("SGCONNECT_SERVICE_SITE", site.url)
     monkeypatch.setenv("SGCONNECT_SCRIPT_KEY", key or site.script_key(SCRIPT))
     monkeypatch.setenv("SGCONNECT_JOB", "1")
     if sudo:
@@ -243,6 +303,72 @@ def test_verified_job_acts_as_the_tickets_creator(local_site, tmp_path):
     # Single use: the same environment again is refused.
     again = _run_job(local_site, home, job)
     assert again["error"][0] == "FarmIdentityError" and "already used" in again["error"][1]
+
+
+@pytest.mark.tkcore
+def test_a_used_mark_made_by_a_person_does_not_spend_someone_elses_ticket(local_site, tmp_path):
+    job = _submit(local_site, "alice", verified=True)
+    ticket_id = int(job["SGCONNECT_TICKET"].split(":")[0])
+    save_session(local_site, "bob")  # bob marks alice's ticket "used" before her job runs
+    sgconnect.reset()
+    bobs = sgconnect.connect("render", site=local_site.url, interactive=False).create(
+        "EventLogEntry",
+        {
+            "event_type": farm.TICKET_USED_EVENT_TYPE,
+            "description": f"sgconnect farm ticket #{ticket_id} used",
+            "meta": {"ticket_id": ticket_id},
+        },
+    )
+    assert local_site.state.table("EventLogEntry")[bobs["id"]]["created_by"]["type"] == "HumanUser"
+    sgconnect.reset()
+    home = _node_home(tmp_path, local_site, None)
+    local_site.clear_journal()
+    result = _run_job(local_site, home, job)
+    assert "error" not in result, result
+    assert result["user"]["login"] == "alice" and result["user"]["source"] == "verified"
+    assert _calls(local_site)[-1] == ("script", SCRIPT, "alice")
+    # The script's own mark still spends it.
+    again = _run_job(local_site, home, job)
+    assert again["error"][0] == "FarmIdentityError" and "already used" in again["error"][1]
+
+
+@pytest.mark.tkcore
+def test_a_verified_node_refuses_every_job_without_a_valid_ticket(local_site, tmp_path):
+    job = _submit(local_site, "alice", verified=True)
+    unticketed = {k: v for k, v in job.items() if k != "SGCONNECT_TICKET"}
+    bypasses = {
+        "ticket swapped for a login": {**unticketed, "SGCONNECT_SUDO_AS_LOGIN": "carol"},
+        "job names nobody": {"SGCONNECT_JOB": "1", "SGCONNECT_SITE": local_site.url},
+        "no job variable at all": {
+            "SGCONNECT_SITE": local_site.url,
+            "SGCONNECT_NON_INTERACTIVE": "1",
+        },
+    }
+    home = _node_home(tmp_path, local_site, None)
+    for name, env in bypasses.items():
+        for service_mode in (True, False):
+            local_site.clear_journal()
+            result = _run_job(
+                local_site, home, env, service_mode=service_mode, SGCONNECT_FARM_IDENTITY="verified"
+            )
+            if not service_mode and name == "no job variable at all":
+                assert result["error"][0] == "LoginRequiredError", (name, result)
+                continue
+            assert result.get("error", [None])[0] == "FarmIdentityError", (name, result)
+            assert "farm_identity: verified" in result["error"][1]
+            assert _calls(local_site) == [], name  # nobody was acted as, not even the script
+    # The ticket itself is still accepted there.
+    local_site.clear_journal()
+    result = _run_job(local_site, home, job, SGCONNECT_FARM_IDENTITY="verified")
+    assert result["user"]["login"] == "alice" and result["user"]["source"] == "verified"
+
+
+def test_farm_identity_takes_two_words():
+    assert Settings(farm_identity="verified").farm_identity == "verified"
+    with pytest.raises(ConfigurationError, match="farm_identity must be unverified or verified"):
+        Settings(farm_identity="strict")
+    with pytest.raises(ConfigurationError, match="SGCONNECT_FARM_IDENTITY|farm_identity"):
+        Settings.from_environment({"SGCONNECT_FARM_IDENTITY": "Yes"})
 
 
 @pytest.mark.tkcore
@@ -342,7 +468,7 @@ def test_verified_ticket_needs_service_mode_on_the_farm(local_site, monkeypatch)
 )
 def test_malformed_tickets_are_refused_without_echo(monkeypatch, raw):
     monkeypatch.setenv("SGCONNECT_TICKET", raw)
-    with pytest.raises(sgconnect.SgConnectError) as caught:
+    with pytest.raises(FarmIdentityError) as caught:
         farm.job_identity()
     assert raw.strip() not in str(caught.value) or len(raw.strip()) < 6
 
@@ -500,6 +626,29 @@ def test_cli_maps_typed_errors_to_documented_exit_codes(tmp_path):
     assert "| 4 | configuration" in docs and "| 5 | service mode or farm identity" in docs
 
 
+@pytest.mark.parametrize(
+    "variable, raw",
+    [
+        ("SGCONNECT_TICKET", "abc"),
+        ("SGCONNECT_SUDO_AS_LOGIN", "alice\nINFO forged"),
+        ("SGCONNECT_SUDO_AS_LOGIN", "a" * 300),
+    ],
+    ids=["ticket", "login_newline", "login_300"],
+)
+def test_a_malformed_job_identity_is_a_farm_identity_error_exit_5(local_site, variable, raw):
+    run = _cli("whoami", SGCONNECT_SITE=local_site.url, **{variable: raw})
+    assert run.returncode == 5, run.stderr
+    assert run.stderr.startswith("sgconnect: ") and "Traceback" not in run.stderr
+    assert variable in run.stderr and "forged" not in run.stderr and "a" * 300 not in run.stderr
+    assert local_site.journal == []
+
+
+def test_a_ticket_life_that_is_not_a_number_is_a_typed_error():
+    for ttl in ("10", None, True, float("nan"), 0, farm.MAX_TICKET_TTL_SECS + 1):
+        with pytest.raises(FarmIdentityError, match="between 1 second"):
+            farm.verified_job_environment("render", ttl_secs=ttl)
+
+
 def test_password_login_with_stdin_closed_is_a_usage_error(local_site):
     run = _cli("login", "--site", local_site.url, "--method", "password")
     assert run.returncode == 2, run.stderr
@@ -526,6 +675,54 @@ def test_a_session_cache_that_cannot_be_written_during_login_is_a_typed_error(lo
     assert last.startswith("sgconnect: The session for") and "could not be saved" in last
     assert "Traceback" not in run.stderr and "unexpected error" not in run.stderr
     assert any(e.path.startswith("/internal_api/app_session_request/") for e in local_site.journal)
+
+
+@pytest.mark.tkcore
+def test_a_login_with_a_control_character_from_the_site_is_refused_before_saving(
+    make_local_site, tmp_path
+):
+    from sgconnect.testing import approve_next_app_session
+    from sgconnect.testing.site import DEMO_USERS, HumanUserSpec
+
+    eve = "eve\x1b[2J"
+    site = make_local_site(
+        "saml2", users=[*DEMO_USERS, HumanUserSpec(login=eve, name="Eve", id=51)]
+    )
+    home = tmp_path / "home"
+    home.mkdir(mode=0o700)
+    os.environ["SHOTGUN_HOME"], saved = str(home), os.environ["SHOTGUN_HOME"]
+    try:
+        save_session(site, "alice")  # another user saved on this machine before
+        cache_file = Path(session_cache.site_cache_file(site.url))
+        before = cache_file.read_bytes()
+    finally:
+        os.environ["SHOTGUN_HOME"] = saved
+    approver = approve_next_app_session(site, eve, attempts=600)
+    run = _cli("login", "--site", site.url, "--method", "url", SHOTGUN_HOME=str(home))
+    approver.join(timeout=10)
+    assert run.returncode == 3, run.stderr
+    assert "approved a login sgconnect refuses" in run.stderr and "\x1b" not in run.stderr
+    assert cache_file.read_bytes() == before  # nothing saved, alice untouched
+    who = _cli("whoami", "--site", site.url, SHOTGUN_HOME=str(home))
+    assert who.returncode == 0 and "alice" in who.stdout, who.stderr
+
+
+def test_a_saved_login_with_a_control_character_is_skipped_alone(local_site, tmp_path):
+    import yaml
+
+    alice_token = save_session(local_site, "alice")
+    path = Path(session_cache.site_cache_file(local_site.url))
+    document = yaml.safe_load(path.read_text())
+    document["users"].insert(0, {"login": "eve\x1b[2J", "session_token": "t" * 30})
+    path.write_text(yaml.safe_dump(document))
+    path.chmod(0o600)
+    assert session_cache.read_saved_session(local_site.url).session_token == alice_token
+    assert session_cache.read_saved_session(local_site.url, "eve\x1b[2J") is None
+    document["current_user"] = "eve\x1b[2J"
+    path.write_text(yaml.safe_dump(document))
+    assert session_cache.current_login(local_site.url) is None  # unset, not a corrupt file
+    saved = session_cache.read_saved_session(local_site.url, "alice")
+    assert saved is not None and saved.session_token == alice_token
 
 
 @pytest.mark.tkcore

@@ -157,7 +157,10 @@ def test_api3_expired_session_renewal_prints_no_secret(site):
 def test_service_mode_failures_print_no_secret(site, monkeypatch):
     variable = f"SGC_TEST_KEY_{secrets.token_hex(4).upper()}"
     settings = Settings(
-        service_script_name=SCRIPT, service_key_env=variable, service_keyring_name=""
+        service_script_name=SCRIPT,
+        service_key_env=variable,
+        service_keyring_name="",
+        service_site=site.url,
     )
     monkeypatch.setenv(variable, site.script_key(SCRIPT))
     monkeypatch.setenv("SGCONNECT_SUDO_AS_LOGIN", "alice")

@@ -22,8 +22,13 @@ import pytest
 from children import farm_job_env
 
 import sgconnect
-from sgconnect import chain
-from sgconnect.errors import InvalidPurposeError, ServiceKeyError, SgConnectError
+from sgconnect import chain, service
+from sgconnect.errors import (
+    ConfigurationError,
+    InvalidPurposeError,
+    ServiceKeyError,
+    SgConnectError,
+)
 from sgconnect.farm import job_environment
 from sgconnect.service import key_file_problem, read_key_file, service_credential, validate_login
 from sgconnect.settings import Settings
@@ -50,6 +55,7 @@ def _fresh_service(fresh_service):
 
 def _settings(**values: Any) -> Settings:
     values.setdefault("service_script_name", SCRIPT)
+    values.setdefault("service_site", "http://127.0.0.1:1")
     values.setdefault("service_key_env", f"SGC_TEST_KEY_{secrets.token_hex(4).upper()}")
     values.setdefault("service_keyring_name", "")
     return Settings(**values)
@@ -274,8 +280,53 @@ def test_invalid_sudo_login_is_refused(monkeypatch):
     assert "forged" not in str(caught.value)
 
 
+@pytest.mark.parametrize("name", ["two words", "x" * 300, "farm\x1b[2J"])
+def test_a_bad_script_name_is_a_configuration_error(name):
+    with pytest.raises(ConfigurationError, match="service_script_name") as caught:
+        service_credential("http://127.0.0.1:1", _settings(service_script_name=name))
+    assert "x" * 300 not in str(caught.value) and "\x1b" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "name", ["PATH", "HOME", "LD_PRELOAD", "PYTHONPATH", "DYLD_KEY", "my_key", "A KEY", "K" * 200]
+)
+def test_a_key_variable_that_is_not_a_keys_is_refused_and_never_removed(monkeypatch, name):
+    environment = {"SGCONNECT_SERVICE_KEY_ENV": name, name: "/usr/bin", "USER": "x"}
+    assert service.take_environment_keys(environment) == []
+    assert environment[name] == "/usr/bin" and environment["USER"] == "x"
+    monkeypatch.setenv("PATH", os.environ["PATH"])
+    with pytest.raises(ConfigurationError, match="service_key_env") as caught:
+        service_credential("http://127.0.0.1:1", _settings(service_key_env=name))
+    assert caught.value.setting == "service_key_env" and name not in str(caught.value)
+    assert os.environ.get("PATH")
+
+
+def test_importing_sgconnect_with_service_key_env_path_keeps_path(local_site):
+    code = (
+        "import os, sgconnect\n"
+        "print('PATH' in os.environ, 'SGCONNECT_SCRIPT_KEY' in os.environ)\n"
+        "sgconnect.connect('render')"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SGCONNECT_")}
+    env.update(
+        PYTHONPATH=str(Path(__file__).parents[1] / "python"),
+        SGCONNECT_SERVICE_KEY_ENV="PATH",
+        SGCONNECT_SCRIPT_KEY="k" * 24,
+        SGCONNECT_SERVICE_SCRIPT_NAME=SCRIPT,
+        SGCONNECT_SERVICE_SITE=local_site.url,
+        SGCONNECT_SITE=local_site.url,
+        SGCONNECT_JOB="1",
+    )
+    child = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert child.stdout.split() == ["True", "False"], child.stderr
+    assert "ConfigurationError" in child.stderr and "service_key_env" in child.stderr
+    assert local_site.journal == []
+
+
 def test_service_mode_needs_a_site(monkeypatch):
-    settings = _settings()
+    settings = _settings(service_site="http://127.0.0.1:1, http://127.0.0.1:2")
     monkeypatch.setenv(settings.service_key_env, secrets.token_urlsafe(24))
     with pytest.raises(SgConnectError, match="SGCONNECT_SITE"):
         service_credential(None, settings)
@@ -288,6 +339,7 @@ def _service_env(monkeypatch, site: Any, sudo: Optional[str]) -> None:
     monkeypatch.setenv("SGCONNECT_SITE", site.url)
     monkeypatch.setenv("SGCONNECT_NON_INTERACTIVE", "1")
     monkeypatch.setenv("SGCONNECT_SERVICE_SCRIPT_NAME", SCRIPT)
+    monkeypatch.setenv("SGCONNECT_SERVICE_SITE", site.url)
     monkeypatch.setenv("SGCONNECT_SCRIPT_KEY", site.script_key(SCRIPT))
     if sudo:
         monkeypatch.setenv("SGCONNECT_SUDO_AS_LOGIN", sudo)
@@ -416,6 +468,7 @@ def _run_farm_job(
         job_env,
         farm_home,
         SGCONNECT_SERVICE_SCRIPT_NAME=SCRIPT,
+        SGCONNECT_SERVICE_SITE=site.url,
         SGCONNECT_SCRIPT_KEY=site.script_key(SCRIPT),
     )
     env.pop("QT_QPA_PLATFORM", None)

@@ -51,6 +51,7 @@ def _service(monkeypatch: Any, site: Any, sudo: Optional[str]) -> None:
     monkeypatch.setenv("SGCONNECT_SITE", site.url)
     monkeypatch.setenv("SGCONNECT_NON_INTERACTIVE", "1")
     monkeypatch.setenv("SGCONNECT_SERVICE_SCRIPT_NAME", SCRIPT)
+    monkeypatch.setenv("SGCONNECT_SERVICE_SITE", site.url)
     monkeypatch.setenv("SGCONNECT_SCRIPT_KEY", site.script_key(SCRIPT))
     monkeypatch.setenv("SGCONNECT_JOB", "1")
     if sudo:

@@ -75,10 +75,12 @@ def resolve_for_job(
     2. Without service mode, a person's own credential (current user, handed down, saved, or an
        interactive login) is used only when it is that person's.
 
-    :raises FarmIdentityError: The only credential here is someone else's, or the job has a
-        ticket but the farm has no service mode to check it with.
+    :raises FarmIdentityError: The only credential here is someone else's, the job has a
+        ticket but the farm has no service mode to check it with, or the node requires a ticket
+        (``farm_identity: verified``) and the job has none.
     :raises LoginRequiredError: No credential at all, and the process may not prompt.
     """
+    farm.require_ticket(settings.farm_identity, job, site)
     service = service_credential(site, settings, job=job)
     if service is not None:
         return service

@@ -42,6 +42,7 @@ __all__ = [
     "verified_job_environment",
     "job_identity",
     "verified_credential",
+    "require_ticket",
     "JobIdentity",
     "PURPOSE_VARIABLE",
     "NON_INTERACTIVE_VARIABLE",
@@ -95,16 +96,42 @@ def job_identity() -> Optional[JobIdentity]:
     A process is a farm job when its environment has ``SGCONNECT_JOB``,
     ``SGCONNECT_SUDO_AS_LOGIN`` or ``SGCONNECT_TICKET``.
 
-    :raises SgConnectError: The login or the ticket is malformed (the value is never echoed).
+    :raises FarmIdentityError: The login or the ticket is malformed (the value is never echoed).
     """
     person_raw = os.environ.get(SUDO_VARIABLE, "").strip()
     ticket_raw = os.environ.get(TICKET_VARIABLE, "").strip()
     if not (person_raw or ticket_raw or os.environ.get(JOB_VARIABLE, "").strip()):
         return None
-    person = validate_login(person_raw) if person_raw else None
+    person = validate_login(person_raw, error=FarmIdentityError) if person_raw else None
     ticket = _parse_ticket(ticket_raw) if ticket_raw else None
     purpose = os.environ.get(PURPOSE_VARIABLE, "").strip() or None
     return JobIdentity(person=person, ticket=ticket, purpose=purpose)
+
+
+def require_ticket(farm_identity: str, job: Optional[JobIdentity], site: Optional[str]) -> None:
+    """Refuse, on a node whose ``farm_identity`` setting is ``verified``, anything but a ticket.
+
+    There, the script key serves only a job whose ``SGCONNECT_TICKET`` the site proves: a job
+    that names a person, names nobody (``SGCONNECT_JOB=1``), or is no job at all (every job
+    variable removed) is refused before any credential is looked at.
+
+    :raises FarmIdentityError: ``farm_identity`` is ``verified`` and ``job`` has no ticket.
+    """
+    if farm_identity != "verified" or (job is not None and job.ticket is not None):
+        return
+    if job is None:
+        what = "a process without a farm ticket may not use the script key"
+    elif job.person is not None:
+        what = f"this job names {job.person} ({SUDO_VARIABLE}) without a ticket"
+    else:
+        what = "this job names nobody and has no ticket"
+    raise FarmIdentityError(
+        f"This node accepts verified farm jobs only (farm_identity: verified), and {what}: "
+        "submit the job with sgconnect.farm.verified_job_environment().",
+        site,
+        expected=None,
+        actual=job.person if job is not None else None,
+    )
 
 
 def job_environment(purpose: str, site: Optional[str] = None) -> dict[str, str]:
@@ -150,16 +177,18 @@ def verified_job_environment(
     :returns: ``SGCONNECT_SITE``, ``SGCONNECT_TICKET`` (``<id>:<nonce>``), ``SGCONNECT_JOB``,
         ``SGCONNECT_NON_INTERACTIVE`` and ``SGCONNECT_PURPOSE``. No login, no token.
     :raises FarmIdentityError: The current credential is not a person (a script acting as
-        itself cannot vouch for anyone), or ``ttl_secs`` is out of range.
+        itself cannot vouch for anyone), or ``ttl_secs`` is not a number in range.
     :raises LoginRequiredError: This process has no logged-in user and may not prompt.
     """
     from . import connect, current_user
 
     purpose = validate_purpose(purpose)
-    if not (0 < ttl_secs <= MAX_TICKET_TTL_SECS):
+    number = isinstance(ttl_secs, (int, float)) and not isinstance(ttl_secs, bool)
+    if not number or not (0 < ttl_secs <= MAX_TICKET_TTL_SECS):  # NaN fails the range too
+        asked = f"{ttl_secs!r} was asked" if number else f"a {type(ttl_secs).__name__} was given"
         raise FarmIdentityError(
-            f"A farm ticket lives between 1 second and {MAX_TICKET_TTL_SECS} seconds; "
-            f"{ttl_secs!r} was asked."
+            f"A farm ticket lives between 1 second and {MAX_TICKET_TTL_SECS} seconds (a number "
+            f"of seconds); {asked}."
         )
     site = normalize_site(site) if site else None
     user = current_user(site)
@@ -222,7 +251,8 @@ def verified_credential(
     its purpose is the job's; its creator is an active HumanUser; and it was not used before.
     Single use: the script creates a :data:`TICKET_USED_EVENT_TYPE` ``EventLogEntry`` naming the
     ticket, then reads them all back; only the process whose record has the lowest id (the site
-    numbers records in order) may go on. ``EventLogEntry`` records are never updated, so the
+    numbers records in order) among those the same script (ApiUser) created may go on: a mark
+    anybody else made is ignored. ``EventLogEntry`` records are never updated, so the
     mark needs only the script's create and read permissions.
 
     :param key: The script key (a :class:`~sgconnect.secret.Secret`, or a ``str``).
@@ -315,10 +345,14 @@ def verified_credential(
         lambda: reader.find(
             "EventLogEntry",
             [["event_type", "is", TICKET_USED_EVENT_TYPE], ["description", "is", description]],
-            ["id"],
+            ["id", "created_by"],
         ),
     )
-    first = min((int(m["id"]) for m in marks), default=None)
+    # Only the script's own marks count: anyone may create an entry with this description.
+    script_user = _creator(next((m for m in marks if m.get("id") == mark.get("id")), None))
+    if script_user is None or script_user[0] != "ApiUser":
+        raise refuse("the site did not record this script as the maker of its used mark")
+    first = min((int(m["id"]) for m in marks if _creator(m) == script_user), default=None)
     if first != int(mark["id"]):
         raise refuse("it was already used by another job (a ticket is single-use)", login)
     logger.info(
@@ -344,6 +378,14 @@ def _base_environment(site: str, purpose: str) -> dict[str, str]:
     }
 
 
+def _creator(entry: Any) -> Optional[tuple[str, int]]:
+    """``(type, id)`` of an entry's ``created_by``, or ``None``."""
+    creator = entry.get("created_by") if isinstance(entry, dict) else None
+    if not isinstance(creator, dict) or not isinstance(creator.get("id"), int):
+        return None
+    return str(creator.get("type")), creator["id"]
+
+
 def _digest(nonce: str) -> str:
     return hashlib.sha256(nonce.encode("utf-8")).hexdigest()
 
@@ -351,12 +393,12 @@ def _digest(nonce: str) -> str:
 def _parse_ticket(raw: str) -> tuple[int, Secret]:
     ticket_id, _, nonce = raw.partition(":")
     if not ticket_id.isdigit() or len(ticket_id) > 18 or not (20 <= len(nonce) <= 128):
-        raise SgConnectError(
+        raise FarmIdentityError(
             f"{TICKET_VARIABLE} is not a farm ticket (<id>:<nonce>): submit the job again with "
             "sgconnect.farm.verified_job_environment()."
         )
     if not all(c.isalnum() or c in "-_" for c in nonce):
-        raise SgConnectError(
+        raise FarmIdentityError(
             f"{TICKET_VARIABLE} holds characters a ticket's nonce never has: submit the job again."
         )
     return int(ticket_id), Secret(nonce)

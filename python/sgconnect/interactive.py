@@ -273,11 +273,31 @@ def login(
                 )
             else:
                 user = _tk_prompt(site, login_hint, chosen, http_proxy, timeout)
+                approved_login(site, user.login)  # never made the current user when refused
             _make_current(user)
             record_saved_session(user)
     except OSError as exc:
         raise save_error(site, exc) from None
     return user
+
+
+def approved_login(site: Optional[str], login: Any) -> str:
+    """The login the site approved, if it is one sgconnect can save and show.
+
+    :raises LoginFailedError: It is not text, is empty or too long, or holds a control or
+        whitespace character (it could rewrite the terminal or forge a log line); the login is
+        never echoed, and nothing is saved for it.
+    """
+    from .service import validate_login
+
+    try:
+        return validate_login(login, what="the login the site approved")
+    except SgConnectError as exc:
+        raise LoginFailedError(
+            f"{site or 'The site'} approved a login sgconnect refuses: {exc} Nothing was "
+            "saved; ask the site's admin to fix that user's login.",
+            site,
+        ) from None
 
 
 def record_saved_session(user: Any) -> None:
@@ -424,6 +444,7 @@ def _app_session_login(
         if watch["error"] is not None:
             raise watch["error"]
         host, login_name, token, metadata = watch["result"]
+        login_name = approved_login(site, login_name)  # before tk-core saves anything
         # tk-core's own defaults: the user it keeps (and may serialize) holds no proxy password
         authenticator = authentication.ShotgunAuthenticator(
             authentication.DefaultsManager(fixed_host=host)

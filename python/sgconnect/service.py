@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import stat
 import threading
 import unicodedata
@@ -30,7 +31,12 @@ from typing import Any, Optional
 
 from . import environ
 from .credentials import Credential, ScriptCredential
-from .errors import ServiceAuthenticationError, ServiceKeyError, SgConnectError
+from .errors import (
+    ConfigurationError,
+    ServiceAuthenticationError,
+    ServiceKeyError,
+    SgConnectError,
+)
 from .secret import Secret
 from .settings import Settings
 from .sites import normalize_site
@@ -42,11 +48,13 @@ __all__ = [
     "SITE_VARIABLE",
     "MAX_LOGIN_LENGTH",
     "service_credential",
+    "service_sites",
     "validate_login",
     "key_file_problem",
     "read_key_file",
     "forget_environment_keys",
     "take_environment_keys",
+    "key_variable_problem",
     "refused_script_error",
 ]
 
@@ -67,21 +75,28 @@ def service_credential(
 ) -> Optional[Credential]:
     """The service credential when service mode is configured, else None.
 
-    :param site: The site URL; ``None`` for ``SGCONNECT_SITE``.
+    :param site: The site URL; ``None`` for ``SGCONNECT_SITE``, else the one ``service_site``.
+        It must be one of the ``service_site`` setting's sites: the key goes nowhere else.
     :param settings: The hook's settings (``service_*``).
     :param job: The farm job (:class:`sgconnect.farm.JobIdentity`), or ``None`` to read
         ``SGCONNECT_SUDO_AS_LOGIN`` alone. A job with a ticket is checked on the site
         (:func:`sgconnect.farm.verified_credential`): a few requests.
+    :raises ConfigurationError: ``service_site`` is not set, or does not list the site (the
+        message names both; no key was read or sent).
     :raises ServiceKeyError: Service mode is configured but no key can be read safely.
-    :raises FarmIdentityError: The job's ticket failed a check.
+    :raises FarmIdentityError: The job's ticket failed a check, or the ``farm_identity``
+        setting is ``verified`` and there is no ticket (a non-job process included).
     :raises ServiceAuthenticationError: The site refused the script key while checking a ticket.
     :raises SgConnectError: No site, or an invalid script name or sudo login.
     """
     script_name = (settings.service_script_name or "").strip()
     if not script_name:
         return None
-    script_name = validate_login(script_name, what="service_script_name")
-    site = _service_site(site, script_name)
+    script_name = validate_login(script_name, what="service_script_name", error=ConfigurationError)
+    from .farm import require_ticket
+
+    require_ticket(settings.farm_identity, job, site)
+    site = _service_site(site, script_name, settings)
     key, where = _read_key(script_name, settings, site)
     if job is not None and job.ticket is not None:
         from .farm import verified_credential
@@ -122,26 +137,31 @@ def service_credential(
     return credential
 
 
-def validate_login(text: str, what: str = SUDO_VARIABLE) -> str:
+def validate_login(
+    text: str, what: str = SUDO_VARIABLE, error: type[SgConnectError] = SgConnectError
+) -> str:
     """Return ``text`` stripped if it can be a ShotGrid login or script name, else raise.
 
     Refused: empty, longer than :data:`MAX_LOGIN_LENGTH`, or holding a control character, a
     line separator or inner whitespace. The value is never echoed (it may be a pasted secret).
+
+    :param error: The typed error to raise (``FarmIdentityError`` for a job's login,
+        ``ConfigurationError`` for a setting); its first argument is the one-line message.
     """
     if not isinstance(text, str):
-        raise SgConnectError(f"{what} must be a login (text), not {type(text).__name__}.")
+        raise error(f"{what} must be a login (text), not {type(text).__name__}.")
     login = text.strip()
     if not login:
-        raise SgConnectError(f"{what} is empty: give a ShotGrid login, or unset it.")
+        raise error(f"{what} is empty: give a ShotGrid login, or unset it.")
     if len(login) > MAX_LOGIN_LENGTH:
-        raise SgConnectError(
+        raise error(
             f"{what} is {len(login)} characters long, more than a login can be "
             f"({MAX_LOGIN_LENGTH}): give a ShotGrid login (never a token)."
         )
     for char in login:
         if char.isspace() or unicodedata.category(char)[0] == "C":
             name = unicodedata.name(char, f"U+{ord(char):04X}")
-            raise SgConnectError(
+            raise error(
                 f"{what} holds a control or whitespace character ({name}): "
                 "give a plain ShotGrid login."
             )
@@ -239,26 +259,67 @@ def read_key_file(path: str, site: Optional[str] = None) -> str:
 # -- private -------------------------------------------------------------------------------------
 
 
-def _service_site(site: Optional[str], script_name: str) -> str:
-    if site:
-        return normalize_site(site)
-    configured = os.environ.get(SITE_VARIABLE, "").strip()
-    if configured:
-        return normalize_site(configured)
-    raise SgConnectError(
-        f"Service mode (script {script_name}) needs a site: set {SITE_VARIABLE} in the job's "
-        "environment (sgconnect.farm.job_environment() does), or pass site= to connect()."
-    )
+def service_sites(settings: Settings) -> list[str]:
+    """The sites the ``service_site`` setting lets the script key go to, normalised, in order.
+
+    :raises ConfigurationError: One of them is not a site URL (the setting is named).
+    """
+    sites = []
+    for text in (settings.service_site or "").replace(",", " ").split():
+        try:
+            site = normalize_site(text)
+        except (ValueError, TypeError):
+            raise ConfigurationError(
+                "The setting service_site (SGCONNECT_SERVICE_SITE) must hold site URLs such as "
+                "https://studio.shotgrid.autodesk.com, comma or space separated; one is not.",
+                setting="service_site",
+            ) from None
+        if site not in sites:
+            sites.append(site)
+    return sites
+
+
+def _service_site(site: Optional[str], script_name: str, settings: Settings) -> str:
+    """The site service mode may send the key to: the requested one (or ``SGCONNECT_SITE``) if
+    the node's ``service_site`` lists it; the one ``service_site`` when nothing is requested."""
+    allowed = service_sites(settings)
+    if not allowed:
+        raise ConfigurationError(
+            f"Service mode (script {script_name}) needs the service_site setting "
+            "(SGCONNECT_SERVICE_SITE): the site(s) this node may send the script key to. The "
+            "job's SGCONNECT_SITE never chooses it.",
+            setting="service_site",
+        )
+    requested = site or os.environ.get(SITE_VARIABLE, "").strip()
+    if not requested:
+        if len(allowed) == 1:
+            return allowed[0]
+        raise SgConnectError(
+            f"Service mode (script {script_name}) needs a site: set {SITE_VARIABLE} in the job's "
+            "environment (sgconnect.farm.job_environment() does), or pass site= to connect()."
+        )
+    requested = normalize_site(requested)
+    if requested not in allowed:
+        raise ConfigurationError(
+            f"Service mode refuses to send the key of script {script_name} to {requested}: this "
+            f"node's service_site setting allows only {', '.join(allowed)}. Connect to that site, "
+            "or add this one to service_site (SGCONNECT_SERVICE_SITE) on the node.",
+            requested,
+            setting="service_site",
+        )
+    return requested
 
 
 def _sudo_as_login(site: str) -> Optional[str]:
     raw = os.environ.get(SUDO_VARIABLE)
     if raw is None or not raw.strip():
         return None
+    from .errors import FarmIdentityError
+
     try:
         return validate_login(raw)
     except SgConnectError as exc:
-        raise SgConnectError(f"{exc} (service mode on {site})", site) from None
+        raise FarmIdentityError(f"{exc} (service mode on {site})", site) from None
 
 
 def _read_key(script_name: str, settings: Settings, site: str) -> tuple[Secret, str]:
@@ -267,6 +328,15 @@ def _read_key(script_name: str, settings: Settings, site: str) -> tuple[Secret, 
     looked = []
     variable = (settings.service_key_env or "").strip()
     if variable:
+        problem = key_variable_problem(variable)
+        if problem is not None:
+            raise ConfigurationError(
+                f"The setting service_key_env (SGCONNECT_SERVICE_KEY_ENV) {problem}: sgconnect "
+                "removes that variable from the environment, so it must name the key's own "
+                "variable, such as SGCONNECT_SCRIPT_KEY. Nothing was removed.",
+                site,
+                setting="service_key_env",
+            )
         where = f"environment variable {variable}"
         looked.append(where)
         with _lock:
@@ -334,17 +404,49 @@ def forget_environment_keys() -> None:
         _env_keys.clear()
 
 
+#: What a variable named by ``service_key_env`` must look like (it is removed from the
+#: environment): upper-case letters, digits and ``_``, and ``KEY`` or ``SECRET`` in the name.
+_KEY_VARIABLE = re.compile(r"[A-Z][A-Z0-9_]{0,127}")
+#: Prefixes of variables the loader and the interpreter read: never a key's variable.
+_SYSTEM_PREFIXES = ("LD_", "DYLD_", "PYTHON")
+
+
+def key_variable_problem(name: str) -> Optional[str]:
+    """Why ``name`` may not be the variable a script key is taken (and removed) from, or ``None``.
+
+    The rule: upper-case ASCII letters, digits and ``_`` (128 at most, a letter first), with
+    ``KEY`` or ``SECRET`` in it, and not starting with ``LD_``, ``DYLD_`` or ``PYTHON``. So
+    ``PATH``, ``HOME``, ``LD_PRELOAD`` or ``PYTHONPATH`` can never be removed. Pure; the name is
+    never quoted (a key pasted there must not reach a message).
+    """
+    if not _KEY_VARIABLE.fullmatch(name):
+        return "is not an upper-case variable name (A-Z, 0-9 and _, 128 characters at most)"
+    if "KEY" not in name and "SECRET" not in name:
+        return "names a variable without KEY or SECRET in its name"
+    if name.startswith(_SYSTEM_PREFIXES):
+        return "names a variable of the loader or of Python (LD_*, DYLD_*, PYTHON*)"
+    return None
+
+
 def take_environment_keys(environment: Optional[dict[str, str]] = None) -> list[str]:
     """Move script keys out of ``os.environ`` into this module's memory; return the variables.
 
     Runs when sgconnect is imported, whichever credential later wins: the default
-    ``SGCONNECT_SCRIPT_KEY`` and the variable ``SGCONNECT_SERVICE_KEY_ENV`` names. A child
+    ``SGCONNECT_SCRIPT_KEY`` and the variable ``SGCONNECT_SERVICE_KEY_ENV`` names, if that name
+    passes :func:`key_variable_problem` (else nothing of it is removed). A child
     process started afterwards does not inherit the key; service mode still finds it here.
     """
     environment = os.environ if environment is None else environment
     names = [environ.SCRIPT_KEY]
     configured = (environment.get(environ.SERVICE_KEY_ENV) or "").strip()
-    if configured and configured not in names:
+    if configured and key_variable_problem(configured) is not None:
+        # Removed nothing: service mode raises ConfigurationError when it reads the setting.
+        logger.warning(
+            "%s %s: nothing removed from the environment.",
+            environ.SERVICE_KEY_ENV,
+            key_variable_problem(configured),
+        )
+    elif configured and configured not in names:
         names.append(configured)
     taken = []
     with _lock:

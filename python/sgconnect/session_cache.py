@@ -257,11 +257,13 @@ def _stripped_str(value: Any, what: str) -> Optional[str]:
     return value.strip()
 
 
-def _site_document(document: dict) -> tuple[Optional[str], list]:
+def _site_document(document: dict, path: str = "") -> tuple[Optional[str], list]:
     """``(current_user, users)`` validated the way tk-core's loader normalises them.
 
-    tk-core strips ``current_user`` and every entry's ``login`` on each load, so a malformed
-    value anywhere in the file makes every lookup in it fail: we treat it as corrupt.
+    tk-core strips ``current_user`` and every entry's ``login`` on each load, so a value that is
+    not a string anywhere in the file makes every lookup in it fail: we treat it as corrupt. A
+    login that is a string but holds a control character is skipped alone (with a warning), and
+    such a ``current_user`` counts as unset: the other saved users keep working.
     """
     users = document.get("users", [])
     if not isinstance(users, list):
@@ -271,12 +273,18 @@ def _site_document(document: dict) -> tuple[Optional[str], list]:
             raise _CorruptCache(f"a users entry is a {type(user).__name__}, not a mapping")
         if not isinstance(user.get("login"), str):
             raise _CorruptCache("a users entry has no string login")
-        if _has_control(user["login"]):
-            raise _CorruptCache("a users entry has a login with a control character")
+    kept = [user for user in users if not _has_control(user["login"])]
+    if len(kept) != len(users):
+        logger.warning(
+            "Skipping %d saved user(s) whose login has a control character in %s.",
+            len(users) - len(kept),
+            path or "the tk-core session cache",
+        )
     current = _stripped_str(document.get("current_user"), "current_user") or None
     if current is not None and _has_control(current):
-        raise _CorruptCache("its current_user has a control character")
-    return current, users
+        logger.warning("Ignoring a current_user with a control character in %s.", path)
+        current = None
+    return current, kept
 
 
 def _has_control(text: str) -> bool:
@@ -312,7 +320,7 @@ def current_login(site: str) -> Optional[str]:
     path = site_cache_file(sanitize_url(site))
     try:
         document = _load(path)
-        return None if document is None else _site_document(document)[0]
+        return None if document is None else _site_document(document, path)[0]
     except _CorruptCache as error:
         _warn(path, error)
         return None
@@ -330,7 +338,7 @@ def read_saved_session(site: str, login: Optional[str] = None) -> Optional[Saved
         document = _load(path)
         if document is None:
             return None
-        current, users = _site_document(document)
+        current, users = _site_document(document, path)
         wanted = login if login is not None else current
         if not wanted or not wanted.strip():
             return None

@@ -39,6 +39,12 @@ class Settings:
     service_key_file: str = ""
     #: Service mode: the OS keyring service name (used when the keyring package is importable).
     service_keyring_name: str = "sgconnect"
+    #: Service mode: the site(s) the script key may be sent to (URLs, comma or space separated).
+    #: Required when ``service_script_name`` is set: a job's ``SGCONNECT_SITE`` never picks it.
+    service_site: str = ""
+    #: Farm jobs: ``unverified`` (the job's environment names the person) or ``verified`` (only
+    #: a valid ticket may use the script key; any other job is a FarmIdentityError).
+    farm_identity: str = "unverified"
 
     def __post_init__(self) -> None:
         """Refuse a value of the wrong type with a typed, one-line error naming the setting."""
@@ -53,6 +59,8 @@ class Settings:
                 ok = isinstance(value, kind)
             if not ok:
                 raise _invalid(field.name, _SHAPES[kind], value)
+        if self.farm_identity not in FARM_IDENTITIES:
+            raise _invalid("farm_identity", " or ".join(FARM_IDENTITIES), self.farm_identity)
 
     @classmethod
     def from_environment(cls, environ: Optional[dict[str, str]] = None) -> Settings:
@@ -91,6 +99,9 @@ class Settings:
         """
         return cls(**{field.name: app.get_setting(field.name) for field in fields(cls)})
 
+
+#: The values of ``farm_identity``.
+FARM_IDENTITIES = ("unverified", "verified")
 
 _KINDS = {"bool": bool, bool: bool, "float": float, float: float, "str": str, str: str}
 _SHAPES = {bool: "true or false", float: "a number", str: "text"}

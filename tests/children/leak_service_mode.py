@@ -8,6 +8,7 @@ from sgconnect import farm
 site = local_site()
 os.environ.update(
     SGCONNECT_SERVICE_SCRIPT_NAME="sgconnect_farm",
+    SGCONNECT_SERVICE_SITE=site.url,
     SGCONNECT_SCRIPT_KEY=site.script_key("sgconnect_farm"),
     SGCONNECT_SUDO_AS_LOGIN="alice",
     SGCONNECT_NON_INTERACTIVE="1",

@@ -178,15 +178,16 @@ def faulted_response(
         state.stopping.wait(fault.delay)
     if fault.kind in ("close", "stall"):
         request.get_data()  # read the request: the client sees a clean end of stream
+        # Journal first: once the connection is shut, the client may read the journal at once.
+        state.record(
+            request.method, request.path, 0, ctx, request.headers.get("User-Agent"), fault.kind
+        )
         connection = environ.get("werkzeug.socket")
         if connection is not None:
             try:
                 connection.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
-        state.record(
-            request.method, request.path, 0, ctx, request.headers.get("User-Agent"), fault.kind
-        )
         raise _DropConnection("injected fault: connection closed")
     if fault.kind == "html":
         return Response(
