@@ -26,7 +26,7 @@ class Settings:
     non_interactive: bool = False
     #: The interactive login method: auto, qt, browser, web, password or url.
     login_method: str = "auto"
-    #: Seconds before a request to the site is abandoned (0: wait forever).
+    #: Seconds before a request to the site is abandoned (0: wait forever; at most 3600).
     timeout_secs: float = 60.0
     #: HTTP proxy for the site ("" means none). Not in the repr: ``user:password@host:port``.
     http_proxy: str = dataclasses.field(default="", repr=False)
@@ -46,19 +46,24 @@ class Settings:
             kind = _KINDS[field.type]
             if kind is float:
                 ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-                if ok and (value != value or value < 0):  # NaN or negative
-                    raise _invalid(field.name, "a number of seconds, 0 or more", value)
+                if ok and not (value == 0 or 0 < value <= MAX_SECONDS):  # NaN, inf, negative
+                    raise _invalid(field.name, _SECONDS, value)
             else:
                 ok = isinstance(value, kind)
             if not ok:
                 raise _invalid(field.name, _SHAPES[kind], value)
+        if self.http_proxy.strip():
+            from .transport.proxies import parse_http_proxy
+
+            parse_http_proxy(self.http_proxy)  # ConfigurationError naming it, password masked
 
     @classmethod
     def from_environment(cls, environ: Optional[dict[str, str]] = None) -> Settings:
         """Defaults, overridden by ``SGCONNECT_<NAME>`` environment variables.
 
-        :raises ConfigurationError: A value cannot be read as its setting's type (a number for
-            ``SGCONNECT_TIMEOUT_SECS``, a yes/no word for a flag); the variable is named.
+        :raises ConfigurationError: A value cannot be read as its setting's type (a number of
+            seconds from 0 to :data:`MAX_SECONDS` for ``SGCONNECT_TIMEOUT_SECS``, a yes/no word for
+            a flag, a proxy address for ``SGCONNECT_HTTP_PROXY``); the variable is named.
         """
         environ = os.environ if environ is None else environ
         values: dict[str, Any] = {}
@@ -77,9 +82,18 @@ class Settings:
                 try:
                     values[field.name] = float(raw.strip())
                 except ValueError:
-                    raise _invalid(name, "a number of seconds, such as 60", raw) from None
+                    raise _invalid(name, _SECONDS, raw) from None
+                if not (values[field.name] == 0 or 0 < values[field.name] <= MAX_SECONDS):
+                    raise _invalid(name, _SECONDS, raw)
             else:
                 values[field.name] = raw.strip()
+        if values.get("http_proxy"):
+            from .transport.proxies import parse_http_proxy
+
+            # checked here too, so the error names the variable to fix
+            parse_http_proxy(
+                values["http_proxy"], source=environ_vars.SETTINGS_PREFIX + "HTTP_PROXY"
+            )
         return cls(**values)
 
     @classmethod
@@ -91,6 +105,9 @@ class Settings:
         return cls(**{field.name: app.get_setting(field.name) for field in fields(cls)})
 
 
+#: The largest number of seconds a seconds setting accepts (one hour); 0 means no limit.
+MAX_SECONDS = 3600.0
+_SECONDS = f"0 (no limit) or a number of seconds above 0 and at most {MAX_SECONDS:.0f}, such as 60"
 _KINDS = {"bool": bool, bool: bool, "float": float, float: float, "str": str, str: str}
 _SHAPES = {bool: "true or false", float: "a number", str: "text"}
 _TRUE = ("1", "true", "yes", "on")
