@@ -6,15 +6,17 @@ and through the ``sgconnect`` command.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
 import pytest
 
 import sgconnect
+from sgconnect import session_cache
 from sgconnect.connection import ScriptConnection, SessionConnection
 from sgconnect.credentials import ScriptCredential, SessionCredential
-from sgconnect.errors import ConfigurationError
+from sgconnect.errors import ConfigurationError, SessionSaveError, UntrustedSessionCacheError
 from sgconnect.settings import Settings
 from sgconnect.testing import child_environment, save_session
 from sgconnect.transport.proxies import mask_proxy, parse_http_proxy, proxy_for
@@ -157,3 +159,120 @@ def test_the_cli_refuses_an_infinite_timeout_as_configuration(local_site, isolat
     )
     assert result.returncode == 4, result.stderr
     assert "SGCONNECT_TIMEOUT_SECS" in result.stderr and "Traceback" not in result.stderr
+
+
+# -- a login never writes its token where sgconnect would not read it ----------------------------
+
+
+def _plant(site, home, what: str) -> str:
+    """Make one cache file or folder a login to ``site`` writes untrustworthy; return its path."""
+    if what == "site file 0666":
+        save_session(site, "bob")
+        path = session_cache.site_cache_file(site.url)
+        os.chmod(path, 0o666)
+        return path
+    if what == "site folder 0777":
+        save_session(site, "bob")
+        path = os.path.dirname(session_cache.site_cache_file(site.url))
+        os.chmod(path, 0o777)
+        return path
+    if what == "global file 0666":
+        path = session_cache.global_cache_file()
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        with open(path, "w") as handle:
+            handle.write("current_host: https://elsewhere.invalid\n")
+        os.chmod(path, 0o666)
+        return path
+    raise AssertionError(what)
+
+
+def _snapshot(root: str) -> dict:
+    found = {}
+    for folder, _, names in os.walk(root):
+        for name in names:
+            path = os.path.join(folder, name)
+            with open(path, "rb") as handle:
+                found[path] = handle.read()
+    return found
+
+
+UNTRUSTED = ["site file 0666", "site folder 0777", "global file 0666"]
+
+
+@pytest.mark.parametrize("what", UNTRUSTED)
+def test_login_refuses_an_untrusted_cache_before_sending_anything(
+    local_site, isolated_shotgun_home, what
+):
+    path = _plant(local_site, isolated_shotgun_home, what)
+    before = _snapshot(str(isolated_shotgun_home))
+    local_site.reset_counters()
+    with pytest.raises(UntrustedSessionCacheError) as caught:
+        sgconnect.login(local_site.url, "url")
+    assert caught.value.path == path and path in str(caught.value)
+    assert "chmod go-w" in str(caught.value) and "remove it" in str(caught.value)
+    assert isinstance(caught.value, SessionSaveError)
+    assert local_site.counters["requests"] == 0
+    assert _snapshot(str(isolated_shotgun_home)) == before
+
+
+@pytest.mark.parametrize("what", UNTRUSTED[:2])
+def test_the_cli_login_refuses_an_untrusted_cache_in_one_line(
+    local_site, isolated_shotgun_home, what
+):
+    path = _plant(local_site, isolated_shotgun_home, what)
+    before = _snapshot(str(isolated_shotgun_home))
+    local_site.reset_counters()
+    for method in ("url", "auto"):
+        result = _cli(isolated_shotgun_home, "login", "--site", local_site.url, "--method", method)
+        assert result.returncode == 4, result.stderr
+        errors = [line for line in result.stderr.splitlines() if line.strip()]
+        assert len(errors) == 1 and errors[0].startswith("sgconnect: "), result.stderr
+        assert path in errors[0] and "Traceback" not in result.stderr
+    assert local_site.counters["requests"] == 0
+    assert _snapshot(str(isolated_shotgun_home)) == before
+
+
+def test_a_trusted_cache_is_no_problem(local_site):
+    save_session(local_site, "alice")
+    assert session_cache.write_problem(local_site.url) is None
+
+
+# -- a broken current_host is no current host ----------------------------------------------------
+
+
+def _break_current_host() -> str:
+    path = session_cache.global_cache_file()
+    with open(path, "w") as handle:
+        handle.write("current_host: http://[oops\n")
+    os.chmod(path, 0o600)
+    return path
+
+
+def test_a_broken_current_host_is_no_current_host_with_one_warning(local_site, caplog):
+    save_session(local_site, "alice")
+    path = _break_current_host()
+    with caplog.at_level("WARNING", logger="sgconnect"):
+        assert session_cache.current_host() is None
+        sg = sgconnect.connect("broken host", local_site.url)
+        assert sg.find_one("HumanUser", [["login", "is", "alice"]])["id"]
+        assert session_cache.current_host() is None
+    warnings = [r for r in caplog.records if path in r.getMessage()]
+    assert len(warnings) == 1 and "current_host" in warnings[0].getMessage()
+    assert "oops" not in warnings[0].getMessage()
+
+
+def test_the_cli_works_past_a_broken_current_host_and_prefixes_the_warning(
+    local_site, isolated_shotgun_home
+):
+    save_session(local_site, "alice")
+    _break_current_host()
+    result = _cli(isolated_shotgun_home, "whoami", "--site", local_site.url)
+    assert result.returncode == 0, result.stderr
+    assert "alice" in result.stdout
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("sgconnect: warning: "), result.stderr
+    result = _cli(isolated_shotgun_home, "whoami")  # no site, and the current one is broken
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert all(line.startswith("sgconnect: ") for line in lines), result.stderr
+    assert "unexpected" not in result.stderr

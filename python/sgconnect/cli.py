@@ -138,6 +138,7 @@ def cmd_login(args: argparse.Namespace) -> int:
             f"The {method} login needs a site and none is known yet: pass --site URL "
             "(e.g. https://mystudio.shotgrid.autodesk.com)."
         )
+    interactive.refuse_untrusted_cache(site)  # before the site is asked anything
     if site is not None:
         facts = doctor.site_facts(
             doctor.read_site_info(site, http_proxy=Settings.from_environment().http_proxy or None)
@@ -520,10 +521,28 @@ class _NeutralFormatter(logging.Formatter):
         return "\n".join(neutralize(line) for line in super().format(record).split("\n"))
 
 
-def _configure_logging(debug: bool) -> None:
-    if not debug:
-        return
+class _OneLineFormatter(_NeutralFormatter):
+    """A record on one line (no traceback: that is ``--debug``'s)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = logging.Formatter.format(
+            self, logging.makeLogRecord({**record.__dict__, "exc_info": None, "exc_text": None})
+        )
+        return " ".join(neutralize(text).split())
+
+
+def _configure_logging(debug: bool) -> Optional[logging.Handler]:
+    """With ``--debug``: every record, on stderr. Without: warnings only, each one line starting
+    with ``sgconnect: warning:`` like the errors (returned, for :func:`main` to remove)."""
     from . import redaction
+
+    if not debug:
+        redaction.install()
+        quiet = logging.StreamHandler(sys.stderr)
+        quiet.setLevel(logging.WARNING)
+        quiet.setFormatter(_OneLineFormatter("sgconnect: warning: %(message)s"))
+        logging.getLogger().addHandler(quiet)
+        return quiet
 
     redaction.install()
     handler = logging.StreamHandler(sys.stderr)
@@ -535,6 +554,7 @@ def _configure_logging(debug: bool) -> None:
     tk_logger = logging.getLogger("sgtk")
     tk_logger.addHandler(handler)
     tk_logger.setLevel(logging.DEBUG)
+    return None
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -545,7 +565,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except SystemExit as exc:  # --help, --version, or a usage error (argparse printed it)
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     debug = bool(getattr(args, "debug", False))
-    _configure_logging(debug)
+    quiet = _configure_logging(debug)
+    try:
+        return _run(args, debug)
+    finally:
+        if quiet is not None:
+            logging.getLogger().removeHandler(quiet)
+
+
+def _run(args: argparse.Namespace, debug: bool) -> int:
     try:
         return args.func(args)
     except KeyboardInterrupt:

@@ -43,6 +43,7 @@ from .errors import (
     SessionSaveError,
     SgConnectError,
     SiteUnreachableError,
+    UntrustedSessionCacheError,
 )
 from .transport import api3, network_failure, unreachable
 from .transport.proxies import Proxy, check_ca_bundle, parse_http_proxy, proxy_for
@@ -250,10 +251,13 @@ def login(
     :raises SiteUnreachableError: A request got no answer within ``timeout_secs``
         (:class:`~sgconnect.errors.ProxyError` when the proxy is the cause).
     :raises CaBundleError: ``SHOTGUN_API_CACERTS`` names no readable file.
+    :raises UntrustedSessionCacheError: The new session would be saved where sgconnect does not
+        trust (:func:`refuse_untrusted_cache`); nothing was sent.
     """
     chosen = pick_method(method)
     if chosen in ("browser", "url") and site is None:
         raise SgConnectError(f"The {chosen} login needs a site: pass --site URL.")
+    refuse_untrusted_cache(site)
     if site:
         check_ca_bundle(site)
     timeout = _timeout_secs(timeout_secs)
@@ -274,6 +278,25 @@ def login(
     except OSError as exc:
         raise save_error(site, exc) from None
     return user
+
+
+def refuse_untrusted_cache(site: Optional[str]) -> None:
+    """Refuse a login whose session token would be written into a cache file or folder that
+    others can change (:func:`sgconnect.session_cache.write_problem`), before anything is sent.
+
+    :raises UntrustedSessionCacheError: Names the file or folder and what to do.
+    """
+    found = session_cache.write_problem(site)
+    if found is None:
+        return
+    path, why = found
+    raise UntrustedSessionCacheError(
+        f"Not logging in to {site or 'the site'}: the new session would be saved in {path}, "
+        f"which sgconnect does not trust ({why}): fix its permissions (chmod go-w) or remove it, "
+        "then log in again.",
+        site,
+        path=path,
+    )
 
 
 def record_saved_session(user: Any) -> None:
