@@ -13,12 +13,13 @@ import sys
 import pytest
 
 import sgconnect
-from sgconnect import session_cache
+from sgconnect import interactive, session_cache
 from sgconnect.connection import ScriptConnection, SessionConnection
 from sgconnect.credentials import ScriptCredential, SessionCredential
 from sgconnect.errors import ConfigurationError, SessionSaveError, UntrustedSessionCacheError
 from sgconnect.settings import Settings
 from sgconnect.testing import child_environment, save_session
+from sgconnect.transport import api3
 from sgconnect.transport.proxies import mask_proxy, parse_http_proxy, proxy_for
 
 PASSWORD = "pxpw-7f3q"
@@ -275,4 +276,45 @@ def test_the_cli_works_past_a_broken_current_host_and_prefixes_the_warning(
     assert result.returncode != 0 and "Traceback" not in result.stderr
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert all(line.startswith("sgconnect: ") for line in lines), result.stderr
+    assert "unexpected" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "name, read",
+    [
+        ("SGCONNECT_MAX_REPLY_MIB", lambda: api3.max_reply_bytes()),
+        ("SGCONNECT_KEEPALIVE_SECS", lambda: api3.keepalive_secs()),
+        ("SGCONNECT_CAPABILITIES_TTL_SECS", lambda: api3.capabilities_ttl_secs()),
+        ("SGCONNECT_APPROVAL_TIMEOUT_SECS", lambda: interactive.approval_timeout_secs()),
+    ],
+)
+def test_every_numeric_variable_has_a_range(monkeypatch, name, read):
+    for raw in ("inf", "1e400", "nan", "-1", "abc", "1e12"):
+        monkeypatch.setenv(name, raw)
+        with pytest.raises(ConfigurationError) as caught:
+            read()
+        assert caught.value.setting == name and "at most" in str(caught.value)
+    monkeypatch.setenv(name, "2")
+    assert read() in (2, 2 * 1024 * 1024)
+    monkeypatch.delenv(name)
+    assert read() > 0
+
+
+def test_an_infinite_reply_cap_is_refused_on_the_wire(local_site, monkeypatch):
+    save_session(local_site, "alice")
+    sg = sgconnect.connect("reply cap", local_site.url)
+    assert sg.find_one("Project", [])
+    monkeypatch.setenv("SGCONNECT_MAX_REPLY_MIB", "inf")
+    with pytest.raises(ConfigurationError) as caught:
+        sg.find_one("Project", [])
+    assert "SGCONNECT_MAX_REPLY_MIB" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "args", [["--port", "99999"], ["--port", "-1"], ["--latency", "-5"], ["--latency", "nan"]]
+)
+def test_the_site_command_refuses_a_bad_port_or_latency_as_usage(isolated_shotgun_home, args):
+    result = _cli(isolated_shotgun_home, "site", *args)
+    assert result.returncode == 2, result.stderr
+    assert args[0] in result.stderr and "Traceback" not in result.stderr
     assert "unexpected" not in result.stderr

@@ -292,8 +292,6 @@ def cmd_site(args: argparse.Namespace) -> int:
             import trustme  # noqa: F401 - checked here for a clear message
         except ImportError:
             raise SgConnectError("--tls needs trustme: pip install trustme.") from None
-    if args.latency < 0:
-        raise SgConnectError("--latency is in seconds and cannot be negative.")
     site = LocalSite(port=args.port, tls=args.tls, latency=args.latency, **options)
     import signal
 
@@ -362,6 +360,28 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 # -- parser and main -----------------------------------------------------------------------------
+
+
+def _port(text: str) -> int:
+    """``--port``: 0 (any free port) to 65535, else a usage error (exit 2)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port: use 1-65535, or 0 for any")
+    return value
+
+
+def _latency(text: str) -> float:
+    """``--latency``: seconds from 0 to 60, else a usage error (exit 2)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 60:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds from 0 to 60")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -490,12 +510,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     site.add_argument(
         "--latency",
-        type=float,
+        type=_latency,
         default=0.0,
         metavar="SECONDS",
         help="injected round-trip time per handshake and per reply (default 0)",
     )
-    site.add_argument("--port", type=int, default=0, help="the site's port (default: any free one)")
+    site.add_argument(
+        "--port", type=_port, default=0, help="the site's port, 1-65535 (default: any free one)"
+    )
 
     demo = add(
         "demo",

@@ -62,15 +62,13 @@ PROGRESS_EVERY_SECS = 2.0
 
 
 def approval_timeout_secs() -> float:
-    """The approval limit: ``SGCONNECT_APPROVAL_TIMEOUT_SECS``, else 180 s."""
-    raw = os.environ.get(APPROVAL_TIMEOUT_VARIABLE, "").strip()
-    try:
-        value = float(raw) if raw else APPROVAL_TIMEOUT_SECS
-    except ValueError:
-        raise SgConnectError(
-            f"{APPROVAL_TIMEOUT_VARIABLE}={raw!r} is not a number of seconds."
-        ) from None
-    return value if value > 0 else APPROVAL_TIMEOUT_SECS
+    """The approval limit: ``SGCONNECT_APPROVAL_TIMEOUT_SECS``, else 180 s.
+
+    :raises ConfigurationError: Not a number above 0 and at most 3600.
+    """
+    from .settings import number_from_environment
+
+    return number_from_environment(APPROVAL_TIMEOUT_VARIABLE, APPROVAL_TIMEOUT_SECS, maximum=3600)
 
 
 def _proxy_setting(http_proxy: Optional[str]) -> str:

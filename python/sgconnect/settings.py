@@ -114,6 +114,33 @@ _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off", "")
 
 
+def number_from_environment(
+    name: str, default: float, *, maximum: float, zero_means: str = ""
+) -> float:
+    """The number an environment variable holds (``default`` when unset or empty): above 0 and
+    at most ``maximum``, or 0 when ``zero_means`` says what 0 does. For the variables that are
+    not settings (``SGCONNECT_MAX_REPLY_MIB``, ``SGCONNECT_KEEPALIVE_SECS``...).
+
+    :raises ConfigurationError: Not a number, or out of range (``inf``, ``nan``, negative, too
+        large); the variable and the accepted range are named, never the value.
+    """
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if (zero_means and value == 0) or 0 < value <= maximum:
+        return value
+    zero = f"0 ({zero_means}) or " if zero_means else ""
+    raise ConfigurationError(
+        f"{name} must be {zero}a number above 0 and at most {maximum:g}, such as {default:g}: "
+        "fix or unset it.",
+        setting=name,
+    )
+
+
 def _invalid(name: str, shape: str, value: Any) -> ConfigurationError:
     """The error for a setting's bad value: names the setting and the shape, never the value
     (a key pasted into the wrong variable must not reach a log), only its type."""

@@ -49,6 +49,7 @@ from typing import Any, Callable, Iterator, Optional
 from .. import state
 from ..environ import CAPABILITIES_TTL_SECS, KEEPALIVE_SECS, MAX_REPLY_MIB
 from ..errors import SiteRedirectError, SiteResponseError
+from ..settings import number_from_environment
 from . import (
     NoRedirect,
     is_timeout,
@@ -119,22 +120,18 @@ DEFAULT_CAPABILITIES_TTL_SECS = 3600.0
 _SAML_LOGIN = "/saml/saml_login_request"
 
 
-def _env_number(name: str, default: float) -> float:
-    raw = os.environ.get(name, "").strip()
-    try:
-        return float(raw) if raw else default
-    except ValueError:
-        return default
-
-
 def max_reply_bytes() -> int:
     """The cap on one api3 reply body, in bytes (``SGCONNECT_MAX_REPLY_MIB``, default 256 MiB)."""
-    return int(_env_number(MAX_REPLY_MIB, DEFAULT_MAX_REPLY_MIB) * 1024 * 1024)
+    return int(
+        number_from_environment(MAX_REPLY_MIB, DEFAULT_MAX_REPLY_MIB, maximum=4096) * 1024**2
+    )
 
 
 def keepalive_secs() -> float:
     """Seconds an idle socket is reused (``SGCONNECT_KEEPALIVE_SECS``, default 2 s)."""
-    return _env_number(KEEPALIVE_SECS, DEFAULT_KEEPALIVE_SECS)
+    return number_from_environment(
+        KEEPALIVE_SECS, DEFAULT_KEEPALIVE_SECS, maximum=3600, zero_means="no reuse"
+    )
 
 
 def is_read(rpc: Optional[str]) -> bool:
@@ -623,7 +620,12 @@ _capabilities_locks: dict[str, threading.Lock] = {}
 def capabilities_ttl_secs() -> float:
     """Seconds a capabilities cache file is trusted (``SGCONNECT_CAPABILITIES_TTL_SECS``,
     default 3600; 0 turns the file cache off)."""
-    return _env_number(CAPABILITIES_TTL_SECS, DEFAULT_CAPABILITIES_TTL_SECS)
+    return number_from_environment(
+        CAPABILITIES_TTL_SECS,
+        DEFAULT_CAPABILITIES_TTL_SECS,
+        maximum=7 * 86400,
+        zero_means="no file",
+    )
 
 
 def capabilities_cache_file(site: str) -> str:
