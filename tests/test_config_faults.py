@@ -13,10 +13,15 @@ import sys
 import pytest
 
 import sgconnect
-from sgconnect import interactive, session_cache
+from sgconnect import doctor, interactive, session_cache
 from sgconnect.connection import ScriptConnection, SessionConnection
 from sgconnect.credentials import ScriptCredential, SessionCredential
-from sgconnect.errors import ConfigurationError, SessionSaveError, UntrustedSessionCacheError
+from sgconnect.errors import (
+    ConfigurationError,
+    ProxyError,
+    SessionSaveError,
+    UntrustedSessionCacheError,
+)
 from sgconnect.settings import Settings
 from sgconnect.testing import child_environment, save_session
 from sgconnect.transport import api3
@@ -318,3 +323,54 @@ def test_the_site_command_refuses_a_bad_port_or_latency_as_usage(isolated_shotgu
     assert result.returncode == 2, result.stderr
     assert args[0] in result.stderr and "Traceback" not in result.stderr
     assert "unexpected" not in result.stderr
+
+
+# -- the CLI says who is at fault -----------------------------------------------------------------
+
+
+def _dead_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]  # closed again: nothing listens there
+
+
+@pytest.mark.parametrize("variable", ["SGCONNECT_HTTP_PROXY", "HTTP_PROXY"])
+def test_an_unreachable_proxy_is_blamed_as_the_proxy(local_site, monkeypatch, variable):
+    save_session(local_site, "alice")
+    proxy = f"127.0.0.1:{_dead_port()}"
+    monkeypatch.setenv(variable, f"bob:{PASSWORD}@{proxy}")
+    sgconnect.reset()
+    local_site.reset_counters()
+    with pytest.raises(ProxyError) as caught:
+        sgconnect.connect("proxy down", local_site.url).find_one("Project", [])
+    assert caught.value.proxy == f"http://{proxy}" and f"proxy http://{proxy}" in str(caught.value)
+    assert PASSWORD not in str(caught.value)
+    with pytest.raises(ProxyError):
+        doctor.read_site_info(local_site.url, http_proxy=f"bob:{PASSWORD}@{proxy}")
+    with pytest.raises(ProxyError):
+        sgconnect.rest_session("proxy down", local_site.url).get("/entity/projects")
+    assert local_site.counters["requests"] == 0
+
+
+def test_the_cli_blames_an_unreachable_proxy(local_site, isolated_shotgun_home):
+    save_session(local_site, "alice")
+    proxy = f"127.0.0.1:{_dead_port()}"
+    result = _cli(
+        isolated_shotgun_home, "whoami", "--site", local_site.url, SGCONNECT_HTTP_PROXY=proxy
+    )
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode != 0 and len(lines) == 1, result.stderr
+    assert lines[0].startswith("sgconnect: Cannot reach the proxy http://" + proxy), lines[0]
+
+
+def test_auto_login_says_it_picked_the_url_login(make_local_site, isolated_shotgun_home):
+    site = make_local_site("saml2", app_session_launcher=False)
+    result = _cli(isolated_shotgun_home, "login", "--site", site.url)  # auto, no display
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == 3 and len(lines) == 1, result.stderr
+    assert "url login (--method auto picked it" in lines[0]
+    assert "app session launcher is disabled" in lines[0]
+    result = _cli(isolated_shotgun_home, "login", "--site", site.url, "--method", "url")
+    assert "--method auto" not in result.stderr

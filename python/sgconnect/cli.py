@@ -144,9 +144,15 @@ def cmd_login(args: argparse.Namespace) -> int:
             doctor.read_site_info(site, http_proxy=Settings.from_environment().http_proxy or None)
         )
         if method in ("url", "browser") and not facts.app_session_launcher:
+            picked = (
+                f" (--method auto picked it: {_why_method(method)})"
+                if args.method == "auto"
+                else ""
+            )
             raise LoginFailedError(
-                f"The app session launcher is disabled on {site}, so the {method} login cannot "
-                f"work. Run `sgconnect doctor --site {site}` to see which login methods can.",
+                f"The app session launcher is disabled on {site}, so the {method} login{picked} "
+                f"cannot work. Run `sgconnect doctor --site {site}` to see which login methods "
+                "can.",
                 site,
             )
         if args.method == "auto":

@@ -242,8 +242,13 @@ class _SiteFaults:
                 status=exc.errcode,
             ) from None
         except (OSError, shotgun_api3.lib.httplib2.HttpLib2Error) as exc:  # timeouts included
-            timeout = self.config.timeout_secs  # type: ignore[attr-defined]
-            raise unreachable(site, exc, method, timeout) from None
+            config = self.config  # type: ignore[attr-defined]
+            proxy = (
+                f"http://{config.proxy_server}:{config.proxy_port or 8080}"
+                if config.proxy_server
+                else ""
+            )
+            raise unreachable(site, exc, method, config.timeout_secs, proxy=proxy) from None
         finally:
             self._sgc_rpc, self._sgc_deadline = outer
 

@@ -308,7 +308,8 @@ def read_site_info(site: str, *, http_proxy: Optional[str] = None, timeout: floa
             status=exc.errcode,
         ) from None
     except (socket.timeout, TimeoutError, OSError, shotgun_api3.lib.httplib2.HttpLib2Error) as exc:
-        raise unreachable(site, exc, "ShotGrid's api3 `info`", timeout) from None
+        origin = proxy.origin if proxy is not None else ""
+        raise unreachable(site, exc, "ShotGrid's api3 `info`", timeout, proxy=origin) from None
     except shotgun_api3.Fault as exc:
         raise SiteResponseError(
             f"{site} refused ShotGrid's api3 `info` ({exc.__class__.__name__}).", site

@@ -239,6 +239,11 @@ class Target:
     def origin(self) -> str:
         return f"{self.scheme}://{self.server}"
 
+    @property
+    def proxy_origin(self) -> str:
+        """``http://host:port`` of the proxy (never its credentials), or ``""``: none."""
+        return f"http://{self.proxy[0]}:{self.proxy[1]}" if self.proxy else ""
+
     def connect(self, deadline: Deadline, *, tcp_first: bool = False) -> http.client.HTTPConnection:
         """A new connected socket (TCP, proxy tunnel, TLS) within ``deadline``.
 
@@ -484,7 +489,7 @@ def send(
             conn = pooled.conn
             conn.sock.settimeout(deadline.remaining())
         except (OSError, http.client.HTTPException) as exc:  # nothing was sent
-            raise _no_answer(site, exc, action, deadline) from None
+            raise _no_answer(site, exc, action, deadline, target.proxy_origin) from None
         try:
             conn.request(verb, path, body=body, headers=headers)
             conn.response_class = _response_class(deadline)  # type: ignore[assignment]
@@ -582,10 +587,12 @@ def _why(exc: BaseException) -> str:
     return f"the connection was lost before the reply ({exc.__class__.__name__})"
 
 
-def _no_answer(site: str, exc: BaseException, action: str, deadline: Deadline) -> Exception:
+def _no_answer(
+    site: str, exc: BaseException, action: str, deadline: Deadline, proxy: str = ""
+) -> Exception:
     if is_timeout(exc) and deadline.timeout:
         return timed_out(site, action, deadline.timeout)
-    return unreachable(site, exc, action)
+    return unreachable(site, exc, action, proxy=proxy)
 
 
 def _broken_reply(site: str, exc: BaseException, action: str, deadline: Deadline) -> Exception:
