@@ -374,3 +374,34 @@ def test_auto_login_says_it_picked_the_url_login(make_local_site, isolated_shotg
     assert "app session launcher is disabled" in lines[0]
     result = _cli(isolated_shotgun_home, "login", "--site", site.url, "--method", "url")
     assert "--method auto" not in result.stderr
+
+
+# -- docs/cli.md says what the command does ------------------------------------------------------
+
+CLI_DOC = os.path.join(os.path.dirname(__file__), os.pardir, "docs", "cli.md")
+
+
+def _doc_text() -> str:
+    with open(CLI_DOC, encoding="utf-8") as handle:
+        return " ".join(handle.read().split())
+
+
+def test_the_doctor_conclusions_in_the_docs_are_doctors():
+    doc = _doc_text()
+    facts = doctor.SiteFacts("saml2", app_session_launcher=False)
+    advice = " ".join(" ".join(doctor.advice_when_none_work("URL", facts)).split())
+    assert advice in doc
+    assert "log in with `sgconnect login --site URL --method url`." in doc
+
+
+def test_the_whoami_json_keys_in_the_docs_are_the_commands(local_site, isolated_shotgun_home):
+    save_session(local_site, "alice")
+    result = _cli(isolated_shotgun_home, "whoami", "--json", "--site", local_site.url)
+    assert result.returncode == 0, result.stderr
+    import json
+    import re
+
+    keys = set(json.loads(result.stdout))
+    section = _doc_text().split("`--json` gives the same information", 1)[1].split("##", 1)[0]
+    documented = set(re.findall(r"`([a-z_]+)`", section.split(". Its keys are", 1)[1]))
+    assert keys == documented - {"null"}, (keys, documented)
