@@ -368,26 +368,26 @@ def cmd_demo(args: argparse.Namespace) -> int:
 # -- parser and main -----------------------------------------------------------------------------
 
 
-def _port(text: str) -> int:
-    """``--port``: 0 (any free port) to 65535, else a usage error (exit 2)."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port: use 1-65535, or 0 for any")
-    return value
+def _bounded(kind: Callable[[str], float], low: float, high: float, shape: str) -> Callable:
+    """An argparse ``type``: ``kind(text)`` from ``low`` to ``high``, else a usage error (exit 2)
+    saying ``shape``."""
+
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            value = float("nan")
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {shape}")
+        return value
+
+    return parse
 
 
-def _latency(text: str) -> float:
-    """``--latency``: seconds from 0 to 60, else a usage error (exit 2)."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value <= 60:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds from 0 to 60")
-    return value
+#: ``--port``: 0 (any free port) to 65535.
+_port = _bounded(int, 0, 65535, "a port: use 1-65535, or 0 for any")
+#: ``--latency``: seconds from 0 to 60.
+_latency = _bounded(float, 0, 60, "a number of seconds from 0 to 60")
 
 
 def build_parser() -> argparse.ArgumentParser:
