@@ -189,6 +189,10 @@ def _plant(site, home, what: str) -> str:
             handle.write("current_host: https://elsewhere.invalid\n")
         os.chmod(path, 0o666)
         return path
+    if what == "site file a folder":
+        path = session_cache.site_cache_file(site.url)
+        os.makedirs(path, mode=0o700)
+        return path
     raise AssertionError(what)
 
 
@@ -202,7 +206,7 @@ def _snapshot(root: str) -> dict:
     return found
 
 
-UNTRUSTED = ["site file 0666", "site folder 0777", "global file 0666"]
+UNTRUSTED = ["site file 0666", "site folder 0777", "global file 0666", "site file a folder"]
 
 
 @pytest.mark.parametrize("what", UNTRUSTED)

@@ -107,7 +107,7 @@ class Settings:
 
 #: The largest number of seconds a seconds setting accepts (one hour); 0 means no limit.
 MAX_SECONDS = 3600.0
-_SECONDS = f"0 (no limit) or a number of seconds above 0 and at most {MAX_SECONDS:.0f}, such as 60"
+_SECONDS = f"a number of seconds above 0 and at most {MAX_SECONDS:.0f} (0: no limit), such as 60"
 _KINDS = {"bool": bool, bool: bool, "float": float, float: float, "str": str, str: str}
 _SHAPES = {bool: "true or false", float: "a number", str: "text"}
 _TRUE = ("1", "true", "yes", "on")
