@@ -409,3 +409,19 @@ def test_the_whoami_json_keys_in_the_docs_are_the_commands(local_site, isolated_
     section = _doc_text().split("`--json` gives the same information", 1)[1].split("##", 1)[0]
     documented = set(re.findall(r"`([a-z_]+)`", section.split(". Its keys are", 1)[1]))
     assert keys == documented - {"null"}, (keys, documented)
+
+
+def test_a_login_or_renewal_that_cannot_reach_the_proxy_blames_it(monkeypatch):
+    proxy = f"127.0.0.1:{_dead_port()}"
+    monkeypatch.setenv("SGCONNECT_HTTP_PROXY", proxy)
+    import socket
+
+    try:  # a real refusal, as tk-core's request through the proxy meets it
+        socket.create_connection(("127.0.0.1", int(proxy.rpartition(":")[2])), 5)
+    except ConnectionRefusedError as exc:
+        refused = exc
+    error = interactive.unreachable_error("http://studio.invalid", refused, "log in", 5)
+    assert isinstance(error, ProxyError) and error.proxy == f"http://{proxy}"
+    monkeypatch.delenv("SGCONNECT_HTTP_PROXY")
+    error = interactive.unreachable_error("http://studio.invalid", refused, "log in", 5)
+    assert not isinstance(error, ProxyError) and "Cannot reach http://studio.invalid" in str(error)

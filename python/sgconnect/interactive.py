@@ -82,13 +82,12 @@ def _proxy_setting(http_proxy: Optional[str]) -> str:
 def login_proxy(site: Optional[str], http_proxy: Optional[str] = None) -> Optional[Proxy]:
     """The proxy of a login or renewal request to ``site``: the one rule
     (:func:`sgconnect.transport.proxies.proxy_for`) with ``http_proxy``, else the standalone
-    ``http_proxy`` setting (``SGCONNECT_HTTP_PROXY``). ``None`` without a site."""
+    ``http_proxy`` setting (``SGCONNECT_HTTP_PROXY``). ``None`` without a site.
+
+    :raises ConfigurationError: The setting or variable is not a proxy address."""
     if not site:
         return None
-    try:
-        return proxy_for(site, _proxy_setting(http_proxy))
-    except ValueError as exc:
-        raise SgConnectError(f"Cannot log in to {site}: {exc}.", site) from None
+    return proxy_for(site, _proxy_setting(http_proxy))  # ConfigurationError: named, masked
 
 
 def defaults_manager(site: Optional[str], http_proxy: Optional[str] = None) -> Any:
@@ -538,14 +537,26 @@ _AGAIN = "The next call asks again; `sgconnect login` logs in now."
 def unreachable_error(
     site: Optional[str], exc: BaseException, doing: str, timeout: Optional[float] = None
 ) -> Optional[SiteUnreachableError]:
-    """A :class:`SiteUnreachableError` when ``exc`` comes from the network, else None.
+    """A :class:`SiteUnreachableError` when ``exc`` comes from the network, else None; a
+    :class:`~sgconnect.errors.ProxyError` when the one rule's proxy could not be reached.
 
     :param timeout: The per-request bound that applied (``timeout_secs``), for a timeout's text.
     """
     failure = network_failure(exc)
     if failure is None:
         return None
-    return unreachable(site, failure, f"the request to {doing}", timeout, to=f"to {doing}")
+    try:  # tk-core's requests went through the one rule's proxy (defaults_manager)
+        proxy = login_proxy(site)
+    except ValueError:  # refused before the login started; nothing to blame here
+        proxy = None
+    return unreachable(
+        site,
+        failure,
+        f"the request to {doing}",
+        timeout,
+        to=f"to {doing}",
+        proxy=proxy.origin if proxy is not None else "",
+    )
 
 
 def _describe(exc: BaseException) -> str:
