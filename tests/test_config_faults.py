@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 
 import pytest
+from test_cli import run_cli
 
 import sgconnect
 from sgconnect import doctor, interactive, session_cache
@@ -23,7 +23,7 @@ from sgconnect.errors import (
     UntrustedSessionCacheError,
 )
 from sgconnect.settings import Settings
-from sgconnect.testing import child_environment, save_session
+from sgconnect.testing import save_session
 from sgconnect.transport import api3
 from sgconnect.transport.proxies import mask_proxy, parse_http_proxy, proxy_for
 
@@ -39,18 +39,9 @@ BAD_PROXIES = [
 
 
 def _cli(home, *args: str, **env: str) -> subprocess.CompletedProcess:
-    environment = child_environment(SHOTGUN_HOME=str(home), SGTK_AUTH_ALLOW_NO_HTTPS="1", **env)
-    for name in list(environment):
-        if name.lower().endswith("_proxy") and name not in env:
-            environment.pop(name)
-    return subprocess.run(
-        [sys.executable, "-m", "sgconnect", *args],
-        env=environment,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    """``sgconnect *args`` with ``env`` and no proxy variable but those in ``env``."""
+    unset = {name: None for name in os.environ if name.lower().endswith("_proxy")}
+    return run_cli(home, *args, env={**unset, **env})
 
 
 # -- the proxy ------------------------------------------------------------------------------------
