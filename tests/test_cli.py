@@ -57,10 +57,18 @@ def start_cli(home, *args: str) -> subprocess.Popen:
     )
 
 
-def run_cli(home, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+def run_cli(
+    home, *args: str, stdin: str | None = None, env: dict | None = None
+) -> subprocess.CompletedProcess:
+    """``sgconnect *args`` in a child with :func:`cli_env`, changed by ``env`` (``None``: unset)."""
+    environment = cli_env(home)
+    for name, value in (env or {}).items():
+        environment.pop(name, None)
+        if value is not None:
+            environment[name] = value
     return subprocess.run(
         [sys.executable, "-m", "sgconnect", *args],
-        env=cli_env(home),
+        env=environment,
         input=stdin,
         stdin=None if stdin is not None else subprocess.DEVNULL,
         capture_output=True,

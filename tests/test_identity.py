@@ -663,8 +663,12 @@ def test_a_session_cache_that_cannot_be_written_during_login_is_a_typed_error(lo
     home = tmp_path / "home"
     home.mkdir(mode=0o700)
     os.environ["SHOTGUN_HOME"], saved = str(home), os.environ["SHOTGUN_HOME"]
-    try:  # tk-core's authentication.yml cannot be written (a folder is in its place)
-        Path(session_cache.site_cache_file(local_site.url)).mkdir(parents=True)
+    try:  # tk-core's authentication.yml cannot be written (a file is in its folder's place; a
+        # folder in the file's place is refused before the login: test_config_faults)
+        folder = Path(session_cache.site_cache_file(local_site.url)).parent
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        folder.write_text("")
+        folder.chmod(0o600)
     finally:
         os.environ["SHOTGUN_HOME"] = saved
     approver = approve_next_app_session(local_site, "alice", attempts=600)

@@ -138,14 +138,21 @@ def cmd_login(args: argparse.Namespace) -> int:
             f"The {method} login needs a site and none is known yet: pass --site URL "
             "(e.g. https://mystudio.shotgrid.autodesk.com)."
         )
+    interactive.refuse_untrusted_cache(site)  # before the site is asked anything
     if site is not None:
         facts = doctor.site_facts(
             doctor.read_site_info(site, http_proxy=Settings.from_environment().http_proxy or None)
         )
         if method in ("url", "browser") and not facts.app_session_launcher:
+            picked = (
+                f" (--method auto picked it: {_why_method(method)})"
+                if args.method == "auto"
+                else ""
+            )
             raise LoginFailedError(
-                f"The app session launcher is disabled on {site}, so the {method} login cannot "
-                f"work. Run `sgconnect doctor --site {site}` to see which login methods can.",
+                f"The app session launcher is disabled on {site}, so the {method} login{picked} "
+                f"cannot work. Run `sgconnect doctor --site {site}` to see which login methods "
+                "can.",
                 site,
             )
         if args.method == "auto":
@@ -291,8 +298,6 @@ def cmd_site(args: argparse.Namespace) -> int:
             import trustme  # noqa: F401 - checked here for a clear message
         except ImportError:
             raise SgConnectError("--tls needs trustme: pip install trustme.") from None
-    if args.latency < 0:
-        raise SgConnectError("--latency is in seconds and cannot be negative.")
     site = LocalSite(port=args.port, tls=args.tls, latency=args.latency, **options)
     import signal
 
@@ -361,6 +366,28 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 # -- parser and main -----------------------------------------------------------------------------
+
+
+def _bounded(kind: Callable[[str], float], low: float, high: float, shape: str) -> Callable:
+    """An argparse ``type``: ``kind(text)`` from ``low`` to ``high``, else a usage error (exit 2)
+    saying ``shape``."""
+
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            value = float("nan")
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {shape}")
+        return value
+
+    return parse
+
+
+#: ``--port``: 0 (any free port) to 65535.
+_port = _bounded(int, 0, 65535, "a port: use 1-65535, or 0 for any")
+#: ``--latency``: seconds from 0 to 60.
+_latency = _bounded(float, 0, 60, "a number of seconds from 0 to 60")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -489,12 +516,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     site.add_argument(
         "--latency",
-        type=float,
+        type=_latency,
         default=0.0,
         metavar="SECONDS",
         help="injected round-trip time per handshake and per reply (default 0)",
     )
-    site.add_argument("--port", type=int, default=0, help="the site's port (default: any free one)")
+    site.add_argument(
+        "--port", type=_port, default=0, help="the site's port, 1-65535 (default: any free one)"
+    )
 
     demo = add(
         "demo",
@@ -520,10 +549,28 @@ class _NeutralFormatter(logging.Formatter):
         return "\n".join(neutralize(line) for line in super().format(record).split("\n"))
 
 
-def _configure_logging(debug: bool) -> None:
-    if not debug:
-        return
+class _OneLineFormatter(_NeutralFormatter):
+    """A record on one line (no traceback: that is ``--debug``'s)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = logging.Formatter.format(
+            self, logging.makeLogRecord({**record.__dict__, "exc_info": None, "exc_text": None})
+        )
+        return " ".join(neutralize(text).split())
+
+
+def _configure_logging(debug: bool) -> Optional[logging.Handler]:
+    """With ``--debug``: every record, on stderr. Without: warnings only, each one line starting
+    with ``sgconnect: warning:`` like the errors (returned, for :func:`main` to remove)."""
     from . import redaction
+
+    if not debug:
+        redaction.install()
+        quiet = logging.StreamHandler(sys.stderr)
+        quiet.setLevel(logging.WARNING)
+        quiet.setFormatter(_OneLineFormatter("sgconnect: warning: %(message)s"))
+        logging.getLogger().addHandler(quiet)
+        return quiet
 
     redaction.install()
     handler = logging.StreamHandler(sys.stderr)
@@ -535,6 +582,7 @@ def _configure_logging(debug: bool) -> None:
     tk_logger = logging.getLogger("sgtk")
     tk_logger.addHandler(handler)
     tk_logger.setLevel(logging.DEBUG)
+    return None
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -545,7 +593,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except SystemExit as exc:  # --help, --version, or a usage error (argparse printed it)
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     debug = bool(getattr(args, "debug", False))
-    _configure_logging(debug)
+    quiet = _configure_logging(debug)
+    try:
+        return _run(args, debug)
+    finally:
+        if quiet is not None:
+            logging.getLogger().removeHandler(quiet)
+
+
+def _run(args: argparse.Namespace, debug: bool) -> int:
     try:
         return args.func(args)
     except KeyboardInterrupt:

@@ -242,8 +242,13 @@ class _SiteFaults:
                 status=exc.errcode,
             ) from None
         except (OSError, shotgun_api3.lib.httplib2.HttpLib2Error) as exc:  # timeouts included
-            timeout = self.config.timeout_secs  # type: ignore[attr-defined]
-            raise unreachable(site, exc, method, timeout) from None
+            config = self.config  # type: ignore[attr-defined]
+            proxy = (
+                f"http://{config.proxy_server}:{config.proxy_port or 8080}"
+                if config.proxy_server
+                else ""
+            )
+            raise unreachable(site, exc, method, config.timeout_secs, proxy=proxy) from None
         finally:
             self._sgc_rpc, self._sgc_deadline = outer
 
@@ -333,7 +338,7 @@ class SessionConnection(_SiteFaults, shotgun_api3.Shotgun):
         self._sgc_credential = credential
         self._sgc_interactive = interactive
         # No credential reaches shotgun_api3's config: _auth_params() applies it per request.
-        super().__init__(credential.site, http_proxy=http_proxy, connect=False)
+        super().__init__(credential.site, http_proxy=_api3_proxy(http_proxy), connect=False)
         self.config.timeout_secs = timeout_secs
         self.add_user_agent(USER_AGENT)
 
@@ -354,7 +359,7 @@ class ScriptConnection(_SiteFaults, shotgun_api3.Shotgun):
         self._sgc_credential = credential
         super().__init__(
             credential.site,
-            http_proxy=http_proxy,
+            http_proxy=_api3_proxy(http_proxy),
             sudo_as_login=credential.sudo_as_login,
             connect=False,
         )
@@ -365,6 +370,20 @@ class ScriptConnection(_SiteFaults, shotgun_api3.Shotgun):
     def __repr__(self) -> str:
         sudo = f" as {self.config.sudo_as_login!r}" if self.config.sudo_as_login else ""
         return f"<ScriptConnection {self._sgc_credential.script_name!r}{sudo} on {self.base_url}>"
+
+
+def _api3_proxy(http_proxy: str | None) -> str | None:
+    """``http_proxy`` checked by the one proxy rule's parser and written back in the api3 format:
+    shotgun_api3's own parser (whose ValueError quotes the value, password and all) never sees a
+    value it would refuse.
+
+    :raises ConfigurationError: Not a proxy address (named, password masked).
+    """
+    if not (http_proxy and http_proxy.strip()):
+        return None
+    from .transport.proxies import parse_http_proxy
+
+    return parse_http_proxy(http_proxy).api3()
 
 
 def _session_connection(credential: Credential, interactive: bool, **kwargs: Any) -> Any:

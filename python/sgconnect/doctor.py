@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import re
 import socket
 import stat
 import sys
 from dataclasses import dataclass, field
 from typing import Optional, TextIO
 
-from .errors import CaBundleError, SiteResponseError, SiteUnreachableError
+from .errors import CaBundleError, ConfigurationError, SiteResponseError, SiteUnreachableError
 
 #: The login methods doctor judges, in the order it recommends them.
 JUDGED_METHODS = ("qt", "browser", "web", "password", "url")
@@ -274,6 +273,8 @@ def read_site_info(site: str, *, http_proxy: Optional[str] = None, timeout: floa
 
     :raises SiteUnreachableError: Nothing answered (refused, DNS, TLS, timeout).
     :raises SiteResponseError: Something answered, but not as a ShotGrid site.
+    :raises ConfigurationError: The proxy setting or variable is not a proxy address (named,
+        password masked).
     """
     from . import transport
     from .transport import unreachable
@@ -282,10 +283,7 @@ def read_site_info(site: str, *, http_proxy: Optional[str] = None, timeout: floa
     shotgun_api3 = transport.shotgun_api3()
 
     check_ca_bundle(site)  # a missing SHOTGUN_API_CACERTS is named, not "check the URL"
-    try:
-        proxy = proxy_for(site, http_proxy)  # the one rule: setting, else env with NO_PROXY
-    except ValueError as exc:
-        raise SiteResponseError(f"Cannot use {site}: {exc}", site) from None
+    proxy = proxy_for(site, http_proxy)  # the one rule: setting, else env with NO_PROXY
     try:
         sg = shotgun_api3.Shotgun(
             site, connect=False, http_proxy=proxy.api3() if proxy is not None else None
@@ -310,7 +308,8 @@ def read_site_info(site: str, *, http_proxy: Optional[str] = None, timeout: floa
             status=exc.errcode,
         ) from None
     except (socket.timeout, TimeoutError, OSError, shotgun_api3.lib.httplib2.HttpLib2Error) as exc:
-        raise unreachable(site, exc, "ShotGrid's api3 `info`", timeout) from None
+        origin = proxy.origin if proxy is not None else ""
+        raise unreachable(site, exc, "ShotGrid's api3 `info`", timeout, proxy=origin) from None
     except shotgun_api3.Fault as exc:
         raise SiteResponseError(
             f"{site} refused ShotGrid's api3 `info` ({exc.__class__.__name__}).", site
@@ -335,11 +334,6 @@ def site_facts(info: dict) -> SiteFacts:
         unified_login_flow=bool(info.get("unified_login_flow_enabled")),
         version=str(version or "?"),
     )
-
-
-def _mask_proxy(value: str) -> str:
-    """A proxy URL with its password hidden."""
-    return re.sub(r"(//|^)([^/@:]+):[^/@]*@", r"\1\2:***@", value)
 
 
 def _site_proxy(site: str, http_proxy: str) -> str:
@@ -411,9 +405,16 @@ def diagnose(site: Optional[str]) -> Report:
     add(("Display", "yes" if env.display else "none (DISPLAY/WAYLAND_DISPLAY unset)", ""))
     add(("Local browser", "yes" if env.local_browser else "none", ""))
 
-    settings = Settings.from_environment()
+    from .transport.proxies import mask_proxy
+
+    try:
+        settings = Settings.from_environment()
+    except ConfigurationError as exc:  # reported, and the site is not read with a wrong setting
+        report.site_error = str(exc)
+        add(("Settings", f"INVALID {exc.setting} (see the conclusion)", "FAIL"))
+        settings = Settings()
     proxies = [
-        f"{name}={_mask_proxy(os.environ[name])}"
+        f"{name}={mask_proxy(os.environ[name])}"
         for name in _PROXY_VARIABLES
         if os.environ.get(name)
     ]
@@ -430,7 +431,7 @@ def diagnose(site: Optional[str]) -> Report:
     add(
         (
             "Proxy (hook)",
-            _mask_proxy(settings.http_proxy)
+            mask_proxy(settings.http_proxy)
             if settings.http_proxy
             else "none (http_proxy setting empty)",
             "",
@@ -453,10 +454,10 @@ def diagnose(site: Optional[str]) -> Report:
 
     _cache_lines(report, site)
 
-    if site:
+    if site and not report.site_error:
         try:
             info = read_site_info(site, http_proxy=settings.http_proxy or None, timeout=10.0)
-        except (SiteUnreachableError, SiteResponseError, CaBundleError) as exc:
+        except (SiteUnreachableError, SiteResponseError, CaBundleError, ConfigurationError) as exc:
             report.site_error = str(exc)
             add(("Site", f"{site}: could not be read (see the conclusion)", "FAIL"))
         else:

@@ -270,6 +270,19 @@ class CaBundleError(SgConnectError):
         self.path = path
 
 
+class UntrustedSessionCacheError(SessionSaveError):
+    """A login was refused before it started: the session cache file or folder it would write
+    the new session token into is one sgconnect refuses to read (writable by others, owned by
+    another user, not a regular file). Nothing was sent to the site and nothing was saved.
+
+    :ivar path: The file or folder to fix (its permissions) or remove.
+    """
+
+    def __init__(self, message: str, site: Optional[str] = None, *, path: str = ""):
+        super().__init__(message, site)
+        self.path = path
+
+
 __all__ = [
     "SgConnectError",
     "InvalidSiteError",
@@ -292,4 +305,5 @@ __all__ = [
     "SiteRedirectError",
     "ProxyError",
     "CaBundleError",
+    "UntrustedSessionCacheError",
 ]

@@ -45,6 +45,7 @@ from .errors import (
     SessionSaveError,
     SgConnectError,
     SiteUnreachableError,
+    UntrustedSessionCacheError,
 )
 from .transport import api3, network_failure, unreachable
 from .transport.proxies import Proxy, check_ca_bundle, parse_http_proxy, proxy_for
@@ -65,15 +66,13 @@ PROGRESS_EVERY_SECS = 2.0
 
 
 def approval_timeout_secs() -> float:
-    """The approval limit: ``SGCONNECT_APPROVAL_TIMEOUT_SECS``, else 180 s."""
-    raw = os.environ.get(APPROVAL_TIMEOUT_VARIABLE, "").strip()
-    try:
-        value = float(raw) if raw else APPROVAL_TIMEOUT_SECS
-    except ValueError:
-        raise SgConnectError(
-            f"{APPROVAL_TIMEOUT_VARIABLE}={raw!r} is not a number of seconds."
-        ) from None
-    return value if value > 0 else APPROVAL_TIMEOUT_SECS
+    """The approval limit: ``SGCONNECT_APPROVAL_TIMEOUT_SECS``, else 180 s.
+
+    :raises ConfigurationError: Not a number above 0 and at most 3600.
+    """
+    from .settings import number_from_environment
+
+    return number_from_environment(APPROVAL_TIMEOUT_VARIABLE, APPROVAL_TIMEOUT_SECS, maximum=3600)
 
 
 def _proxy_setting(http_proxy: Optional[str]) -> str:
@@ -87,13 +86,12 @@ def _proxy_setting(http_proxy: Optional[str]) -> str:
 def login_proxy(site: Optional[str], http_proxy: Optional[str] = None) -> Optional[Proxy]:
     """The proxy of a login or renewal request to ``site``: the one rule
     (:func:`sgconnect.transport.proxies.proxy_for`) with ``http_proxy``, else the standalone
-    ``http_proxy`` setting (``SGCONNECT_HTTP_PROXY``). ``None`` without a site."""
+    ``http_proxy`` setting (``SGCONNECT_HTTP_PROXY``). ``None`` without a site.
+
+    :raises ConfigurationError: The setting or variable is not a proxy address."""
     if not site:
         return None
-    try:
-        return proxy_for(site, _proxy_setting(http_proxy))
-    except ValueError as exc:
-        raise SgConnectError(f"Cannot log in to {site}: {exc}.", site) from None
+    return proxy_for(site, _proxy_setting(http_proxy))  # ConfigurationError: named, masked
 
 
 def defaults_manager(site: Optional[str], http_proxy: Optional[str] = None) -> Any:
@@ -254,10 +252,13 @@ def login(
     :raises SiteUnreachableError: A request got no answer within ``timeout_secs``
         (:class:`~sgconnect.errors.ProxyError` when the proxy is the cause).
     :raises CaBundleError: ``SHOTGUN_API_CACERTS`` names no readable file.
+    :raises UntrustedSessionCacheError: The new session would be saved where sgconnect does not
+        trust (:func:`refuse_untrusted_cache`); nothing was sent.
     """
     chosen = pick_method(method)
     if chosen in ("browser", "url") and site is None:
         raise SgConnectError(f"The {chosen} login needs a site: pass --site URL.")
+    refuse_untrusted_cache(site)
     if site:
         check_ca_bundle(site)
     timeout = _timeout_secs(timeout_secs)
@@ -298,6 +299,25 @@ def approved_login(site: Optional[str], login: Any) -> str:
             "saved; ask the site's admin to fix that user's login.",
             site,
         ) from None
+
+
+def refuse_untrusted_cache(site: Optional[str]) -> None:
+    """Refuse a login whose session token would be written into a cache file or folder that
+    others can change (:func:`sgconnect.session_cache.write_problem`), before anything is sent.
+
+    :raises UntrustedSessionCacheError: Names the file or folder and what to do.
+    """
+    found = session_cache.write_problem(site)
+    if found is None:
+        return
+    path, why = found
+    raise UntrustedSessionCacheError(
+        f"Not logging in to {site or 'the site'}: the new session would be saved in {path}, "
+        f"which sgconnect does not trust ({why}): fix its permissions (chmod go-w) or remove it, "
+        "then log in again.",
+        site,
+        path=path,
+    )
 
 
 def record_saved_session(user: Any) -> None:
@@ -546,14 +566,26 @@ _AGAIN = "The next call asks again; `sgconnect login` logs in now."
 def unreachable_error(
     site: Optional[str], exc: BaseException, doing: str, timeout: Optional[float] = None
 ) -> Optional[SiteUnreachableError]:
-    """A :class:`SiteUnreachableError` when ``exc`` comes from the network, else None.
+    """A :class:`SiteUnreachableError` when ``exc`` comes from the network, else None; a
+    :class:`~sgconnect.errors.ProxyError` when the one rule's proxy could not be reached.
 
     :param timeout: The per-request bound that applied (``timeout_secs``), for a timeout's text.
     """
     failure = network_failure(exc)
     if failure is None:
         return None
-    return unreachable(site, failure, f"the request to {doing}", timeout, to=f"to {doing}")
+    try:  # tk-core's requests went through the one rule's proxy (defaults_manager)
+        proxy = login_proxy(site)
+    except ValueError:  # refused before the login started; nothing to blame here
+        proxy = None
+    return unreachable(
+        site,
+        failure,
+        f"the request to {doing}",
+        timeout,
+        to=f"to {doing}",
+        proxy=proxy.origin if proxy is not None else "",
+    )
 
 
 def old_tk_core_refusal(

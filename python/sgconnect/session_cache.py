@@ -178,6 +178,33 @@ def _folder_problem(path: str, uid: Optional[int]) -> Optional[str]:
     return None
 
 
+def write_problem(site: Optional[str]) -> Optional[tuple[str, str]]:
+    """``(path, why)`` of the first cache file or folder a login to ``site`` would write (the
+    site's ``authentication.yml``, the global one) that this user may not trust by
+    :func:`trust_problem`'s and the folder's rules; ``None`` when every one may be trusted.
+
+    A session token written there could be read or replaced by someone else, and sgconnect
+    itself would refuse to read it back.
+    """
+    uid = os.geteuid() if hasattr(os, "geteuid") else None
+    paths = [global_cache_file()]
+    if site:
+        paths.insert(0, site_cache_file(sanitize_url(site)))
+    for path in paths:
+        try:
+            info = os.stat(path)
+        except OSError:
+            info = None  # absent: tk-core creates it, in its folder (checked next)
+        if info is not None:
+            problem = trust_problem(info.st_mode, info.st_uid, uid, info.st_size)
+            if problem is not None:
+                return path, problem
+        problem = _folder_problem(path, uid)
+        if problem is not None:
+            return os.path.dirname(path), problem
+    return None
+
+
 def _read_trusted(path: str) -> Optional[bytes]:
     """The bytes of a cache file this user may trust; ``None`` when absent.
 
@@ -309,10 +336,21 @@ def current_host() -> Optional[str]:
             return None
         if not isinstance(host, str):
             raise _CorruptCache(f"its current_host is a {type(host).__name__}, not a string")
-        return sanitize_url(host)
+        try:
+            return sanitize_url(host)
+        except ValueError:  # urllib's "Invalid IPv6 URL" (http://[oops): not a site
+            raise _CorruptCache(
+                "its current_host is not a URL; it is treated as no current host"
+            ) from None
     except _CorruptCache as error:
-        _warn(path, error)
+        if (path, str(error)) not in _warned_hosts:  # once per process, not on every call
+            _warned_hosts.add((path, str(error)))
+            _warn(path, error)
         return None
+
+
+#: The (file, problem) pairs whose current_host was already warned about.
+_warned_hosts: set[tuple[str, str]] = set()
 
 
 def current_login(site: str) -> Optional[str]:

@@ -27,7 +27,7 @@ class Settings:
     #: The interactive login method: auto, qt, browser, web, password or url; also how an expired
     #: session is renewed (``url``: headless, no Qt; see :mod:`sgconnect.renewal`).
     login_method: str = "auto"
-    #: Seconds before a request to the site is abandoned (0: wait forever).
+    #: Seconds before a request to the site is abandoned (0: wait forever; at most 3600).
     timeout_secs: float = 60.0
     #: HTTP proxy for the site ("" means none). Not in the repr: ``user:password@host:port``.
     http_proxy: str = dataclasses.field(default="", repr=False)
@@ -53,21 +53,26 @@ class Settings:
             kind = _KINDS[field.type]
             if kind is float:
                 ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-                if ok and (value != value or value < 0):  # NaN or negative
-                    raise _invalid(field.name, "a number of seconds, 0 or more", value)
+                if ok and not (value == 0 or 0 < value <= MAX_SECONDS):  # NaN, inf, negative
+                    raise _invalid(field.name, _SECONDS, value)
             else:
                 ok = isinstance(value, kind)
             if not ok:
                 raise _invalid(field.name, _SHAPES[kind], value)
         if self.farm_identity not in FARM_IDENTITIES:
             raise _invalid("farm_identity", " or ".join(FARM_IDENTITIES), self.farm_identity)
+        if self.http_proxy.strip():
+            from .transport.proxies import parse_http_proxy
+
+            parse_http_proxy(self.http_proxy)  # ConfigurationError naming it, password masked
 
     @classmethod
     def from_environment(cls, environ: Optional[dict[str, str]] = None) -> Settings:
         """Defaults, overridden by ``SGCONNECT_<NAME>`` environment variables.
 
-        :raises ConfigurationError: A value cannot be read as its setting's type (a number for
-            ``SGCONNECT_TIMEOUT_SECS``, a yes/no word for a flag); the variable is named.
+        :raises ConfigurationError: A value cannot be read as its setting's type (a number of
+            seconds from 0 to :data:`MAX_SECONDS` for ``SGCONNECT_TIMEOUT_SECS``, a yes/no word for
+            a flag, a proxy address for ``SGCONNECT_HTTP_PROXY``); the variable is named.
         """
         environ = os.environ if environ is None else environ
         values: dict[str, Any] = {}
@@ -86,9 +91,18 @@ class Settings:
                 try:
                     values[field.name] = float(raw.strip())
                 except ValueError:
-                    raise _invalid(name, "a number of seconds, such as 60", raw) from None
+                    raise _invalid(name, _SECONDS, raw) from None
+                if not (values[field.name] == 0 or 0 < values[field.name] <= MAX_SECONDS):
+                    raise _invalid(name, _SECONDS, raw)
             else:
                 values[field.name] = raw.strip()
+        if values.get("http_proxy"):
+            from .transport.proxies import parse_http_proxy
+
+            # checked here too, so the error names the variable to fix
+            parse_http_proxy(
+                values["http_proxy"], source=environ_vars.SETTINGS_PREFIX + "HTTP_PROXY"
+            )
         return cls(**values)
 
     @classmethod
@@ -103,10 +117,40 @@ class Settings:
 #: The values of ``farm_identity``.
 FARM_IDENTITIES = ("unverified", "verified")
 
+#: The largest number of seconds a seconds setting accepts (one hour); 0 means no limit.
+MAX_SECONDS = 3600.0
+_SECONDS = f"a number of seconds above 0 and at most {MAX_SECONDS:.0f} (0: no limit), such as 60"
 _KINDS = {"bool": bool, bool: bool, "float": float, float: float, "str": str, str: str}
 _SHAPES = {bool: "true or false", float: "a number", str: "text"}
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off", "")
+
+
+def number_from_environment(
+    name: str, default: float, *, maximum: float, zero_means: str = ""
+) -> float:
+    """The number an environment variable holds (``default`` when unset or empty): above 0 and
+    at most ``maximum``, or 0 when ``zero_means`` says what 0 does. For the variables that are
+    not settings (``SGCONNECT_MAX_REPLY_MIB``, ``SGCONNECT_KEEPALIVE_SECS``...).
+
+    :raises ConfigurationError: Not a number, or out of range (``inf``, ``nan``, negative, too
+        large); the variable and the accepted range are named, never the value.
+    """
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if (zero_means and value == 0) or 0 < value <= maximum:
+        return value
+    zero = f"0 ({zero_means}) or " if zero_means else ""
+    raise ConfigurationError(
+        f"{name} must be {zero}a number above 0 and at most {maximum:g}, such as {default:g}: "
+        "fix or unset it.",
+        setting=name,
+    )
 
 
 def _invalid(name: str, shape: str, value: Any) -> ConfigurationError:

@@ -29,6 +29,7 @@ from typing import Any, Optional
 from .. import state
 from ..environ import CA_CERTS
 from ..errors import (
+    ProxyError,
     SiteRedirectError,
     SiteTimeoutError,
     SiteUnreachableError,
@@ -150,6 +151,18 @@ def is_timeout(error: BaseException) -> bool:
     return isinstance(error, (TimeoutError, socket.timeout))
 
 
+def _proxy_failed(error: BaseException) -> bool:
+    """Whether a fault on a proxied request is the proxy's: no TCP connection to it, or a
+    refused ``CONNECT`` tunnel."""
+    import errno
+
+    if isinstance(error, (ConnectionRefusedError, socket.gaierror)):
+        return True
+    if isinstance(error, OSError) and error.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH):
+        return True
+    return "Tunnel connection failed" in str(error)
+
+
 def why_unreachable(error: BaseException) -> str:
     """A person's words for a transport fault, with the exception's class name."""
     import ssl
@@ -177,6 +190,7 @@ def unreachable(
     *,
     to: str = "",
     via_proxy: bool = False,
+    proxy: str = "",
 ) -> SiteUnreachableError:
     """The error for a request to ``site`` that got no answer: a timeout, or a transport fault.
 
@@ -185,12 +199,29 @@ def unreachable(
     :param action: What did not get an answer, for a timeout ("find", "REST GET /entity/...").
     :param timeout: The timeout in seconds when one applied; a timeout without one is a fault.
     :param to: What the request was for, after the site ("to log in", "for the REST API").
-    :param via_proxy: The request went through the configured proxy.
+    :param via_proxy: The request went through the configured proxy (the REST client, which
+        blames the proxy itself when it could not reach it).
+    :param proxy: The proxy the request went through (``http://host:port``, no password), or
+        ``""``: a connection that could not be opened (refused, unknown host, no route) or a
+        refused tunnel is then the proxy's fault, a :class:`~sgconnect.errors.ProxyError`
+        naming it (every TCP connection goes to the proxy).
     """
     where = site or "the site"
     if timeout is not None and is_timeout(error):
         return timed_out(site, action, timeout)
-    via = " through the proxy" if via_proxy else ""
+    if proxy and _proxy_failed(error):
+        reason = (
+            f"it refused the tunnel ({str(error)[:80]})"
+            if "Tunnel connection failed" in str(error)
+            else why_unreachable(error)
+        )
+        return ProxyError(
+            f"Cannot reach the proxy {proxy} ({reason}), so {action} did not reach {where}: "
+            "check the proxy (the http_proxy setting, HTTPS_PROXY/HTTP_PROXY) or NO_PROXY.",
+            site,
+            proxy=proxy,
+        )
+    via = " through the proxy" if proxy or via_proxy else ""
     purpose = f" {to}" if to else ""
     doctor = f" (`sgconnect doctor --site {site}`)" if site else ""
     return SiteUnreachableError(

@@ -49,6 +49,7 @@ from typing import Any, Callable, Iterator, Optional
 from .. import state
 from ..environ import CAPABILITIES_TTL_SECS, KEEPALIVE_SECS, MAX_REPLY_MIB
 from ..errors import SiteRedirectError, SiteResponseError
+from ..settings import number_from_environment
 from . import (
     NoRedirect,
     is_timeout,
@@ -119,22 +120,18 @@ DEFAULT_CAPABILITIES_TTL_SECS = 3600.0
 _SAML_LOGIN = "/saml/saml_login_request"
 
 
-def _env_number(name: str, default: float) -> float:
-    raw = os.environ.get(name, "").strip()
-    try:
-        return float(raw) if raw else default
-    except ValueError:
-        return default
-
-
 def max_reply_bytes() -> int:
     """The cap on one api3 reply body, in bytes (``SGCONNECT_MAX_REPLY_MIB``, default 256 MiB)."""
-    return int(_env_number(MAX_REPLY_MIB, DEFAULT_MAX_REPLY_MIB) * 1024 * 1024)
+    return int(
+        number_from_environment(MAX_REPLY_MIB, DEFAULT_MAX_REPLY_MIB, maximum=4096) * 1024**2
+    )
 
 
 def keepalive_secs() -> float:
     """Seconds an idle socket is reused (``SGCONNECT_KEEPALIVE_SECS``, default 2 s)."""
-    return _env_number(KEEPALIVE_SECS, DEFAULT_KEEPALIVE_SECS)
+    return number_from_environment(
+        KEEPALIVE_SECS, DEFAULT_KEEPALIVE_SECS, maximum=3600, zero_means="no reuse"
+    )
 
 
 def is_read(rpc: Optional[str]) -> bool:
@@ -241,6 +238,11 @@ class Target:
     @property
     def origin(self) -> str:
         return f"{self.scheme}://{self.server}"
+
+    @property
+    def proxy_origin(self) -> str:
+        """``http://host:port`` of the proxy (never its credentials), or ``""``: none."""
+        return f"http://{self.proxy[0]}:{self.proxy[1]}" if self.proxy else ""
 
     def connect(self, deadline: Deadline, *, tcp_first: bool = False) -> http.client.HTTPConnection:
         """A new connected socket (TCP, proxy tunnel, TLS) within ``deadline``.
@@ -487,7 +489,7 @@ def send(
             conn = pooled.conn
             conn.sock.settimeout(deadline.remaining())
         except (OSError, http.client.HTTPException) as exc:  # nothing was sent
-            raise _no_answer(site, exc, action, deadline) from None
+            raise _no_answer(site, exc, action, deadline, target.proxy_origin) from None
         try:
             conn.request(verb, path, body=body, headers=headers)
             conn.response_class = _response_class(deadline)  # type: ignore[assignment]
@@ -585,10 +587,12 @@ def _why(exc: BaseException) -> str:
     return f"the connection was lost before the reply ({exc.__class__.__name__})"
 
 
-def _no_answer(site: str, exc: BaseException, action: str, deadline: Deadline) -> Exception:
+def _no_answer(
+    site: str, exc: BaseException, action: str, deadline: Deadline, proxy: str = ""
+) -> Exception:
     if is_timeout(exc) and deadline.timeout:
         return timed_out(site, action, deadline.timeout)
-    return unreachable(site, exc, action)
+    return unreachable(site, exc, action, proxy=proxy)
 
 
 def _broken_reply(site: str, exc: BaseException, action: str, deadline: Deadline) -> Exception:
@@ -623,7 +627,12 @@ _capabilities_locks: dict[str, threading.Lock] = {}
 def capabilities_ttl_secs() -> float:
     """Seconds a capabilities cache file is trusted (``SGCONNECT_CAPABILITIES_TTL_SECS``,
     default 3600; 0 turns the file cache off)."""
-    return _env_number(CAPABILITIES_TTL_SECS, DEFAULT_CAPABILITIES_TTL_SECS)
+    return number_from_environment(
+        CAPABILITIES_TTL_SECS,
+        DEFAULT_CAPABILITIES_TTL_SECS,
+        maximum=7 * 86400,
+        zero_means="no file",
+    )
 
 
 def capabilities_cache_file(site: str) -> str:

@@ -33,13 +33,14 @@ from typing import Any, Mapping, Optional
 
 from .. import state
 from ..environ import CA_CERTS
-from ..errors import CaBundleError
+from ..errors import CaBundleError, ConfigurationError
 from ..redaction import register_secret
 
 __all__ = [
     "DEFAULT_PROXY_PORT",
     "Proxy",
     "parse_http_proxy",
+    "mask_proxy",
     "proxy_for",
     "ca_file",
     "check_ca_bundle",
@@ -125,7 +126,17 @@ class Proxy:
         """The ``http_proxy`` value for shotgun_api3 and tk-core (``user:pass@host:port``).
 
         It holds the password: hand it to those libraries only, never to a message or a child.
+
+        :raises ConfigurationError: The host is an IPv6 address, which shotgun_api3's
+            ``host:port`` format cannot carry (use the proxy's host name).
         """
+        if ":" in self.host:
+            raise ConfigurationError(
+                f"The proxy {self.display} from {self.source or 'the http_proxy setting'} has an "
+                "IPv6 address, which shotgun_api3's host:port format cannot carry: name the proxy "
+                "by its host name or IPv4 address.",
+                setting=_setting_name(self.source),
+            )
         auth = f"{self.username}:{self._password or ''}@" if self.username else ""
         if auth:
             register_secret(auth)
@@ -144,37 +155,81 @@ class Proxy:
 def parse_http_proxy(value: str, source: str = "http_proxy setting") -> Proxy:
     """A :class:`Proxy` from ``host[:port]``, ``user:pass@host[:port]`` or ``http://...``.
 
-    :raises ValueError: No host, a port that is not a number, or a scheme other than http.
+    Every proxy value sgconnect reads (the ``http_proxy`` setting, a proxy variable) is parsed
+    here before any library sees it, so shotgun_api3's and urllib's own errors (which quote the
+    value, password and all) are never reached.
+
+    :param source: Where the value comes from (``"http_proxy setting"`` or the variable's name):
+        the error names it.
+    :raises ConfigurationError: (a ``ValueError``) No host, an unclosed ``[`` IPv6 host, a port
+        that is not a number from 1 to 65535, or a scheme other than http. The message names
+        ``source`` and shows the value with its password masked (:func:`mask_proxy`).
     """
     text = value.strip()
     scheme, sep, rest = text.partition("://")
     if sep:
         if scheme.lower() != "http":
-            raise ValueError(
-                f"the proxy from {source} uses {scheme}://, which sgconnect does not speak: "
-                "use an http:// proxy (it tunnels https with CONNECT)"
+            raise _bad_proxy(
+                value,
+                source,
+                f"uses {scheme}://, which sgconnect does not speak: use an http:// proxy "
+                "(it tunnels https with CONNECT)",
             )
         text = rest.split("/", 1)[0]
     credentials, _, server = text.rpartition("@")
     host, _, port = server.partition(":")
-    if host.startswith("[") and "]" in server:  # [::1]:8080
+    if host.startswith("["):  # [::1]:8080
+        if "]" not in server:
+            raise _bad_proxy(value, source, "has an IPv6 host without its closing ]")
         host, _, port = server[1:].partition("]")
-        port = port.lstrip(":")
+        if port and not port.startswith(":"):
+            raise _bad_proxy(value, source, "has text after its IPv6 host that is not :port")
+        port = port[1:]
     if not host:
-        raise ValueError(
-            f"the proxy from {source} has no host: use host:port or user:pass@host:port"
-        )
-    if port and not port.isdigit():
-        raise ValueError(
-            f"the port of the proxy from {source} is not a number: use host:port or "
-            "user:pass@host:port"
-        )
+        raise _bad_proxy(value, source, "has no host")
+    if port and not (port.isascii() and port.isdigit() and 0 < int(port) < 65536):
+        raise _bad_proxy(value, source, "has a port that is not a number from 1 to 65535")
     user = password = None
     if credentials:
         user, _, password = credentials.partition(":")
         user = urllib.parse.unquote(user)
         password = urllib.parse.unquote(password)
     return Proxy(host, int(port) if port else DEFAULT_PROXY_PORT, user, password, source)
+
+
+def mask_proxy(value: str) -> str:
+    """A proxy value as people may see it: any password replaced by ``***``.
+
+    Works on any text, even one :func:`parse_http_proxy` refuses (everything between the first
+    ``:`` of the credentials and the last ``@`` is masked; a value with ``@`` and no ``:`` before
+    it has its whole credentials part masked).
+    """
+    text = value.strip()
+    scheme, sep, rest = text.partition("://")
+    prefix = f"{scheme}://" if sep else ""
+    body = rest if sep else text
+    credentials, at, server = body.rpartition("@")
+    if not at:
+        return text
+    for password in (credentials.partition(":")[2], credentials):
+        if password:
+            register_secret(password)
+    user, colon, _ = credentials.partition(":")
+    shown = f"{user}:***" if colon else "***"
+    return f"{prefix}{shown}@{server}"
+
+
+def _setting_name(source: str) -> str:
+    return "http_proxy" if source in ("", "http_proxy setting") else source
+
+
+def _bad_proxy(value: str, source: str, problem: str) -> ConfigurationError:
+    setting = _setting_name(source)
+    return ConfigurationError(
+        f"The proxy {mask_proxy(value)!r} from {source} {problem}: use host:port or "
+        f"user:password@host:port, or fix or unset {setting}.",
+        setting=setting,
+    )
 
 
 def proxy_for(
@@ -185,7 +240,8 @@ def proxy_for(
     :param site: The site URL (``https://studio.shotgrid.autodesk.com``).
     :param http_proxy: The hook's ``http_proxy`` setting (``""``/``None``: not set).
     :param environ: The environment to read (default: ``os.environ``).
-    :raises ValueError: The setting or the variable is not a proxy address.
+    :raises ConfigurationError: (a ``ValueError``) The setting or the variable is not a proxy
+        address (:func:`parse_http_proxy`).
     """
     if http_proxy and http_proxy.strip():
         return parse_http_proxy(http_proxy)
