@@ -416,40 +416,24 @@ def _is_saml_login(location: str) -> bool:
 
 def _read_body(response: http.client.HTTPResponse, site: str, action: str) -> bytes:
     cap = max_reply_bytes()
-    length = response.getheader("content-length")
-    if length and length.isdigit() and int(length) > cap:
-        raise SiteResponseError(
-            f"{site} answered {action} with {int(length)} bytes, more than the "
-            f"{cap // (1024 * 1024)} MiB cap ({MAX_REPLY_MIB}): check the site URL, or a proxy in "
-            "the way.",
-            site,
-            status=response.status,
-        )
     try:
-        content = response.read(cap + 1)
-    except http.client.IncompleteRead as exc:
+        return wire.read_body(response, cap)
+    except wire.BodyError as exc:
+        if exc.kind == "truncated":
+            of = exc.announced if exc.announced is not None else "an unknown number of"
+            problem = (
+                f"a truncated reply ({exc.received} of {of} bytes): the connection was cut. Try "
+                "again; if it persists, check the network or a proxy in the way."
+            )
+        else:
+            size = f"{exc.announced} bytes, " if exc.received == 0 else ""
+            problem = (
+                f"{size}more than the {cap // (1024 * 1024)} MiB cap ({MAX_REPLY_MIB}): check "
+                "the site URL, or a proxy in the way."
+            )
         raise SiteResponseError(
-            f"{site} answered {action} with a truncated reply ({len(exc.partial)} of "
-            f"{len(exc.partial) + (exc.expected or 0)} bytes): the connection was cut. Try "
-            "again; if it persists, check the network or a proxy in the way.",
-            site,
-            status=response.status,
+            f"{site} answered {action} with {problem}", site, status=response.status
         ) from None
-    if len(content) > cap:
-        raise SiteResponseError(
-            f"{site} answered {action} with more than the {cap // (1024 * 1024)} MiB cap "
-            f"({MAX_REPLY_MIB}): check the site URL, or a proxy in the way.",
-            site,
-            status=response.status,
-        )
-    if length and length.isdigit() and len(content) < int(length):
-        raise SiteResponseError(
-            f"{site} answered {action} with a truncated reply ({len(content)} of {length} "
-            "bytes): the connection was cut. Try again; if it persists, check the network.",
-            site,
-            status=response.status,
-        )
-    return content
 
 
 def _why(exc: BaseException) -> str:

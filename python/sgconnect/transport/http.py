@@ -52,7 +52,6 @@ from ..errors import (
 from ..sites import DEFAULT_PORTS
 from . import is_timeout, redirected, wire, write_outcome_unknown
 from .proxies import Proxy, ssl_context
-from .wire import CHUNK as _CHUNK
 from .wire import Deadline
 
 __all__ = [
@@ -318,44 +317,17 @@ class HttpClient:
             location = response.getheader("Location") or ""
             self._drop(conn)
             raise redirected(self.site, status, location, what)
-        length = response.getheader("Content-Length")
-        if length and length.strip().isdigit() and int(length) > self.max_body_bytes:
-            self._drop(conn)
-            raise self._malformed(
-                what,
-                method,
-                repeatable,
-                f"a body of {int(length)} bytes, over the {self.max_body_bytes}-byte cap",
-                status,
-            )
-        chunks = []
-        size = 0
         try:
-            while True:
-                chunk = response.read(_CHUNK)
-                if not chunk:
-                    break
-                size += len(chunk)
-                if size > self.max_body_bytes:
-                    self._drop(conn)
-                    raise self._malformed(
-                        what,
-                        method,
-                        repeatable,
-                        f"a body over the {self.max_body_bytes}-byte cap",
-                        status,
-                    )
-                chunks.append(chunk)
-        except http.client.IncompleteRead as exc:
+            body = wire.read_body(response, self.max_body_bytes)
+        except wire.BodyError as exc:
             self._drop(conn)
-            raise self._malformed(
-                what,
-                method,
-                repeatable,
-                f"a truncated body ({len(exc.partial) + size} bytes of "
-                f"{length or 'an unknown length'})",
-                status,
-            ) from None
+            if exc.kind == "truncated":
+                of = f"the {exc.announced} announced" if exc.announced else "an unknown length"
+                problem = f"a truncated body ({exc.received} bytes of {of})"
+            else:
+                size = f" of {exc.announced} bytes," if exc.received == 0 else ""
+                problem = f"a body{size} over the {self.max_body_bytes}-byte cap"
+            raise self._malformed(what, method, repeatable, problem, status) from None
         except http.client.HTTPException as exc:
             self._drop(conn)
             raise self._malformed(
@@ -370,22 +342,11 @@ class HttpClient:
             raise self._malformed(
                 what, method, repeatable, f"a body cut short ({exc.__class__.__name__})", status
             ) from None
-        expected = int(length) if length and length.strip().isdigit() else None
-        if expected is not None and size < expected:
-            # http.client's read(amt) ends quietly at EOF, whatever Content-Length said
-            self._drop(conn)
-            raise self._malformed(
-                what,
-                method,
-                repeatable,
-                f"a truncated body ({size} bytes of the {expected} announced)",
-                status,
-            )
         if response.will_close:
             self._drop(conn)
         else:
             conn.idle_since = time.monotonic()
-        return Reply(status, response.reason, response.headers, b"".join(chunks))
+        return Reply(status, response.reason, response.headers, body)
 
     # -- errors ---------------------------------------------------------------------------------
 

@@ -15,6 +15,9 @@ Each promise the two surfaces share is written here once:
 - **one keep-alive connection per thread and key** (:class:`Pool`), checked before reuse: a
   socket readable while idle was closed by the site (a TLS 1.3 session ticket is not a close),
   and one idle longer than the caller's limit is dropped;
+- **the reply body** (:func:`read_body`): read in full under a size cap, a truncated one (short of
+  its ``Content-Length``, or a cut chunked body) told from a whole one (:class:`BodyError`, which
+  each surface words as its :class:`~sgconnect.errors.SiteResponseError`);
 - **fork safety**: a forked child never uses a connection of its parent (one
   ``os.register_at_fork`` for every pool; :func:`after_fork` for a surface's own state).
 """
@@ -40,6 +43,8 @@ __all__ = [
     "idle_socket_closed",
     "usable",
     "Pool",
+    "BodyError",
+    "read_body",
     "after_fork",
     "CHUNK",
 ]
@@ -221,6 +226,51 @@ def open_connection(
         conn.close()
         raise
     return conn
+
+
+# -- the reply body --------------------------------------------------------------------------------
+
+
+class BodyError(Exception):
+    """A reply body that cannot be used: ``kind`` ``"too_big"`` (over the cap: ``announced`` is
+    the ``Content-Length`` when that said so first) or ``"truncated"`` (``received`` bytes of
+    ``announced``, ``None`` when unknown)."""
+
+    def __init__(self, kind: str, received: int, announced: Optional[int]):
+        super().__init__(kind)
+        self.kind = kind
+        self.received = received
+        self.announced = announced
+
+
+def read_body(response: Any, cap: int) -> bytes:
+    """The whole body of ``response`` (an ``http.client.HTTPResponse``), at most ``cap`` bytes.
+
+    :raises BodyError: Over ``cap``, or truncated (``http.client``'s ``read(amt)`` ends quietly
+        at EOF whatever ``Content-Length`` said: the length is checked here).
+    :raises OSError: The connection failed or the deadline passed while reading.
+    :raises http.client.HTTPException: Another malformed body (a bad chunk size...).
+    """
+    length = (response.getheader("Content-Length") or "").strip()
+    announced = int(length) if length.isdigit() else None
+    if announced is not None and announced > cap:
+        raise BodyError("too_big", 0, announced)
+    chunks = []
+    size = 0
+    try:
+        while True:
+            chunk = response.read(CHUNK)
+            if not chunk:
+                break
+            size += len(chunk)
+            if size > cap:
+                raise BodyError("too_big", size, None)
+            chunks.append(chunk)
+    except http.client.IncompleteRead as exc:
+        raise BodyError("truncated", size + len(exc.partial), announced) from None
+    if announced is not None and size < announced:
+        raise BodyError("truncated", size, announced)
+    return b"".join(chunks)
 
 
 # -- the per-thread connections -------------------------------------------------------------------
