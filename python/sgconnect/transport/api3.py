@@ -439,7 +439,7 @@ def _read_body(response: http.client.HTTPResponse, site: str, action: str) -> by
 def _why(exc: BaseException) -> str:
     if is_timeout(exc):
         return "no reply came before the timeout"
-    if isinstance(exc, http.client.HTTPException) and not isinstance(exc, ConnectionError):
+    if wire.malformed_head(exc) is not None:
         return f"its reply was malformed ({exc.__class__.__name__})"
     return f"the connection was lost before the reply ({exc.__class__.__name__})"
 
@@ -450,26 +450,23 @@ def _no_answer(site: str, exc: BaseException, action: str, deadline: Deadline) -
     return unreachable(site, exc, action)
 
 
+_MALFORMED = {
+    "long_line": "an over-long header line: not a ShotGrid site's reply. Check the site URL, or a "
+    "proxy in the way.",
+    "status_line": "a bad HTTP status line: not a ShotGrid site's reply. Check the site URL, or a "
+    "proxy in the way.",
+}
+
+
 def _broken_reply(site: str, exc: BaseException, action: str, deadline: Deadline) -> Exception:
-    if isinstance(exc, http.client.LineTooLong):
-        return SiteResponseError(
-            f"{site} answered {action} with an over-long header line: not a ShotGrid site's "
-            "reply. Check the site URL, or a proxy in the way.",
-            site,
-        )
-    if isinstance(exc, http.client.BadStatusLine) and not isinstance(exc, ConnectionError):
-        return SiteResponseError(
-            f"{site} answered {action} with a bad HTTP status line: not a ShotGrid site's reply. "
-            "Check the site URL, or a proxy in the way.",
-            site,
-        )
-    if isinstance(exc, http.client.HTTPException) and not isinstance(exc, ConnectionError):
-        return SiteResponseError(
-            f"{site} answered {action} with a malformed HTTP reply ({exc.__class__.__name__}): "
-            "check the site URL, or a proxy in the way.",
-            site,
-        )
-    return _no_answer(site, exc, action, deadline)
+    malformed = wire.malformed_head(exc)
+    if malformed is None:
+        return _no_answer(site, exc, action, deadline)
+    problem = _MALFORMED.get(malformed) or (
+        f"a malformed HTTP reply ({exc.__class__.__name__}): check the site URL, or a proxy in "
+        "the way."
+    )
+    return SiteResponseError(f"{site} answered {action} with {problem}", site)
 
 
 # -- server capabilities --------------------------------------------------------------------------

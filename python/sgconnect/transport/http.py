@@ -212,25 +212,16 @@ class HttpClient:
                 conn.request(method, target, body=body, headers=all_headers)
                 sent = True
                 response = conn.getresponse()
-            except http.client.RemoteDisconnected as exc:
+            except (OSError, http.client.HTTPException) as exc:  # reset, timeout, TLS, malformed
                 self._drop(conn)
+                malformed = wire.malformed_head(exc)
+                if malformed == "headers":
+                    problem = f"malformed headers ({exc.__class__.__name__}: {str(exc)[:80]})"
+                    raise self._malformed(what, method, repeatable, problem) from None
+                if malformed is not None:
+                    problem = f"a bad status line ({exc.__class__.__name__})"
+                    raise self._malformed(what, method, repeatable, problem) from None
                 error: BaseException = exc
-            except (http.client.LineTooLong, http.client.BadStatusLine) as exc:
-                self._drop(conn)
-                raise self._malformed(
-                    what, method, repeatable, f"a bad status line ({exc.__class__.__name__})"
-                ) from None
-            except http.client.HTTPException as exc:
-                self._drop(conn)
-                raise self._malformed(
-                    what,
-                    method,
-                    repeatable,
-                    f"malformed headers ({exc.__class__.__name__}: {str(exc)[:80]})",
-                ) from None
-            except OSError as exc:  # reset, broken pipe, timeout, TLS
-                self._drop(conn)
-                error = exc
             else:
                 return self._finish(conn, response, method, what, repeatable, allow_redirect)
             # No reply. Repeat once, at once, when the request cannot have reached the site (the

@@ -15,6 +15,9 @@ Each promise the two surfaces share is written here once:
 - **one keep-alive connection per thread and key** (:class:`Pool`), checked before reuse: a
   socket readable while idle was closed by the site (a TLS 1.3 session ticket is not a close),
   and one idle longer than the caller's limit is dropped;
+- **what a malformed reply is** (:func:`malformed_head`, :func:`read_body`): a reply head
+  ``http.client`` cannot parse told from a lost connection (``RemoteDisconnected`` is a
+  ``BadStatusLine`` too);
 - **the reply body** (:func:`read_body`): read in full under a size cap, a truncated one (short of
   its ``Content-Length``, or a cut chunked body) told from a whole one (:class:`BodyError`, which
   each surface words as its :class:`~sgconnect.errors.SiteResponseError`);
@@ -44,6 +47,7 @@ __all__ = [
     "usable",
     "Pool",
     "BodyError",
+    "malformed_head",
     "read_body",
     "after_fork",
     "CHUNK",
@@ -226,6 +230,24 @@ def open_connection(
         conn.close()
         raise
     return conn
+
+
+# -- malformed replies ---------------------------------------------------------------------------
+
+
+def malformed_head(error: BaseException) -> Optional[str]:
+    """What was wrong with a reply head ``http.client`` could not parse: ``"long_line"`` (an
+    over-long status or header line), ``"status_line"`` (a bad status line), ``"headers"``
+    (malformed headers, or another ``http.client`` error), or ``None`` when ``error`` is no
+    malformed reply: a lost connection (``RemoteDisconnected``, a ``BadStatusLine`` that is also
+    a ``ConnectionError``), a timeout or any other ``OSError``."""
+    if isinstance(error, ConnectionError) or not isinstance(error, http.client.HTTPException):
+        return None
+    if isinstance(error, http.client.LineTooLong):
+        return "long_line"
+    if isinstance(error, http.client.BadStatusLine):
+        return "status_line"
+    return "headers"
 
 
 # -- the reply body --------------------------------------------------------------------------------
