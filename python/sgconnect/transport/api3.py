@@ -196,22 +196,6 @@ class Target:
         host, _, port = self.server.rpartition(":") if ":" in self.server else (self.server, "", "")
         port_number = int(port) if port else (443 if self.scheme == "https" else 80)
         https = self.scheme == "https"
-        if tcp_first and not self.proxy:
-            sock = socket.create_connection((host, port_number), deadline.remaining())
-            try:
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                context = None
-                if https:
-                    context = ssl_context(self.origin)
-                    sock.settimeout(deadline.remaining())
-                    sock = context.wrap_socket(sock, server_hostname=host)
-                conn = wire.new_connection(self.scheme, host, port_number, context)
-            except BaseException:
-                sock.close()
-                raise
-            conn.adopt(sock)
-            conn.deadline = deadline
-            return conn
         authorization = None
         if self.proxy and self._proxy_auth:
             authorization = "Basic " + base64.b64encode(self._proxy_auth.encode()).decode()
@@ -220,10 +204,11 @@ class Target:
             host,
             port_number,
             deadline,
-            context=ssl_context(self.origin) if https else None,
+            context=(lambda: ssl_context(self.origin)) if https else None,
             proxy=self.proxy,
             tunnel=True,
             proxy_authorization=authorization,
+            tcp_first=tcp_first,
         )
 
 

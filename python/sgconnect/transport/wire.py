@@ -11,7 +11,7 @@ Each promise the two surfaces share is written here once:
   set, for the first reply byte only until then (:class:`StaleConnection`);
 - **connection opening** (:func:`open_connection`): TCP, then a ``CONNECT`` tunnel through a proxy
   (``Proxy-Authorization`` goes to the proxy only), then TLS with the one CA rule of
-  :mod:`sgconnect.transport.proxies`;
+  :mod:`sgconnect.transport.proxies` (or TCP before loading the CA bundle, for a pre-connect);
 - **one keep-alive connection per thread and key** (:class:`Pool`), checked before reuse: a
   socket readable while idle was closed by the site (a TLS 1.3 session ticket is not a close),
   and one idle longer than the caller's limit is dropped;
@@ -207,18 +207,25 @@ def open_connection(
     proxy: Optional[tuple[str, int]] = None,
     tunnel: bool = False,
     proxy_authorization: Optional[str] = None,
+    tcp_first: bool = False,
 ) -> Connection:
     """A connected :data:`Connection` to the site ``host:port``, within ``deadline``.
 
     :param context: The :class:`ssl.SSLContext` of an https site
-        (:func:`sgconnect.transport.proxies.ssl_context`).
+        (:func:`sgconnect.transport.proxies.ssl_context`), or a function that returns it.
     :param proxy: ``(host, port)`` of the proxy, or ``None``. An https site is reached through a
         ``CONNECT`` tunnel; a plain http one too when ``tunnel`` (api3), else the caller sends
         absolute-form requests to the proxy (REST).
     :param proxy_authorization: The ``Proxy-Authorization`` value for the tunnel, or ``None``.
+    :param tcp_first: Without a proxy, open the TCP connection before calling ``context`` (which
+        may import shotgun_api3 for its CA bundle): a background pre-connect overlaps both.
     :raises OSError: No connection (refused, DNS, TLS, the deadline passed).
     :raises http.client.HTTPException: The proxy refused the tunnel.
     """
+    if tcp_first and proxy is None:
+        return _open_tcp_first(scheme, host, port, deadline, context)
+    if callable(context):
+        context = context()
     conn = new_connection(scheme, *(proxy or (host, port)), context=context)
     if proxy is not None and (scheme == "https" or tunnel):
         headers = {"Proxy-Authorization": proxy_authorization} if proxy_authorization else {}
@@ -229,6 +236,24 @@ def open_connection(
     except BaseException:
         conn.close()
         raise
+    return conn
+
+
+def _open_tcp_first(scheme: str, host: str, port: int, deadline: Deadline, context: Any) -> Any:
+    sock = socket.create_connection((host, port), deadline.remaining())
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if scheme == "https":
+            if callable(context):
+                context = context()
+            sock.settimeout(deadline.remaining())
+            sock = context.wrap_socket(sock, server_hostname=host)
+        conn = new_connection(scheme, host, port, context)
+    except BaseException:
+        sock.close()
+        raise
+    conn.adopt(sock)
+    conn.deadline = deadline
     return conn
 
 
