@@ -5,9 +5,9 @@ Each promise the two surfaces share is written here once:
 
 - **one deadline per call** (:class:`Deadline`): connect, TLS, the proxy tunnel, sending and every
   read share what is left of it; a server trickling one byte at a time cannot stretch a call;
-- **deadline-bounded sockets**: the connections of :func:`open_connection` (:class:`Connection`)
+- **deadline-bounded sockets**: the connections of :func:`open_connection` (:data:`Connection`)
   wrap their socket so that every send and every read waits only for what is left of the
-  connection's current :attr:`Connection.deadline`, and, while :attr:`Connection.probe_until` is
+  connection's current ``deadline``, and, while its ``probe_until`` is
   set, for the first reply byte only until then (:class:`StaleConnection`);
 - **connection opening** (:func:`open_connection`): TCP, then a ``CONNECT`` tunnel through a proxy
   (``Proxy-Authorization`` goes to the proxy only), then TLS with the one CA rule of
