@@ -10,8 +10,10 @@ One module owns what every request path shares:
   :class:`ssl.SSLContext` per bundle (:func:`ssl_context`, reset by :func:`reset`).
 - **Proxies and the CA bundle**: one rule for every path (:mod:`sgconnect.transport.proxies`);
   :func:`proxy_url` is its urllib spelling of an ``http_proxy`` setting.
-- **REST and sgconnect's own HTTP requests**: :mod:`sgconnect.transport.http` (keep-alive,
-  whole-call deadline, no redirects, no duplicate writes, typed replies, fork safety).
+- **The wire** (:mod:`sgconnect.transport.wire`): one deadline per call, deadline-bounded
+  sockets, one keep-alive connection per thread and target, fork safety; under both surfaces:
+  api3 (:mod:`sgconnect.transport.api3`) and REST and sgconnect's own HTTP requests
+  (:mod:`sgconnect.transport.http`: no redirects, no duplicate writes, typed replies).
 - **Every transport-fault message** (:func:`unreachable`, :func:`why_unreachable`,
   :func:`network_failure`): one wording, whatever the surface (api3, REST, login, renewal).
 

@@ -3,13 +3,15 @@
 shotgun_api3 sends every RPC through its bundled httplib2, which follows redirects (re-posting the
 whole body, credentials included, on 307/308), retries silently (a write done twice), bounds each
 socket read rather than the call, and opens one socket per ``Shotgun`` object. sgconnect's
-connections (:mod:`sgconnect.connection`) send through :func:`send` instead:
+connections (:mod:`sgconnect.connection`) send through :func:`send` instead, on the one wire of
+:mod:`sgconnect.transport.wire` (deadline, sockets, pool, fork safety: shared with REST's
+:mod:`sgconnect.transport.http`); this module holds what is api3's own:
 
 - **No redirect is followed.** A 3xx answer is returned as is only for the 302 to
   ``/saml/saml_login_request`` (expired SSO claims: renewal); any other is
   :class:`~sgconnect.errors.SiteRedirectError` naming the site and the Location's origin.
-- **One deadline per call** (:class:`Deadline`): connect, TLS, send and every read share
-  ``timeout_secs``; a server trickling bytes cannot stretch it
+- **One deadline per call** (wire's :class:`~sgconnect.transport.wire.Deadline`): connect,
+  TLS, send and every read share ``timeout_secs``; a server trickling bytes cannot stretch it
   (:class:`~sgconnect.errors.SiteTimeoutError`).
 - **Reads reconnect once, at once; writes are never re-sent.** An idle keep-alive socket is
   checked before reuse (idle age, readability). A read (:data:`READ_RPCS`) whose reused socket
@@ -17,8 +19,9 @@ connections (:mod:`sgconnect.connection`) send through :func:`send` instead:
   :class:`~sgconnect.errors.WriteOutcomeUnknownError`.
 - **Typed replies**: a bad status line, an over-long header, a truncated or over-size body
   (:func:`max_reply_bytes`) are :class:`~sgconnect.errors.SiteResponseError`.
-- **One socket per thread and site**, shared by every purpose's ``Shotgun`` object on that thread;
-  a forked child drops the sockets it inherited (``os.register_at_fork``).
+- **One socket per thread and site** (wire's :class:`~sgconnect.transport.wire.Pool`), shared by
+  every purpose's ``Shotgun`` object on that thread; a forked child drops the sockets it
+  inherited.
 - **Server capabilities once per site per process** (:func:`capabilities`), seeded from a
   per-site cache file with a time limit (:func:`capabilities_cache_file`).
 - **Attachments** (:func:`download`): the session cookie goes to the site's own origin only; a
@@ -30,12 +33,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import http.client
-import io
 import json
 import os
-import select
 import socket
-import ssl
 import sys
 import tempfile
 import threading
@@ -57,8 +57,10 @@ from . import (
     ssl_context,
     timed_out,
     unreachable,
+    wire,
     write_outcome_unknown,
 )
+from .wire import Deadline
 
 __all__ = [
     "READ_RPCS",
@@ -139,64 +141,6 @@ def is_read(rpc: Optional[str]) -> bool:
     return rpc in READ_RPCS
 
 
-# -- deadlines ------------------------------------------------------------------------------------
-
-
-class Deadline:
-    """One deadline for a whole call: ``timeout`` seconds from now (``None`` or 0: none)."""
-
-    def __init__(self, timeout: Optional[float]):
-        self.timeout = timeout or None
-        self._at = time.monotonic() + timeout if timeout else None
-
-    def remaining(self) -> Optional[float]:
-        """Seconds left (``None``: no deadline).
-
-        :raises TimeoutError: The deadline has passed.
-        """
-        if self._at is None:
-            return None
-        left = self._at - time.monotonic()
-        if left <= 0:
-            raise TimeoutError("deadline passed")
-        return left
-
-
-class _DeadlineIO(io.RawIOBase):
-    """A socket's reads, each bounded by what is left of the call's deadline.
-
-    It reads through the socket's own raw file (``makefile``), which holds a reference to the
-    socket: http.client may close the connection while the reply is still being read.
-    """
-
-    def __init__(self, sock: socket.socket, deadline: Deadline):
-        self._sock = sock
-        self._raw = sock.makefile("rb", buffering=0)
-        self._deadline = deadline
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> Optional[int]:
-        self._sock.settimeout(self._deadline.remaining())
-        return self._raw.readinto(buffer)
-
-    def close(self) -> None:
-        self._raw.close()
-        super().close()
-
-
-class _DeadlineSocket:
-    """What ``http.client.HTTPResponse`` reads its reply from: the socket, under the deadline."""
-
-    def __init__(self, sock: socket.socket, deadline: Deadline):
-        self._sock = sock
-        self._deadline = deadline
-
-    def makefile(self, mode: str, *args: Any, **kwargs: Any) -> io.BufferedReader:
-        return io.BufferedReader(_DeadlineIO(self._sock, self._deadline))
-
-
 # -- connections ----------------------------------------------------------------------------------
 
 
@@ -244,68 +188,35 @@ class Target:
         """``http://host:port`` of the proxy (never its credentials), or ``""``: none."""
         return f"http://{self.proxy[0]}:{self.proxy[1]}" if self.proxy else ""
 
-    def connect(self, deadline: Deadline, *, tcp_first: bool = False) -> http.client.HTTPConnection:
-        """A new connected socket (TCP, proxy tunnel, TLS) within ``deadline``.
+    def connect(self, deadline: Deadline, *, tcp_first: bool = False) -> wire.Connection:
+        """A new connected socket (TCP, proxy tunnel, TLS) within ``deadline``
+        (:func:`sgconnect.transport.wire.open_connection`).
 
         :param tcp_first: Open the TCP connection before loading the TLS context (which may
             import shotgun_api3 for its CA bundle): a background pre-connect overlaps both.
         """
         host, _, port = self.server.rpartition(":") if ":" in self.server else (self.server, "", "")
         port_number = int(port) if port else (443 if self.scheme == "https" else 80)
-        connect_to = self.proxy or (host, port_number)
-        timeout = deadline.remaining()
-        conn: http.client.HTTPConnection
-        if tcp_first and not self.proxy:
-            sock = socket.create_connection(connect_to, timeout)
-            try:
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                if self.scheme == "https":
-                    context = ssl_context(self.origin)
-                    sock.settimeout(deadline.remaining())
-                    sock = context.wrap_socket(sock, server_hostname=host)
-                    conn = http.client.HTTPSConnection(host, port_number, context=context)
-                else:
-                    conn = http.client.HTTPConnection(host, port_number)
-            except BaseException:
-                sock.close()
-                raise
-            conn.sock = sock
-            return conn
-        if self.scheme == "https":
-            conn = http.client.HTTPSConnection(
-                connect_to[0], connect_to[1], timeout=timeout, context=ssl_context(self.origin)
-            )
-        else:
-            conn = http.client.HTTPConnection(connect_to[0], connect_to[1], timeout=timeout)
-        if self.proxy:
-            headers = {}
-            if self._proxy_auth:
-                token = base64.b64encode(self._proxy_auth.encode()).decode()
-                headers["Proxy-Authorization"] = f"Basic {token}"
-            conn.set_tunnel(host, port_number, headers=headers)
-        conn.connect()
-        return conn
+        https = self.scheme == "https"
+        authorization = None
+        if self.proxy and self._proxy_auth:
+            authorization = "Basic " + base64.b64encode(self._proxy_auth.encode()).decode()
+        return wire.open_connection(
+            self.scheme,
+            host,
+            port_number,
+            deadline,
+            context=(lambda: ssl_context(self.origin)) if https else None,
+            proxy=self.proxy,
+            tunnel=True,
+            proxy_authorization=authorization,
+            tcp_first=tcp_first,
+        )
 
 
-class _Pooled:
-    __slots__ = ("conn", "last_used")
-
-    def __init__(self, conn: http.client.HTTPConnection):
-        self.conn = conn
-        self.last_used = time.monotonic()
-
-
-_local = threading.local()
+_pool = wire.Pool()
 _stats_lock = threading.Lock()
 _stats = {"connects": 0, "reconnects": 0, "stale": 0}
-
-
-def _pool() -> dict:
-    try:
-        return _local.pool
-    except AttributeError:
-        _local.pool = {}
-        return _local.pool
 
 
 def _count(name: str) -> None:
@@ -320,51 +231,22 @@ def stats() -> dict[str, int]:
         return dict(_stats)
 
 
-def _alive(pooled: _Pooled) -> bool:
-    """Whether an idle pooled socket may be reused: younger than :func:`keepalive_secs` and
-    not readable (a readable idle socket was closed by the site, or holds stray bytes)."""
-    sock = pooled.conn.sock
-    if sock is None:
-        return False
-    if time.monotonic() - pooled.last_used > keepalive_secs():
-        return False
-    try:
-        readable, _, _ = select.select([sock], [], [], 0)
-    except (OSError, ValueError):
-        return False
-    if not readable:
-        return True
-    # Readable while idle: the site closed it (EOF, TLS close_notify), or, over TLS, only
-    # housekeeping such as TLS 1.3 session tickets, which a non-blocking read consumes.
-    try:
-        sock.setblocking(False)
-        sock.recv(1)  # b"": closed; a byte: stray data on an idle connection
-        return False
-    except (ssl.SSLWantReadError, BlockingIOError):
-        return True
-    except OSError:
-        return False
-
-
-def _checkout(target: Target, deadline: Deadline) -> tuple[_Pooled, bool]:
+def _checkout(target: Target, deadline: Deadline) -> tuple[wire.Connection, bool]:
     """This thread's socket to ``target``, and whether it was reused."""
-    pool = _pool()
-    pooled = pool.get(target.key)
-    if pooled is not None:
-        if _alive(pooled):
-            return pooled, True
+    conn, dropped = _pool.take(target.key, keepalive_secs())
+    if conn is not None:
+        return conn, True
+    if dropped:
         _count("stale")
-        pooled.conn.close()
-        del pool[target.key]
     _count("connects")
     # A socket opened ahead counts as reused: it was opened before this call, so a read lost
     # on it is sent again once on a fresh one.
-    pooled = _take_pending(target, deadline)
-    opened_ahead = pooled is not None
-    if pooled is None:
-        pooled = _Pooled(target.connect(deadline))
-    pool[target.key] = pooled
-    return pooled, opened_ahead
+    conn = _take_pending(target, deadline)
+    opened_ahead = conn is not None
+    if conn is None:
+        conn = target.connect(deadline)
+    _pool.put(target.key, conn)
+    return conn, opened_ahead
 
 
 _pending_lock = threading.Lock()
@@ -385,7 +267,7 @@ def preconnect(site: str, timeout: Optional[float]) -> None:
         return
     target = Target(parts.scheme, parts.netloc.rpartition("@")[2])
     key = (threading.get_ident(), target.key)
-    if target.key in _pool():
+    if target.key in _pool:
         return
     with _pending_lock:
         if key in _pending:
@@ -405,7 +287,7 @@ def preconnect(site: str, timeout: Optional[float]) -> None:
     threading.Thread(target=run, name="sgconnect-preconnect", daemon=True).start()
 
 
-def _take_pending(target: Target, deadline: Deadline) -> Optional[_Pooled]:
+def _take_pending(target: Target, deadline: Deadline) -> Optional[wire.Connection]:
     """The socket :func:`preconnect` opened for this thread, if it is ready in time and alive
     (a thread id can be reused: a socket never taken may have idled)."""
     with _pending_lock:
@@ -416,38 +298,27 @@ def _take_pending(target: Target, deadline: Deadline) -> Optional[_Pooled]:
     conn = box.get("conn")
     if conn is None:
         return None
-    pooled = _Pooled(conn)
-    pooled.last_used = box["at"]
-    if _alive(pooled):
-        return pooled
+    conn.idle_since = box["at"]
+    if wire.usable(conn, keepalive_secs()):
+        return conn
     conn.close()
     return None
 
 
 def close(target: Target) -> None:
     """Close this thread's socket to ``target`` (the next request opens a new one)."""
-    pooled = _pool().pop(target.key, None)
-    if pooled is not None:
-        pooled.conn.close()
+    _pool.drop(target.key)
 
 
-def _drop_inherited() -> None:
-    """In a forked child: forget every socket of the parent. Closing the child's copy of a file
-    descriptor sends nothing to the site (no TLS close_notify, no FIN while the parent holds it);
-    the parent's socket stays open and its own. Locks another thread held are made anew."""
-    global _local, _stats_lock, _capabilities_lock, _capabilities_locks, _pending_lock
-    inherited = getattr(_local, "pool", {})
-    _local = threading.local()
+def _renew_locks() -> None:
+    """In a forked child (after :mod:`~sgconnect.transport.wire` dropped the parent's sockets):
+    locks another thread held are made anew, and sockets being opened ahead are forgotten."""
+    global _stats_lock, _capabilities_lock, _capabilities_locks, _pending_lock
     _stats_lock = threading.Lock()
     _pending_lock = threading.Lock()
     _capabilities_lock = threading.Lock()
     _capabilities_locks = {}
     _pending.clear()
-    for pooled in inherited.values():
-        try:
-            pooled.conn.close()
-        except OSError:
-            pass
 
 
 # -- one request ----------------------------------------------------------------------------------
@@ -485,27 +356,24 @@ def send(
     action = rpc or f"{verb} {path.partition('?')[0]}"
     for attempt in (1, 2):
         try:
-            pooled, reused = _checkout(target, deadline)
-            conn = pooled.conn
-            conn.sock.settimeout(deadline.remaining())
+            conn, reused = _checkout(target, deadline)
+            conn.deadline = deadline
+            deadline.remaining()
         except (OSError, http.client.HTTPException) as exc:  # nothing was sent
             raise _no_answer(site, exc, action, deadline, target.proxy_origin) from None
         try:
             conn.request(verb, path, body=body, headers=headers)
-            conn.response_class = _response_class(deadline)  # type: ignore[assignment]
             response = conn.getresponse()
             status, reason = response.status, response.reason
             reply_headers = {name.lower(): value for name, value in response.getheaders()}
             content = _read_body(response, site, action)
         except SiteResponseError:
-            conn.close()
-            _pool().pop(target.key, None)
+            _pool.drop(target.key, conn)
             if not read:
                 raise write_outcome_unknown(site, action, "its reply was unreadable") from None
             raise
         except (OSError, http.client.HTTPException) as exc:
-            conn.close()
-            _pool().pop(target.key, None)
+            _pool.drop(target.key, conn)
             lost = isinstance(
                 exc, (ConnectionError, http.client.RemoteDisconnected, BrokenPipeError)
             )
@@ -515,10 +383,9 @@ def send(
             if not read:
                 raise write_outcome_unknown(site, action, _why(exc)) from None
             raise _broken_reply(site, exc, action, deadline) from None
-        pooled.last_used = time.monotonic()
+        conn.idle_since = time.monotonic()
         if response.will_close:
-            conn.close()
-            _pool().pop(target.key, None)
+            _pool.drop(target.key, conn)
         if 300 <= status < 400:
             location = reply_headers.get("location", "")
             if not (status == http.client.FOUND and _is_saml_login(location)):
@@ -530,59 +397,36 @@ def send(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _response_class(deadline: Deadline) -> Callable[..., http.client.HTTPResponse]:
-    def make(sock: socket.socket, *args: Any, **kwargs: Any) -> http.client.HTTPResponse:
-        return http.client.HTTPResponse(_DeadlineSocket(sock, deadline), *args, **kwargs)  # type: ignore[arg-type]
-
-    return make
-
-
 def _is_saml_login(location: str) -> bool:
     return urllib.parse.urlsplit(location).path.endswith(_SAML_LOGIN)
 
 
 def _read_body(response: http.client.HTTPResponse, site: str, action: str) -> bytes:
     cap = max_reply_bytes()
-    length = response.getheader("content-length")
-    if length and length.isdigit() and int(length) > cap:
-        raise SiteResponseError(
-            f"{site} answered {action} with {int(length)} bytes, more than the "
-            f"{cap // (1024 * 1024)} MiB cap ({MAX_REPLY_MIB}): check the site URL, or a proxy in "
-            "the way.",
-            site,
-            status=response.status,
-        )
     try:
-        content = response.read(cap + 1)
-    except http.client.IncompleteRead as exc:
+        return wire.read_body(response, cap)
+    except wire.BodyError as exc:
+        if exc.kind == "truncated":
+            of = exc.announced if exc.announced is not None else "an unknown number of"
+            problem = (
+                f"a truncated reply ({exc.received} of {of} bytes): the connection was cut. Try "
+                "again; if it persists, check the network or a proxy in the way."
+            )
+        else:
+            size = f"{exc.announced} bytes, " if exc.received == 0 else ""
+            problem = (
+                f"{size}more than the {cap // (1024 * 1024)} MiB cap ({MAX_REPLY_MIB}): check "
+                "the site URL, or a proxy in the way."
+            )
         raise SiteResponseError(
-            f"{site} answered {action} with a truncated reply ({len(exc.partial)} of "
-            f"{len(exc.partial) + (exc.expected or 0)} bytes): the connection was cut. Try "
-            "again; if it persists, check the network or a proxy in the way.",
-            site,
-            status=response.status,
+            f"{site} answered {action} with {problem}", site, status=response.status
         ) from None
-    if len(content) > cap:
-        raise SiteResponseError(
-            f"{site} answered {action} with more than the {cap // (1024 * 1024)} MiB cap "
-            f"({MAX_REPLY_MIB}): check the site URL, or a proxy in the way.",
-            site,
-            status=response.status,
-        )
-    if length and length.isdigit() and len(content) < int(length):
-        raise SiteResponseError(
-            f"{site} answered {action} with a truncated reply ({len(content)} of {length} "
-            "bytes): the connection was cut. Try again; if it persists, check the network.",
-            site,
-            status=response.status,
-        )
-    return content
 
 
 def _why(exc: BaseException) -> str:
     if is_timeout(exc):
         return "no reply came before the timeout"
-    if isinstance(exc, http.client.HTTPException) and not isinstance(exc, ConnectionError):
+    if wire.malformed_head(exc) is not None:
         return f"its reply was malformed ({exc.__class__.__name__})"
     return f"the connection was lost before the reply ({exc.__class__.__name__})"
 
@@ -595,26 +439,23 @@ def _no_answer(
     return unreachable(site, exc, action, proxy=proxy)
 
 
+_MALFORMED = {
+    "long_line": "an over-long header line: not a ShotGrid site's reply. Check the site URL, or a "
+    "proxy in the way.",
+    "status_line": "a bad HTTP status line: not a ShotGrid site's reply. Check the site URL, or a "
+    "proxy in the way.",
+}
+
+
 def _broken_reply(site: str, exc: BaseException, action: str, deadline: Deadline) -> Exception:
-    if isinstance(exc, http.client.LineTooLong):
-        return SiteResponseError(
-            f"{site} answered {action} with an over-long header line: not a ShotGrid site's "
-            "reply. Check the site URL, or a proxy in the way.",
-            site,
-        )
-    if isinstance(exc, http.client.BadStatusLine) and not isinstance(exc, ConnectionError):
-        return SiteResponseError(
-            f"{site} answered {action} with a bad HTTP status line: not a ShotGrid site's reply. "
-            "Check the site URL, or a proxy in the way.",
-            site,
-        )
-    if isinstance(exc, http.client.HTTPException) and not isinstance(exc, ConnectionError):
-        return SiteResponseError(
-            f"{site} answered {action} with a malformed HTTP reply ({exc.__class__.__name__}): "
-            "check the site URL, or a proxy in the way.",
-            site,
-        )
-    return _no_answer(site, exc, action, deadline)
+    malformed = wire.malformed_head(exc)
+    if malformed is None:
+        return _no_answer(site, exc, action, deadline)
+    problem = _MALFORMED.get(malformed) or (
+        f"a malformed HTTP reply ({exc.__class__.__name__}): check the site URL, or a proxy in "
+        "the way."
+    )
+    return SiteResponseError(f"{site} answered {action} with {problem}", site)
 
 
 # -- server capabilities --------------------------------------------------------------------------
@@ -918,15 +759,11 @@ def check_no_redirect(site: str, timeout: Optional[float] = 10.0) -> None:
 
 def reset() -> None:
     """Close this thread's sockets and forget the capabilities fetched so far."""
-    pool = _pool()
-    for pooled in pool.values():
-        pooled.conn.close()
-    pool.clear()
+    _pool.clear()
     with _capabilities_lock:
         _capabilities.clear()
         _capabilities_locks.clear()
 
 
 state.register(__name__, reset)
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_drop_inherited)
+wire.after_fork(_renew_locks)

@@ -4,41 +4,38 @@
 it lets sgconnect own the four things that matter here, which urllib and the httplib2 bundled in
 shotgun_api3 decide for their callers: urllib opens a new TCP connection (and TLS handshake) per
 request and follows redirects; httplib2 follows redirects, re-sends a request (a write too) after a
-lost reply, and bounds only each socket read. :class:`HttpClient` on ``http.client``:
+lost reply, and bounds only each socket read. :class:`HttpClient` keeps these promises, the
+shared ones on the one wire of :mod:`sgconnect.transport.wire` (as the api3 surface does):
 
-- **keep-alive**: one persistent connection per thread and per (site, proxy, CA bundle), shared
-  by every client of that site on the thread (REST sessions of any purpose, any token);
+- **keep-alive** (wire): one persistent connection per thread and per (site, proxy), shared by
+  every client of that site on the thread (REST sessions of any purpose, any token);
 - **no redirect, ever**: any 3xx to a request carrying a credential is a
   :class:`~sgconnect.errors.SiteRedirectError` naming the site and the ``Location``'s origin
   (never the URL's query, never the secret), and nothing is sent there;
-- **a whole-call deadline**: ``timeout_secs`` bounds connect, TLS, the proxy tunnel, sending and
-  every read together (:class:`Deadline`): a server trickling one byte every 0.5 s cannot keep a
-  1 s call alive;
+- **a whole-call deadline** (wire's :class:`~sgconnect.transport.wire.Deadline`):
+  ``timeout_secs`` bounds connect, TLS, the proxy tunnel, sending and every read together: a
+  server trickling one byte every 0.5 s cannot keep a 1 s call alive;
 - **idempotency**: a stale or reset keep-alive socket is replaced at once, before sending when
-  the socket shows it (closed by the site while idle), else after: a request that cannot have
-  reached the site (the send failed) is sent again on a new connection, and so is a request marked
-  ``idempotent`` (``GET``, the REST token request) whose reply was lost, once. A connection idle
-  for :data:`STALE_IDLE_SECS` that a NAT may have forgotten silently (no FIN, no RST) is probed
-  by the repeatable request itself: no first byte within :data:`STALE_PROBE_SECS`, and it is
-  sent again on a new connection (a slow ``GET`` after an idle second is thus sent twice). Any
-  other request (``POST``/``PUT``/``PATCH``/``DELETE``) whose reply was lost after it was sent
-  is never re-sent: :class:`~sgconnect.errors.WriteOutcomeUnknownError`;
+  the socket shows it (closed by the site while idle: wire's check), else after: a request that
+  cannot have reached the site (the send failed) is sent again on a new connection, and so is a
+  request marked ``idempotent`` (``GET``, the REST token request) whose reply was lost, once. A
+  connection idle for :data:`STALE_IDLE_SECS` that a NAT may have forgotten silently (no FIN, no
+  RST) is probed by the repeatable request itself: no first byte within
+  :data:`STALE_PROBE_SECS`, and it is sent again on a new connection (a slow ``GET`` after an idle
+  second is thus sent twice). Any other request (``POST``/``PUT``/``PATCH``/``DELETE``) whose
+  reply was lost after it was sent is never re-sent:
+  :class:`~sgconnect.errors.WriteOutcomeUnknownError`;
 - **typed replies**: a bad status line, an over-long or malformed header, a truncated body or one
   over ``max_body_bytes`` is a :class:`~sgconnect.errors.SiteResponseError` saying what was wrong;
-- **fork safety**: a forked child never uses a connection of its parent
-  (``os.register_at_fork``: the child drops them and opens its own);
+- **fork safety** (wire): a forked child never uses a connection of its parent;
 - **proxies and TLS** by :mod:`sgconnect.transport.proxies`' one rule: plain http through the
-  proxy in absolute form, https through a ``CONNECT`` tunnel; ``Proxy-Authorization`` is sent to
-  the proxy only.
+  proxy in absolute form, https through a ``CONNECT`` tunnel (wire); ``Proxy-Authorization`` is
+  sent to the proxy only.
 """
 
 from __future__ import annotations
 
 import http.client
-import io
-import os
-import select
-import socket
 import threading
 import time
 import urllib.parse
@@ -53,8 +50,9 @@ from ..errors import (
     WriteOutcomeUnknownError,
 )
 from ..sites import DEFAULT_PORTS
-from . import redirected, write_outcome_unknown
+from . import is_timeout, redirected, wire, write_outcome_unknown
 from .proxies import Proxy, ssl_context
+from .wire import Deadline
 
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
@@ -75,29 +73,6 @@ STALE_IDLE_SECS = 1.0
 #: ...must get its first reply byte within this long, else the connection is taken for one a NAT
 #: or load balancer forgot (no FIN, no RST) and the request is sent again on a new one, once.
 STALE_PROBE_SECS = 2.0
-_CHUNK = 64 * 1024
-
-
-class Deadline:
-    """The time left for one whole call (``secs`` ``None`` or 0: no deadline)."""
-
-    __slots__ = ("secs", "_end")
-
-    def __init__(self, secs: Optional[float]):
-        self.secs = secs or None
-        self._end = time.monotonic() + secs if secs else None
-
-    def remaining(self) -> Optional[float]:
-        """Seconds left (``None``: no deadline).
-
-        :raises TimeoutError: None left.
-        """
-        if self._end is None:
-            return None
-        left = self._end - time.monotonic()
-        if left <= 0:
-            raise TimeoutError("the call's deadline passed")
-        return left
 
 
 class Reply:
@@ -123,117 +98,11 @@ class Reply:
         return f"<Reply {self.status} {kind}, {len(self.body)} bytes>"
 
 
-# -- deadline-bound sockets ------------------------------------------------------------------------
-
-
-class _DeadlineReader(io.RawIOBase):
-    """What ``http.client`` reads a reply from: each read waits only for what is left."""
-
-    def __init__(self, owner_sock: _DeadlineSocket):
-        self._owner_sock = owner_sock
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        sock = self._owner_sock._sock
-        owner = self._owner_sock._owner
-        timeout = owner.deadline.remaining()
-        probe_until = owner.probe_until
-        if probe_until is not None:
-            left = probe_until - time.monotonic()
-            if left <= 0:
-                raise _StaleConnection("no reply on a reused connection")
-            timeout = left if timeout is None else min(timeout, left)
-        sock.settimeout(timeout)
-        try:
-            received = sock.recv_into(buffer)
-        except (TimeoutError, socket.timeout):
-            if probe_until is not None and time.monotonic() >= probe_until:
-                raise _StaleConnection("no reply on a reused connection") from None
-            raise
-        owner.probe_until = None  # the connection answered
-        return received
-
-    def close(self) -> None:
-        if not self.closed:
-            super().close()
-            self._owner_sock._release()
-
-
-class _DeadlineSocket:
-    """A connected socket whose sends and reads are bounded by the owner's deadline.
-
-    Like :meth:`socket.socket.makefile`, an open reader keeps the socket open until it is closed
-    (``http.client`` closes the connection before the reply's body is read).
-    """
-
-    def __init__(self, sock: Any, owner: Any):
-        self._sock = sock
-        self._owner = owner
-        self._readers = 0
-        self._closing = False
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._sock, name)
-
-    def sendall(self, data: Any) -> None:
-        self._sock.settimeout(self._owner.deadline.remaining())
-        self._sock.sendall(data)
-
-    def makefile(self, mode: str = "rb", *args: Any, **kwargs: Any) -> Any:
-        self._readers += 1
-        return io.BufferedReader(_DeadlineReader(self), _CHUNK)
-
-    def _release(self) -> None:
-        self._readers -= 1
-        if self._closing and self._readers <= 0:
-            self._sock.close()
-
-    def close(self) -> None:
-        self._closing = True
-        if self._readers <= 0:
-            self._sock.close()
-
-
-class _StaleConnection(ConnectionError):
-    """A reused keep-alive connection gave no first byte within the probe window: a peer (a NAT,
-    a load balancer) forgot it without a FIN or RST."""
-
-
-class _DeadlineMixin:
-    deadline: Deadline = Deadline(None)
-    generation = 0
-    idle_since = 0.0
-    #: While set (monotonic seconds), the first byte of the reply must come before then.
-    probe_until: Optional[float] = None
-
-    def connect(self) -> None:
-        self.timeout = self.deadline.remaining()  # type: ignore[attr-defined]
-        super().connect()  # type: ignore[misc]
-        self.sock = _DeadlineSocket(self.sock, self)  # type: ignore[has-type]
-
-
-class _HTTPConnection(_DeadlineMixin, http.client.HTTPConnection):
-    pass
-
-
-class _HTTPSConnection(_DeadlineMixin, http.client.HTTPSConnection):
-    pass
-
-
 # -- the per-thread connections -------------------------------------------------------------------
 
-_local = threading.local()
-_generation = 0
-_generation_lock = threading.Lock()
+_pool = wire.Pool()
 _connects = 0
-
-
-def _new_generation() -> None:
-    global _generation
-    with _generation_lock:
-        _generation += 1
+_connects_lock = threading.Lock()
 
 
 def connection_count() -> int:
@@ -243,21 +112,9 @@ def connection_count() -> int:
 
 def reset() -> None:
     """Close this thread's connections; every thread opens new ones on its next request."""
-    _new_generation()
-    pool = getattr(_local, "pool", None)
-    if pool:
-        for conn in list(pool.values()):
-            conn.close()
-        pool.clear()
+    _pool.reset_all()
 
 
-def _after_fork_in_child() -> None:
-    # The parent's sockets are not ours: forget them (their fds are closed on next use).
-    _new_generation()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
 state.register(__name__, reset)
 
 
@@ -355,30 +212,21 @@ class HttpClient:
                 conn.request(method, target, body=body, headers=all_headers)
                 sent = True
                 response = conn.getresponse()
-            except http.client.RemoteDisconnected as exc:
+            except (OSError, http.client.HTTPException) as exc:  # reset, timeout, TLS, malformed
                 self._drop(conn)
+                malformed = wire.malformed_head(exc)
+                if malformed == "headers":
+                    problem = f"malformed headers ({exc.__class__.__name__}: {str(exc)[:80]})"
+                    raise self._malformed(what, method, repeatable, problem) from None
+                if malformed is not None:
+                    problem = f"a bad status line ({exc.__class__.__name__})"
+                    raise self._malformed(what, method, repeatable, problem) from None
                 error: BaseException = exc
-            except (http.client.LineTooLong, http.client.BadStatusLine) as exc:
-                self._drop(conn)
-                raise self._malformed(
-                    what, method, repeatable, f"a bad status line ({exc.__class__.__name__})"
-                ) from None
-            except http.client.HTTPException as exc:
-                self._drop(conn)
-                raise self._malformed(
-                    what,
-                    method,
-                    repeatable,
-                    f"malformed headers ({exc.__class__.__name__}: {str(exc)[:80]})",
-                ) from None
-            except OSError as exc:  # reset, broken pipe, timeout, TLS
-                self._drop(conn)
-                error = exc
             else:
                 return self._finish(conn, response, method, what, repeatable, allow_redirect)
             # No reply. Repeat once, at once, when the request cannot have reached the site (the
             # send failed on a reused socket) or may be repeated; else the outcome is unknown.
-            timed_out = _is_timeout(error)
+            timed_out = is_timeout(error)
             if not timed_out and not retried and (repeatable or (reused and not sent)):
                 retried = True
                 continue
@@ -393,58 +241,38 @@ class HttpClient:
         return (self.scheme, self.host, self.port, proxy.identity if proxy else None)
 
     def _connection(self, deadline: Deadline, what: str) -> tuple[Any, bool]:
-        pool = getattr(_local, "pool", None)
-        if pool is None:
-            pool = _local.pool = {}
         key = self._key()
-        conn = pool.get(key)
-        if conn is not None:
-            if conn.generation != _generation or conn.sock is None or _stale(conn.sock):
-                conn.close()
-                del pool[key]
-                conn = None
+        conn, _ = _pool.take(key)
         if conn is not None:
             return conn, True
         conn = self._open(deadline, what)
-        pool[key] = conn
+        _pool.put(key, conn)
         return conn, False
 
     def _open(self, deadline: Deadline, what: str) -> Any:
         global _connects
         proxy = self.proxy
-        host, port = (proxy.host, proxy.port) if proxy else (self.host, self.port)
-        if self.scheme == "https":
-            context = ssl_context(self.site)
-            conn: Any = _HTTPSConnection(host, port, context=context)
-            if proxy is not None:
-                tunnel_headers = {}
-                authorization = proxy.authorization()
-                if authorization:
-                    tunnel_headers["Proxy-Authorization"] = authorization
-                conn.set_tunnel(self.host, self.port, headers=tunnel_headers)
-        else:
-            conn = _HTTPConnection(host, port)
-        conn.generation = _generation
-        conn.deadline = deadline
+        https = self.scheme == "https"
         try:
-            conn.connect()
+            conn = wire.open_connection(
+                self.scheme,
+                self.host,
+                self.port,
+                deadline,
+                context=ssl_context(self.site) if https else None,
+                proxy=(proxy.host, proxy.port) if proxy else None,
+                proxy_authorization=proxy.authorization() if proxy and https else None,
+            )
         except CaBundleError:
             raise
-        except OSError as exc:
-            conn.close()
+        except (OSError, http.client.HTTPException) as exc:
             raise self._connect_failed(what, exc, deadline) from None
-        except http.client.HTTPException as exc:
-            conn.close()
-            raise self._connect_failed(what, exc, deadline) from None
-        with _generation_lock:
+        with _connects_lock:
             _connects += 1
         return conn
 
     def _drop(self, conn: Any) -> None:
-        conn.close()
-        pool = getattr(_local, "pool", None)
-        if pool is not None and pool.get(self._key()) is conn:
-            del pool[self._key()]
+        _pool.drop(self._key(), conn)
 
     def _target(self, url: str) -> str:
         parts = urllib.parse.urlsplit(url)
@@ -480,44 +308,17 @@ class HttpClient:
             location = response.getheader("Location") or ""
             self._drop(conn)
             raise redirected(self.site, status, location, what)
-        length = response.getheader("Content-Length")
-        if length and length.strip().isdigit() and int(length) > self.max_body_bytes:
-            self._drop(conn)
-            raise self._malformed(
-                what,
-                method,
-                repeatable,
-                f"a body of {int(length)} bytes, over the {self.max_body_bytes}-byte cap",
-                status,
-            )
-        chunks = []
-        size = 0
         try:
-            while True:
-                chunk = response.read(_CHUNK)
-                if not chunk:
-                    break
-                size += len(chunk)
-                if size > self.max_body_bytes:
-                    self._drop(conn)
-                    raise self._malformed(
-                        what,
-                        method,
-                        repeatable,
-                        f"a body over the {self.max_body_bytes}-byte cap",
-                        status,
-                    )
-                chunks.append(chunk)
-        except http.client.IncompleteRead as exc:
+            body = wire.read_body(response, self.max_body_bytes)
+        except wire.BodyError as exc:
             self._drop(conn)
-            raise self._malformed(
-                what,
-                method,
-                repeatable,
-                f"a truncated body ({len(exc.partial) + size} bytes of "
-                f"{length or 'an unknown length'})",
-                status,
-            ) from None
+            if exc.kind == "truncated":
+                of = f"the {exc.announced} announced" if exc.announced else "an unknown length"
+                problem = f"a truncated body ({exc.received} bytes of {of})"
+            else:
+                size = f" of {exc.announced} bytes," if exc.received == 0 else ""
+                problem = f"a body{size} over the {self.max_body_bytes}-byte cap"
+            raise self._malformed(what, method, repeatable, problem, status) from None
         except http.client.HTTPException as exc:
             self._drop(conn)
             raise self._malformed(
@@ -525,29 +326,18 @@ class HttpClient:
             ) from None
         except OSError as exc:
             self._drop(conn)
-            if _is_timeout(exc):
+            if is_timeout(exc):
                 if repeatable:
                     raise self._unreachable(what, exc, conn.deadline) from None
                 raise self._outcome_unknown(method, what, exc) from None
             raise self._malformed(
                 what, method, repeatable, f"a body cut short ({exc.__class__.__name__})", status
             ) from None
-        expected = int(length) if length and length.strip().isdigit() else None
-        if expected is not None and size < expected:
-            # http.client's read(amt) ends quietly at EOF, whatever Content-Length said
-            self._drop(conn)
-            raise self._malformed(
-                what,
-                method,
-                repeatable,
-                f"a truncated body ({size} bytes of the {expected} announced)",
-                status,
-            )
         if response.will_close:
             self._drop(conn)
         else:
             conn.idle_since = time.monotonic()
-        return Reply(status, response.reason, response.headers, b"".join(chunks))
+        return Reply(status, response.reason, response.headers, body)
 
     # -- errors ---------------------------------------------------------------------------------
 
@@ -571,7 +361,7 @@ class HttpClient:
     ) -> WriteOutcomeUnknownError:
         lost = (
             "no reply came in time"
-            if _is_timeout(error)
+            if is_timeout(error)
             else f"the connection was lost ({error.__class__.__name__})"
         )
         return write_outcome_unknown(self.site, what, lost, method=method)
@@ -595,7 +385,7 @@ class HttpClient:
                     self.site,
                     proxy=proxy.origin,
                 )
-            if not _is_timeout(error) and not self._tls_error(error):
+            if not is_timeout(error) and not self._tls_error(error):
                 from . import why_unreachable
 
                 return ProxyError(
@@ -621,20 +411,7 @@ class HttpClient:
             self.site,
             error,
             what,
-            self.timeout_secs if _is_timeout(error) else None,
+            self.timeout_secs if is_timeout(error) else None,
             to=self.to,
             via_proxy=self.proxy is not None,
         )
-
-
-def _is_timeout(error: BaseException) -> bool:
-    return isinstance(error, (TimeoutError, socket.timeout))
-
-
-def _stale(sock: Any) -> bool:
-    """An idle keep-alive socket that is readable was closed (or spoken on) by the other side."""
-    try:
-        readable, _, _ = select.select([sock], [], [], 0)
-    except (OSError, ValueError):
-        return True
-    return bool(readable)
