@@ -20,9 +20,12 @@ __all__ = ["run_child", "start_child", "farm_job_env"]
 
 def _by_path(script: Path) -> str:
     path, folder = str(script), str(script.parent)
-    # As ``python <path>`` does: argv[0] is the script, sys.path[0] its folder.
+    # As ``python <path>`` does: argv[0] is the script, sys.path[0] its folder. Ctrl-C is
+    # Python's own KeyboardInterrupt even when the tests run in a background job (which ignores
+    # SIGINT, and an ignored signal stays ignored across exec).
     return (
-        f"import runpy, sys; sys.argv[0] = {path!r}; sys.path.insert(0, {folder!r}); "
+        "import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+        f"sys.argv[0] = {path!r}; sys.path.insert(0, {folder!r}); "
         f"runpy.run_path({path!r}, run_name='__main__')"
     )
 
