@@ -15,26 +15,18 @@ import subprocess
 import sys
 import threading
 
+from children import run_sgconnect
 from fixtures.toolkit import REPO_ROOT
 
 from sgconnect import cli
-from sgconnect.testing import approve_next_app_session, child_environment
+from sgconnect.testing import approve_next_app_session
 
 TIMEOUT = 120
+NO_DISPLAY = ("DISPLAY", "WAYLAND_DISPLAY", "SGCONNECT_NON_INTERACTIVE")
 
 
 def sgconnect_cli(home, *args: str) -> subprocess.CompletedProcess:
-    env = child_environment(SHOTGUN_HOME=str(home), SGTK_AUTH_ALLOW_NO_HTTPS="1")
-    for name in ("SGCONNECT_SITE", "DISPLAY", "WAYLAND_DISPLAY", "SGCONNECT_NON_INTERACTIVE"):
-        env.pop(name, None)
-    return subprocess.run(
-        [sys.executable, "-m", "sgconnect", *args],
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-    )
+    return run_sgconnect(home, *args, unset=NO_DISPLAY, timeout=TIMEOUT)
 
 
 def named_command(message: str) -> list[str]:

@@ -18,14 +18,13 @@ import os
 import pickle
 import re
 import secrets
-import subprocess
-import sys
 import threading
 import traceback
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
+from children import run_sgconnect
 
 import sgconnect
 from sgconnect import redaction, service
@@ -36,7 +35,6 @@ from sgconnect.rest import RestSession
 from sgconnect.secret import RedactedBytes, RedactedText, Secret, form_body, json_body
 from sgconnect.settings import Settings
 from sgconnect.sitetext import neutralize
-from sgconnect.testing import child_environment
 from sgconnect.testing.site import DEMO_SCRIPTS, DEMO_USERS, HumanUserSpec
 
 CHILDREN = Path(__file__).parent / "children"
@@ -78,20 +76,6 @@ def assert_no_secret_printed(site: Any, error: BaseException, *extra: str) -> st
     assert seen, "the site issued no secret: the search would prove nothing"
     assert not leaked(seen, text), f"a secret is printed with the locals of:\n{text}"
     return text
-
-
-def run_sgconnect(home: Path, *args: str) -> subprocess.CompletedProcess:
-    """The ``sgconnect`` command in a new process with ``home`` as its ``SHOTGUN_HOME``."""
-    env = child_environment(SHOTGUN_HOME=str(home), SGTK_AUTH_ALLOW_NO_HTTPS="1")
-    env.pop("SGCONNECT_SITE", None)
-    return subprocess.run(
-        [sys.executable, "-m", "sgconnect", *args],
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=90,
-    )
 
 
 def session_credential(site: Any, login: str = "alice") -> Credential:

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
-from sgconnect.testing import run_python, start_python
+from sgconnect.testing import child_environment, run_python, start_python
 
-__all__ = ["run_child", "start_child", "farm_job_env"]
+__all__ = ["run_child", "start_child", "farm_job_env", "run_sgconnect"]
 
 
 def _by_path(script: Path) -> str:
@@ -42,6 +43,24 @@ def start_child(
 ) -> subprocess.Popen:
     """:func:`sgconnect.testing.start_python` for the program in ``script``."""
     return start_python(_by_path(script), env_extra, **kwargs)
+
+
+def run_sgconnect(
+    home: Path, *args: str, unset: tuple = (), timeout: float = 90
+) -> subprocess.CompletedProcess:
+    """The ``sgconnect`` command in a new process with ``home`` as its ``SHOTGUN_HOME``, no
+    inherited ``SGCONNECT_SITE`` (nor the variables in ``unset``), stdin closed, output captured."""
+    env = child_environment(SHOTGUN_HOME=str(home), SGTK_AUTH_ALLOW_NO_HTTPS="1")
+    for name in ("SGCONNECT_SITE", *unset):
+        env.pop(name, None)
+    return subprocess.run(
+        [sys.executable, "-m", "sgconnect", *args],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def farm_job_env(job_env: Mapping[str, str], home: Path, **farm: str) -> dict[str, str]:
