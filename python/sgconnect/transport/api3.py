@@ -48,7 +48,7 @@ from typing import Any, Callable, Iterator, Optional
 
 from .. import state
 from ..environ import CAPABILITIES_TTL_SECS, KEEPALIVE_SECS, MAX_REPLY_MIB
-from ..errors import SiteRedirectError, SiteResponseError
+from ..errors import CaBundleError, SiteRedirectError, SiteResponseError
 from ..settings import number_from_environment
 from . import (
     NoRedirect,
@@ -60,6 +60,7 @@ from . import (
     wire,
     write_outcome_unknown,
 )
+from .proxies import check_ca_bundle
 from .wire import Deadline
 
 __all__ = [
@@ -265,6 +266,10 @@ def preconnect(site: str, timeout: Optional[float]) -> None:
     parts = urllib.parse.urlsplit(site)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return
+    try:
+        check_ca_bundle(site)  # no socket to a site whose certificate cannot be verified
+    except CaBundleError:
+        return  # the hand-out itself names the missing bundle, before any request
     target = Target(parts.scheme, parts.netloc.rpartition("@")[2])
     key = (threading.get_ident(), target.key)
     if target.key in _pool:
