@@ -74,6 +74,7 @@ def _run_job(
     *,
     service_mode: bool = True,
     key: str = "",
+    node_file: Optional[Path] = None,
     **node: str,
 ) -> dict:
     """Run a farm job; ``node`` adds (or, with ``""``, removes) the node's own settings."""
@@ -89,7 +90,8 @@ def _run_job(
     for name in [name for name, value in node.items() if value == ""]:
         del env[name]
     child = subprocess.run(
-        [sys.executable, str(CHILDREN / "identity_farm_job.py")],
+        [sys.executable, str(CHILDREN / "identity_farm_job.py")]
+        + (["--node-file", str(node_file)] if node_file else []),
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
@@ -832,3 +834,94 @@ def test_forged_logins_and_wrong_types_are_no_saved_session(body, caplog):
     caplog.set_level(logging.WARNING)
     assert session_cache.read_saved_session(SITE) is None
     assert len([r for r in caplog.records if r.levelno >= logging.WARNING]) == 1
+
+
+# -- the node settings file ------------------------------------------------------------------------
+
+
+def _node_file(tmp_path: Path, values: dict, mode: int = 0o600) -> Path:
+    folder = tmp_path / "etc_sgconnect"
+    folder.mkdir(mode=0o755, exist_ok=True)
+    path = folder / "node.json"
+    path.write_text(json.dumps(values))
+    path.chmod(mode)
+    return path
+
+
+@pytest.mark.tkcore
+def test_a_job_environment_cannot_undo_the_node_file(make_local_site, tmp_path):
+    site_a, site_b = make_local_site("default"), make_local_site("default")
+    job = _submit(site_a, "alice", verified=True)
+    node_file = _node_file(
+        tmp_path,
+        {"farm_identity": "verified", "service_site": site_a.url, "service_script_name": SCRIPT},
+    )
+    home = _node_home(tmp_path, site_a, None)
+    edited = {k: v for k, v in job.items() if k != "SGCONNECT_TICKET"}
+    edited.update(
+        SGCONNECT_SITE=site_b.url,
+        SGCONNECT_SUDO_AS_LOGIN="carol",
+        SGCONNECT_FARM_IDENTITY="unverified",
+        SGCONNECT_SERVICE_SITE=site_b.url,
+        SGCONNECT_SERVICE_SCRIPT_NAME="another_script",
+        SGCONNECT_SERVICE_KEY_ENV="SGCONNECT_OTHER_KEY",
+    )
+    key = {"SGCONNECT_SCRIPT_KEY": site_a.script_key(SCRIPT)}
+    site_a.clear_journal()
+    result = _run_job(site_a, home, edited, service_mode=False, node_file=node_file, **key)
+    assert result.get("error", [None])[0] == "FarmIdentityError", result
+    assert "farm_identity: verified" in result["error"][1]
+    assert site_b.journal == [] and _calls(site_a) == []
+    assert "SGCONNECT_SERVICE_SITE is ignored" in result["stderr"]
+    # The same edited job on a node without the file (the script named by the node, as its
+    # environment did before): the environment chose site B, and the key went there.
+    plain = {**edited, "SGCONNECT_SERVICE_SCRIPT_NAME": SCRIPT}
+    del plain["SGCONNECT_SERVICE_KEY_ENV"]
+    result = _run_job(site_a, home, plain, service_mode=False, **key)
+    assert [e.auth for e in site_b.journal if e.rpc not in (None, "info")] == ["script"], result
+    # The ticket itself still works on the node, whatever the environment says.
+    site_a.clear_journal()
+    result = _run_job(
+        site_a,
+        home,
+        {**job, "SGCONNECT_FARM_IDENTITY": "unverified"},
+        service_mode=False,
+        node_file=node_file,
+        **key,
+    )
+    assert result["user"]["login"] == "alice" and result["user"]["source"] == "verified"
+
+
+def test_the_node_file_wins_over_the_environment(tmp_path, monkeypatch, caplog):
+    from sgconnect import settings as settings_module
+
+    node_file = _node_file(tmp_path, {"farm_identity": "verified", "service_site": "https://a"})
+    monkeypatch.setattr(settings_module, "NODE_FILE", str(node_file))
+    env = {"SGCONNECT_FARM_IDENTITY": "unverified", "SGCONNECT_TIMEOUT_SECS": "5"}
+    with caplog.at_level(logging.WARNING):
+        settings = Settings.from_environment(env)
+    assert (settings.farm_identity, settings.service_site) == ("verified", "https://a")
+    assert settings.timeout_secs == 5  # not a node setting: the environment still sets it
+    assert "SGCONNECT_FARM_IDENTITY is ignored" in caplog.text
+    monkeypatch.setattr(settings_module, "NODE_FILE", str(tmp_path / "absent.json"))
+    assert Settings.from_environment(env).farm_identity == "unverified"
+
+
+@pytest.mark.parametrize(
+    "values, mode, why",
+    [
+        ({"farm_identity": "verified"}, 0o666, "others can write it"),
+        ({"non_interactive": "1"}, 0o600, "holds a key"),
+        ({"service_site": 1}, 0o600, "is not a string"),
+        (["verified"], 0o600, "not a JSON object"),
+    ],
+)
+def test_an_untrusted_or_malformed_node_file_is_an_error(tmp_path, monkeypatch, values, mode, why):
+    from sgconnect import settings as settings_module
+
+    if mode & 0o022 and not POSIX:
+        pytest.skip("ownership and mode are checked on POSIX only")
+    node_file = _node_file(tmp_path, values, mode)
+    monkeypatch.setattr(settings_module, "NODE_FILE", str(node_file))
+    with pytest.raises(ConfigurationError, match=why):
+        Settings.from_environment({})

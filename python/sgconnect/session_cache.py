@@ -141,12 +141,15 @@ def _yaml_load(data: bytes) -> Any:
 MAX_CACHE_BYTES = 1024 * 1024
 
 
-def trust_problem(mode: int, owner: int, uid: Optional[int], size: int) -> Optional[str]:
+def trust_problem(
+    mode: int, owner: int, uid: Optional[int], size: int, *, root_ok: bool = False
+) -> Optional[str]:
     """Why a cache file with this ``st_mode``, owner and size may not be read, or ``None``.
 
     Pure. Refused: not a regular file (a FIFO, a device such as ``/dev/zero``), owned by another
     user, writable by group or others, or larger than :data:`MAX_CACHE_BYTES`. ``uid`` is this
     process's effective user id (``None`` on Windows: only type and size are checked there).
+    ``root_ok``: a file owned by root is trusted too (the node settings file).
     """
     if not stat.S_ISREG(mode):
         return "it is not a regular file"
@@ -154,7 +157,7 @@ def trust_problem(mode: int, owner: int, uid: Optional[int], size: int) -> Optio
         return f"it is larger than {MAX_CACHE_BYTES} bytes"
     if uid is None:
         return None
-    if owner != uid:
+    if owner != uid and not (root_ok and owner == 0):
         return f"it is owned by user id {owner}, not by this user (id {uid})"
     if mode & (stat.S_IWGRP | stat.S_IWOTH):
         return f"its mode is {stat.S_IMODE(mode):04o}: others can write it (chmod go-w)"
@@ -205,7 +208,21 @@ def write_problem(site: Optional[str]) -> Optional[tuple[str, str]]:
     return None
 
 
-def _read_trusted(path: str) -> Optional[bytes]:
+def read_trusted(path: str, *, root_ok: bool = False) -> Optional[bytes]:
+    """The bytes of a file this user may trust by :func:`trust_problem`'s and the folder's rules;
+    ``None`` when absent. ``root_ok``: root may own it too.
+
+    :raises ValueError: The file may not be trusted or cannot be read; the message says why.
+    """
+    try:
+        return _read_trusted(path, root_ok=root_ok, untrusted="")
+    except _CorruptCache as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _read_trusted(
+    path: str, *, root_ok: bool = False, untrusted: str = "; it is treated as no saved session"
+) -> Optional[bytes]:
     """The bytes of a cache file this user may trust; ``None`` when absent.
 
     Opened non-blocking (a FIFO cannot hang the process) and checked through the descriptor;
@@ -221,11 +238,11 @@ def _read_trusted(path: str) -> Optional[bytes]:
     try:
         info = os.fstat(fd)
         uid = os.geteuid() if hasattr(os, "geteuid") else None
-        problem = trust_problem(info.st_mode, info.st_uid, uid, info.st_size) or _folder_problem(
-            path, uid
-        )
+        problem = trust_problem(
+            info.st_mode, info.st_uid, uid, info.st_size, root_ok=root_ok
+        ) or _folder_problem(path, uid)
         if problem is not None:
-            raise _CorruptCache(f"not trusted, {problem}; it is treated as no saved session")
+            raise _CorruptCache(f"not trusted, {problem}{untrusted}")
         chunks, total = [], 0
         while total <= MAX_CACHE_BYTES:
             chunk = os.read(fd, 65536)

@@ -10,7 +10,10 @@ service key is read from where ``service_key_env`` / ``service_key_file`` point.
 from __future__ import annotations
 
 import dataclasses
+import json
+import logging
 import os
+import sys
 from dataclasses import dataclass, fields
 from typing import Any, Optional
 
@@ -75,11 +78,15 @@ class Settings:
             a flag, a proxy address for ``SGCONNECT_HTTP_PROXY``); the variable is named.
         """
         environ = os.environ if environ is None else environ
+        node, node_path = read_node_file()
         values: dict[str, Any] = {}
         for field in fields(cls):
             name = environ_vars.SETTINGS_PREFIX + field.name.upper()
             raw = environ.get(name)
             if raw is None:
+                continue
+            if field.name in node:
+                _ignored(name, raw, node[field.name], node_path)
                 continue
             kind = _KINDS[field.type]
             if kind is bool:
@@ -103,7 +110,7 @@ class Settings:
             parse_http_proxy(
                 values["http_proxy"], source=environ_vars.SETTINGS_PREFIX + "HTTP_PROXY"
             )
-        return cls(**values)
+        return cls(**{**values, **node})
 
     @classmethod
     def from_app(cls, app: Any) -> Settings:
@@ -112,6 +119,85 @@ class Settings:
         :raises ConfigurationError: A setting has a value of the wrong type.
         """
         return cls(**{field.name: app.get_setting(field.name) for field in fields(cls)})
+
+
+#: The node settings file: the render node's own values of :data:`NODE_SETTINGS`, which win over
+#: ``SGCONNECT_<NAME>`` variables. A fixed path that no environment variable chooses (a job's
+#: environment must not pick it); a farm's own wrapper or a test may assign another path here,
+#: in-process, before the first connection.
+NODE_FILE = (
+    r"C:\ProgramData\sgconnect\node.json" if sys.platform == "win32" else "/etc/sgconnect/node.json"
+)
+
+#: The settings the node file may hold: those a job's environment must not weaken.
+NODE_SETTINGS = (
+    "service_site",
+    "farm_identity",
+    "service_script_name",
+    "service_key_env",
+    "service_key_file",
+    "service_keyring_name",
+    "http_proxy",
+)
+
+#: A node file larger than this is refused.
+MAX_NODE_FILE_BYTES = 64 * 1024
+
+logger = logging.getLogger(__name__)
+
+
+def read_node_file() -> tuple[dict[str, str], str]:
+    """``(values, path)`` of the node settings file :data:`NODE_FILE`; ``({}, path)`` when absent.
+
+    Read with the session cache's trust rules (:func:`sgconnect.session_cache.read_trusted`): a
+    regular file owned by this user or root, not writable by group or others, in a folder others
+    cannot change, at most :data:`MAX_NODE_FILE_BYTES`. It is a JSON object whose keys are among
+    :data:`NODE_SETTINGS`, each a string.
+
+    :raises ConfigurationError: The file exists but may not be trusted, is not such an object, or
+        holds another key; a node that meant to pin its settings never runs without them.
+    """
+    from .session_cache import read_trusted
+
+    path = NODE_FILE
+    try:
+        data = read_trusted(path, root_ok=True)
+    except ValueError as exc:
+        raise _node_error(path, str(exc)) from None
+    if data is None:
+        return {}, path
+    if len(data) > MAX_NODE_FILE_BYTES:
+        raise _node_error(path, f"it is larger than {MAX_NODE_FILE_BYTES} bytes")
+    try:
+        document = json.loads(data.decode("utf-8"))
+    except ValueError:
+        raise _node_error(path, "it is not valid JSON in UTF-8") from None
+    if not isinstance(document, dict):
+        raise _node_error(path, "it is not a JSON object")
+    for key, value in document.items():
+        if key not in NODE_SETTINGS:
+            raise _node_error(path, f"it holds a key that is not one of {', '.join(NODE_SETTINGS)}")
+        if not isinstance(value, str):
+            raise _node_error(path, f"its {key} is not a string")
+    return {key: value.strip() for key, value in document.items()}, path
+
+
+def _node_error(path: str, why: str) -> ConfigurationError:
+    return ConfigurationError(
+        f"The node settings file {path} cannot be used: {why}. Fix it (an administrator owns "
+        "it), or remove it.",
+        setting="node_file",
+    )
+
+
+def _ignored(name: str, raw: str, pinned: str, path: str) -> None:
+    """Warn that ``name`` from the environment is ignored, because the node file sets it."""
+    if raw.strip() != pinned:
+        logger.warning(
+            "%s is ignored: the node settings file %s sets it, and the node's value wins.",
+            name,
+            path,
+        )
 
 
 #: The values of ``farm_identity``.

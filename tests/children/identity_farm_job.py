@@ -1,8 +1,10 @@
 """Child program of tests/test_identity.py (run by path; it prints what the test reads).
 
-A farm job: imports sgconnect (which takes the script key and handed-down users out of the
-environment), reports what is left of them, then connects and reads the projects. A typed
-failure is printed as its class name and message, never a traceback.
+A farm job: ``--node-file PATH`` makes PATH the node settings file (as a farm's own wrapper
+would, in-process: the job's environment cannot choose it); imports sgconnect (which takes the
+script key and handed-down users out of the environment), reports what is left of them, then
+connects and reads the projects. A typed failure is printed as its class name and message,
+never a traceback.
 """
 
 import json
@@ -11,6 +13,10 @@ import subprocess
 import sys
 
 import sgconnect  # noqa: E402
+import sgconnect.settings  # noqa: E402
+
+if sys.argv[1:2] == ["--node-file"]:
+    sgconnect.settings.NODE_FILE = sys.argv[2]
 
 after_import = {name: name in os.environ for name in ("SGCONNECT_SCRIPT_KEY", "SGCONNECT_TICKET")}
 result = {"after_import": after_import}
