@@ -291,3 +291,98 @@ def test_the_api3_hand_out_names_a_missing_ca_bundle(isolated_shotgun_home, monk
         with pytest.raises(CaBundleError, match="moved.pem"):
             sgconnect.connect("ca", site.url, interactive=False).find("Project", [])
         assert site.counters["tcp_connections"] == 0
+
+
+# ------------------------------------------------------------------ broken replies, pre-check bound
+
+
+@pytest.mark.tkcore
+@pytest.mark.parametrize(
+    "fault, what", [("bad_utf8", "is not UTF-8"), ("truncated", "was cut short")]
+)
+def test_console_login_names_a_broken_reply(
+    make_local_site, isolated_shotgun_home, monkeypatch, fault, what
+):
+    site = make_local_site("default", app_session_launcher=False)
+    site.inject_fault(fault, rpc="get_session_token")
+    result = _password_login(isolated_shotgun_home, site)
+    assert result.returncode == 1
+    line = _error_line(result.stderr)
+    assert f"answered the request to log in, but its reply {what}" in line and site.url in line
+    assert "unexpected error" not in line and "Cannot reach" not in line
+    assert session_cache.read_saved_session(site.url) is None
+    assert_no_secret(site, result.stdout, result.stderr)
+
+
+@pytest.mark.tkcore
+def test_url_login_names_a_launcher_reply_that_is_not_utf8(make_local_site, isolated_shotgun_home):
+    site = make_local_site("saml2")
+    site.inject_fault("bad_utf8", path_prefix="/internal_api/app_session_request")
+    result = run_cli(isolated_shotgun_home, "login", "--site", site.url, "--method", "url")
+    assert result.returncode == 1
+    line = _error_line(result.stderr)
+    assert "its reply is not UTF-8" in line and site.url in line
+    assert session_cache.read_saved_session(site.url) is None
+
+
+@pytest.mark.tkcore
+@pytest.mark.parametrize("fault", ["bad_utf8", "truncated"])
+def test_console_renewal_names_a_broken_reply(make_local_site, monkeypatch, fault):
+    site = make_local_site("default", app_session_launcher=False)
+    save_session(site, "alice")
+    child = start_child(RENEWAL_CHILD, {"SITE_URL": site.url, "THREADS": "1"})
+    try:
+        assert child.stdout.readline().strip() == "READY"
+        site.expire_sessions()
+        site.inject_fault(fault, rpc="get_session_token")
+        out, err = child.communicate(f"\n{site.password('alice')}\n", timeout=STALL)
+    finally:
+        child.kill()
+    assert "ERRORS ['SiteResponseError']" in out, out + err
+    assert "RENEWALS 0" in out, out + err
+
+
+@pytest.mark.tkcore
+def test_console_login_pre_check_keeps_the_configured_timeout(
+    make_local_site, isolated_shotgun_home, monkeypatch
+):
+    site = make_local_site("default", app_session_launcher=False)
+    site.inject_fault("stall", delay=STALL, rpc="info")
+    monkeypatch.setenv("SGCONNECT_TIMEOUT_SECS", "2")
+    started = time.monotonic()
+    result = _password_login(isolated_shotgun_home, site)
+    assert time.monotonic() - started < STALL / 2
+    assert result.returncode == 1
+    line = _error_line(result.stderr)
+    assert "within 2" in line and "within 10" not in line and site.url in line  # was 10 s
+    assert site.password("carol") not in result.stdout + result.stderr
+
+
+@pytest.mark.tkcore
+def test_a_wrong_proxy_password_is_a_proxy_error_in_doctor_and_login(
+    make_local_site, isolated_shotgun_home, monkeypatch
+):
+    import io
+
+    from sgconnect import doctor
+
+    site = make_local_site("default", app_session_launcher=False)
+    with ForwardProxy(auth=("pipeline", "right-proxy-pass")) as proxy:
+        monkeypatch.setenv(
+            "SGCONNECT_HTTP_PROXY", f"pipeline:wrong-proxy-pass@127.0.0.1:{proxy.port}"
+        )
+        out = io.StringIO()
+        assert doctor.run(site.url, out) == 1
+        text = out.getvalue()
+        result = _password_login(isolated_shotgun_home, site)
+        journal = list(proxy.journal)
+        port = proxy.port
+    assert journal and not any(r.authorized for r in journal)
+    assert f"The proxy http://127.0.0.1:{port} refused its credentials (407" in text
+    assert result.returncode == 1
+    line = _error_line(result.stderr)
+    assert f"The proxy http://127.0.0.1:{port} refused its credentials (407" in line
+    assert "unexpected error" not in line
+    for shown in (text, result.stdout, result.stderr):
+        assert "wrong-proxy-pass" not in shown and "right-proxy-pass" not in shown
+    assert session_cache.read_saved_session(site.url) is None
