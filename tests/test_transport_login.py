@@ -386,3 +386,56 @@ def test_a_wrong_proxy_password_is_a_proxy_error_in_doctor_and_login(
     for shown in (text, result.stdout, result.stderr):
         assert "wrong-proxy-pass" not in shown and "right-proxy-pass" not in shown
     assert session_cache.read_saved_session(site.url) is None
+
+
+# ------------------------------------------------------------------ redirects on the login paths
+
+
+@pytest.mark.tkcore
+@pytest.mark.parametrize("status, on_poll", [(307, False), (308, True)], ids=["request", "poll"])
+def test_url_login_names_a_redirect_of_the_launcher(
+    make_local_site, isolated_shotgun_home, monkeypatch, status, on_poll
+):
+    site = make_local_site("saml2")
+    prefix = "/internal_api/app_session_request"
+    if on_poll:  # the request is answered; the next call to the launcher (a poll) redirects
+        site.inject_fault("slow", delay=0, path_prefix=prefix)
+    site.inject_fault("redirect", status=status, path_prefix=prefix)
+    monkeypatch.setenv("SGCONNECT_TIMEOUT_SECS", "2")
+    result = run_cli(isolated_shotgun_home, "login", "--site", site.url, "--method", "url")
+    assert result.returncode == 1
+    line = _error_line(result.stderr)
+    assert f"with a redirect (HTTP {status}) to {site.foreign_url}" in line, line
+    assert "Cannot reach" not in line
+    assert not site.foreign_journal
+    assert session_cache.read_saved_session(site.url) is None
+
+
+@pytest.mark.tkcore
+def test_console_login_names_a_redirect_of_the_password_request(
+    make_local_site, isolated_shotgun_home
+):
+    site = make_local_site("default", app_session_launcher=False)
+    site.inject_fault("redirect", status=308, rpc="get_session_token")
+    result = _password_login(isolated_shotgun_home, site)
+    assert result.returncode == 1  # an error of the site, not a refused login (3)
+    line = _error_line(result.stderr)
+    assert f"with a redirect (HTTP 308) to {site.foreign_url}" in line, line
+    assert not site.foreign_journal
+    assert_no_secret(site, result.stdout, result.stderr)
+
+
+@pytest.mark.tkcore
+def test_console_renewal_names_a_redirect(make_local_site, monkeypatch):
+    site = make_local_site("default", app_session_launcher=False)
+    save_session(site, "alice")
+    child = start_child(RENEWAL_CHILD, {"SITE_URL": site.url, "THREADS": "1"})
+    try:
+        assert child.stdout.readline().strip() == "READY"
+        site.expire_sessions()
+        site.inject_fault("redirect", status=308, rpc="get_session_token")
+        out, err = child.communicate(f"\n{site.password('alice')}\n", timeout=STALL)
+    finally:
+        child.kill()
+    assert "ERRORS ['SiteRedirectError']" in out, out + err
+    assert not site.foreign_journal

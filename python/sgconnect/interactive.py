@@ -51,7 +51,7 @@ from .errors import (
     SiteUnreachableError,
     UntrustedSessionCacheError,
 )
-from .transport import api3, network_failure, unreachable
+from .transport import api3, network_failure, redirected, unreachable
 from .transport.proxies import Proxy, check_ca_bundle, parse_http_proxy, proxy_for
 
 logger = logging.getLogger("sgconnect.interactive")
@@ -586,6 +586,12 @@ def unreachable_error(
     refused = proxy_refused(site, exc, f"the request to {doing}", proxy)
     if refused is not None:
         return refused
+    redirect = _chain_member(exc, _is_redirect)
+    if redirect is not None:  # urllib's HTTPError (the launcher) or api3's ProtocolError
+        status = getattr(redirect, "code", None) or redirect.errcode  # type: ignore[attr-defined]
+        headers = getattr(redirect, "headers", None) or {}
+        location = headers.get("Location", "") or headers.get("location", "")
+        return redirected(site, int(status), location, f"the request to {doing}")
     cause = _chain_member(exc, _is_broken_reply)
     if cause is not None:
         what = "was cut short" if isinstance(cause, http_client.IncompleteRead) else "is not UTF-8"
@@ -611,6 +617,17 @@ def unreachable_error(
 def _is_broken_reply(error: BaseException) -> bool:
     """A reply that came but is unusable (cut short, not UTF-8)."""
     return isinstance(error, (UnicodeDecodeError, http_client.IncompleteRead))
+
+
+def _is_redirect(error: BaseException) -> bool:
+    """A 3xx answer, never followed: urllib's ``HTTPError`` or shotgun_api3's ``ProtocolError``."""
+    if isinstance(error, urllib.error.HTTPError):
+        status = error.code
+    elif type(error).__name__ == "ProtocolError":
+        status = getattr(error, "errcode", None)
+    else:
+        return False
+    return isinstance(status, int) and 300 <= status < 400
 
 
 def _is_407(error: BaseException) -> bool:
