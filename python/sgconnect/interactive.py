@@ -51,7 +51,7 @@ from .errors import (
     SiteUnreachableError,
     UntrustedSessionCacheError,
 )
-from .transport import api3, network_failure, redirected, unreachable
+from .transport import api3, exception_chain, network_failure, redirected, unreachable
 from .transport.proxies import Proxy, check_ca_bundle, parse_http_proxy, proxy_for
 
 logger = logging.getLogger("sgconnect.interactive")
@@ -666,18 +666,9 @@ def proxy_refused(
 def _chain_member(
     exc: BaseException, wanted: Callable[[BaseException], bool]
 ) -> Optional[BaseException]:
-    """The first exception in ``exc``'s causes, contexts and tk-core's parent that is wanted."""
-    pending: list[Optional[BaseException]] = [exc]
-    seen: set[int] = set()
-    while pending:
-        error = pending.pop()
-        if error is None or id(error) in seen:
-            continue
-        seen.add(id(error))
-        if wanted(error):
-            return error
-        pending += [error.__cause__, error.__context__, getattr(error, "parent_exception", None)]
-    return None
+    """The first exception in ``exc``'s chain (:func:`~sgconnect.transport.exception_chain`)
+    that is wanted, or None."""
+    return next((error for error in exception_chain(exc) if wanted(error)), None)
 
 
 def old_tk_core_refusal(
