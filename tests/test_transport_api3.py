@@ -579,3 +579,15 @@ def test_over_tls_one_socket_serves_the_calls(make_local_site, monkeypatch):
     for _ in range(3):
         assert sg.find("Project", [], ["name"])
     assert site.counters["tcp_connections"] == 1 and site.counters["tls_handshakes"] == 1
+
+
+@pytest.mark.parametrize("how", ["upload", "upload_thumbnail"])
+def test_an_upload_reply_that_is_not_utf8_is_a_site_response_error(site, tmp_path, how):
+    sg = script_sg(site)
+    project = sg.find_one("Project", [["name", "is", "Sintel"]], ["name"])
+    source = tmp_path / "thumb.png"
+    source.write_bytes(b"\x89PNG\r\n\x1a\n" + b"0" * 100)
+    site.inject_fault("bad_utf8", path_prefix="/upload")
+    with pytest.raises(SiteResponseError, match="not UTF-8") as caught:
+        getattr(sg, how)("Project", project["id"], str(source))
+    assert site.url in str(caught.value) and "may have been carried out" in str(caught.value)

@@ -46,6 +46,20 @@ def _password_login(home, site):
     )  # fmt: skip
 
 
+def _renewal_under(site, fault, **options):
+    """alice's saved session expires, then the console renewal (her password on stdin) meets
+    ``fault`` on ``get_session_token``; the child's (stdout, stderr)."""
+    save_session(site, "alice")
+    child = start_child(RENEWAL_CHILD, {"SITE_URL": site.url, "THREADS": "1"})
+    try:
+        assert child.stdout.readline().strip() == "READY"
+        site.expire_sessions()
+        site.inject_fault(fault, rpc="get_session_token", **options)
+        return child.communicate(f"\n{site.password('alice')}\n", timeout=STALL)
+    finally:
+        child.kill()
+
+
 # ------------------------------------------------------------------ headless login: deadlines
 
 
@@ -245,18 +259,27 @@ def test_the_api3_connection_gets_the_rules_proxy(local_site, isolated_shotgun_h
 
 
 @pytest.mark.tkcore
+@pytest.mark.parametrize(
+    "rpc, what",
+    [
+        ("get_session_token", "did not answer the request to log in within 2"),
+        # the pre-check before the password is asked keeps timeout_secs too (it waited 10 s)
+        ("info", "did not answer ShotGrid's api3 `info` within 2"),
+    ],
+    ids=["login", "pre-check"],
+)
 def test_console_login_gives_up_when_the_site_holds_the_login_request(
-    make_local_site, isolated_shotgun_home, monkeypatch
+    make_local_site, isolated_shotgun_home, monkeypatch, rpc, what
 ):
     site = make_local_site("default", app_session_launcher=False)
-    site.inject_fault("stall", delay=STALL, rpc="get_session_token")
+    site.inject_fault("stall", delay=STALL, rpc=rpc)
     monkeypatch.setenv("SGCONNECT_TIMEOUT_SECS", "2")
     started = time.monotonic()
     result = _password_login(isolated_shotgun_home, site)
     assert time.monotonic() - started < STALL / 2
     assert result.returncode == 1
     line = _error_line(result.stderr)
-    assert "did not answer the request to log in within 2" in line and site.url in line
+    assert what in line and site.url in line
     assert session_cache.read_saved_session(site.url) is None
     assert_no_secret(site, result.stdout, result.stderr)
 
@@ -264,17 +287,9 @@ def test_console_login_gives_up_when_the_site_holds_the_login_request(
 @pytest.mark.tkcore
 def test_console_renewal_gives_up_when_the_site_holds_the_renewal(make_local_site, monkeypatch):
     site = make_local_site("default", app_session_launcher=False)
-    save_session(site, "alice")
     monkeypatch.setenv("SGCONNECT_TIMEOUT_SECS", "2")
-    child = start_child(RENEWAL_CHILD, {"SITE_URL": site.url, "THREADS": "1"})
-    try:
-        assert child.stdout.readline().strip() == "READY"
-        site.expire_sessions()
-        site.inject_fault("stall", delay=STALL, rpc="get_session_token")
-        started = time.monotonic()
-        out, err = child.communicate(f"\n{site.password('alice')}\n", timeout=STALL)
-    finally:
-        child.kill()
+    started = time.monotonic()
+    out, err = _renewal_under(site, "stall", delay=STALL)
     assert time.monotonic() - started < STALL / 2
     assert "ERRORS ['SiteTimeoutError']" in out, out + err
     assert "RENEWALS 0" in out, out + err
@@ -291,3 +306,119 @@ def test_the_api3_hand_out_names_a_missing_ca_bundle(isolated_shotgun_home, monk
         with pytest.raises(CaBundleError, match="moved.pem"):
             sgconnect.connect("ca", site.url, interactive=False).find("Project", [])
         assert site.counters["tcp_connections"] == 0
+
+
+# ------------------------------------------------------------------ broken replies, pre-check bound
+
+
+@pytest.mark.tkcore
+@pytest.mark.parametrize(
+    "fault, what", [("bad_utf8", "is not UTF-8"), ("truncated", "was cut short")]
+)
+def test_console_login_names_a_broken_reply(
+    make_local_site, isolated_shotgun_home, monkeypatch, fault, what
+):
+    site = make_local_site("default", app_session_launcher=False)
+    site.inject_fault(fault, rpc="get_session_token")
+    result = _password_login(isolated_shotgun_home, site)
+    assert result.returncode == 1
+    line = _error_line(result.stderr)
+    assert f"answered the request to log in, but its reply {what}" in line and site.url in line
+    assert "unexpected error" not in line and "Cannot reach" not in line
+    assert session_cache.read_saved_session(site.url) is None
+    assert_no_secret(site, result.stdout, result.stderr)
+
+
+@pytest.mark.tkcore
+def test_url_login_names_a_launcher_reply_that_is_not_utf8(make_local_site, isolated_shotgun_home):
+    site = make_local_site("saml2")
+    site.inject_fault("bad_utf8", path_prefix="/internal_api/app_session_request")
+    result = run_cli(isolated_shotgun_home, "login", "--site", site.url, "--method", "url")
+    assert result.returncode == 1
+    line = _error_line(result.stderr)
+    assert "its reply is not UTF-8" in line and site.url in line
+    assert session_cache.read_saved_session(site.url) is None
+
+
+@pytest.mark.tkcore
+@pytest.mark.parametrize("fault", ["bad_utf8", "truncated"])
+def test_console_renewal_names_a_broken_reply(make_local_site, monkeypatch, fault):
+    site = make_local_site("default", app_session_launcher=False)
+    out, err = _renewal_under(site, fault)
+    assert "ERRORS ['SiteResponseError']" in out, out + err
+    assert "RENEWALS 0" in out, out + err
+
+
+@pytest.mark.tkcore
+def test_a_wrong_proxy_password_is_a_proxy_error_in_doctor_and_login(
+    make_local_site, isolated_shotgun_home, monkeypatch
+):
+    import io
+
+    from sgconnect import doctor
+
+    site = make_local_site("default", app_session_launcher=False)
+    with ForwardProxy(auth=("pipeline", "right-proxy-pass")) as proxy:
+        monkeypatch.setenv(
+            "SGCONNECT_HTTP_PROXY", f"pipeline:wrong-proxy-pass@127.0.0.1:{proxy.port}"
+        )
+        out = io.StringIO()
+        assert doctor.run(site.url, out) == 1
+        text = out.getvalue()
+        result = _password_login(isolated_shotgun_home, site)
+        journal = list(proxy.journal)
+        port = proxy.port
+    assert journal and not any(r.authorized for r in journal)
+    assert f"The proxy http://127.0.0.1:{port} refused its credentials (407" in text
+    assert result.returncode == 1
+    line = _error_line(result.stderr)
+    assert f"The proxy http://127.0.0.1:{port} refused its credentials (407" in line
+    assert "unexpected error" not in line
+    for shown in (text, result.stdout, result.stderr):
+        assert "wrong-proxy-pass" not in shown and "right-proxy-pass" not in shown
+    assert session_cache.read_saved_session(site.url) is None
+
+
+# ------------------------------------------------------------------ redirects on the login paths
+
+
+@pytest.mark.tkcore
+@pytest.mark.parametrize("status, on_poll", [(307, False), (308, True)], ids=["request", "poll"])
+def test_url_login_names_a_redirect_of_the_launcher(
+    make_local_site, isolated_shotgun_home, monkeypatch, status, on_poll
+):
+    site = make_local_site("saml2")
+    prefix = "/internal_api/app_session_request"
+    if on_poll:  # the request is answered; the next call to the launcher (a poll) redirects
+        site.inject_fault("slow", delay=0, path_prefix=prefix)
+    site.inject_fault("redirect", status=status, path_prefix=prefix)
+    monkeypatch.setenv("SGCONNECT_TIMEOUT_SECS", "2")
+    result = run_cli(isolated_shotgun_home, "login", "--site", site.url, "--method", "url")
+    assert result.returncode == 1
+    line = _error_line(result.stderr)
+    assert f"with a redirect (HTTP {status}) to {site.foreign_url}" in line, line
+    assert "Cannot reach" not in line
+    assert not site.foreign_journal
+    assert session_cache.read_saved_session(site.url) is None
+
+
+@pytest.mark.tkcore
+def test_console_login_names_a_redirect_of_the_password_request(
+    make_local_site, isolated_shotgun_home
+):
+    site = make_local_site("default", app_session_launcher=False)
+    site.inject_fault("redirect", status=308, rpc="get_session_token")
+    result = _password_login(isolated_shotgun_home, site)
+    assert result.returncode == 1  # an error of the site, not a refused login (3)
+    line = _error_line(result.stderr)
+    assert f"with a redirect (HTTP 308) to {site.foreign_url}" in line, line
+    assert not site.foreign_journal
+    assert_no_secret(site, result.stdout, result.stderr)
+
+
+@pytest.mark.tkcore
+def test_console_renewal_names_a_redirect(make_local_site, monkeypatch):
+    site = make_local_site("default", app_session_launcher=False)
+    out, err = _renewal_under(site, "redirect", status=308)
+    assert "ERRORS ['SiteRedirectError']" in out, out + err
+    assert not site.foreign_journal

@@ -140,8 +140,13 @@ def cmd_login(args: argparse.Namespace) -> int:
         )
     interactive.refuse_untrusted_cache(site)  # before the site is asked anything
     if site is not None:
+        settings = Settings.from_environment()
         facts = doctor.site_facts(
-            doctor.read_site_info(site, http_proxy=Settings.from_environment().http_proxy or None)
+            doctor.read_site_info(
+                site,
+                http_proxy=settings.http_proxy or None,
+                timeout=settings.timeout_secs or 10.0,  # the configured bound, as the login's
+            )
         )
         if method in ("url", "browser") and not facts.app_session_launcher:
             picked = (

@@ -310,7 +310,16 @@ class _SiteFaults:
         result = api3.send_form(
             opener, url, params, site=self._sgc_credential.site, timeout=config.timeout_secs
         )
-        return result.decode("utf-8") if isinstance(result, bytes) else result
+        try:
+            return result.decode("utf-8") if isinstance(result, bytes) else result
+        except UnicodeDecodeError:
+            site = self._sgc_credential.site
+            raise SiteResponseError(
+                f"{site} answered the upload with a reply that is not UTF-8 (the upload may have "
+                "been carried out: check before uploading again): check the site URL, or a "
+                "proxy in the way.",
+                site,
+            ) from None
 
     def _sgc_cookie_token(self) -> str:
         """The session token for the site's download cookie, asked of the site with this

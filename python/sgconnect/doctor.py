@@ -310,6 +310,15 @@ def read_site_info(site: str, *, http_proxy: Optional[str] = None, timeout: floa
     except (socket.timeout, TimeoutError, OSError, shotgun_api3.lib.httplib2.HttpLib2Error) as exc:
         origin = proxy.origin if proxy is not None else ""
         raise unreachable(site, exc, "ShotGrid's api3 `info`", timeout, proxy=origin) from None
+    except shotgun_api3.lib.httplib2.socks.ProxyError as exc:  # the proxy refused (407...)
+        from .interactive import proxy_refused
+
+        refused = proxy_refused(site, exc, "ShotGrid's api3 `info`", proxy)
+        if refused is None:
+            raise unreachable(
+                site, exc, "ShotGrid's api3 `info`", timeout, proxy=proxy.origin if proxy else ""
+            ) from None
+        raise refused from None
     except shotgun_api3.Fault as exc:
         raise SiteResponseError(
             f"{site} refused ShotGrid's api3 `info` ({exc.__class__.__name__}).", site

@@ -32,7 +32,9 @@ import socket
 import sys
 import threading
 import time
+import urllib.error
 from contextlib import contextmanager, nullcontext
+from http import client as http_client
 from pathlib import PurePath
 from typing import Any, Callable, Iterator, Optional, TextIO
 
@@ -42,12 +44,14 @@ from .environ import scoped_environ
 from .errors import (
     LoginCancelledError,
     LoginFailedError,
+    ProxyError,
     SessionSaveError,
     SgConnectError,
+    SiteResponseError,
     SiteUnreachableError,
     UntrustedSessionCacheError,
 )
-from .transport import api3, network_failure, unreachable
+from .transport import api3, exception_chain, network_failure, redirected, unreachable
 from .transport.proxies import Proxy, check_ca_bundle, parse_http_proxy, proxy_for
 
 logger = logging.getLogger("sgconnect.interactive")
@@ -355,7 +359,8 @@ def _tk_prompt(
     }.get(method, {})
     authenticator = authentication.ShotgunAuthenticator(defaults_manager(site, http_proxy))
     if site and method in ("password", "auto", "qt"):
-        api3.check_no_redirect(site)  # before a password is typed: a redirecting site fails here
+        # before a password is typed: a redirecting site fails here
+        api3.check_no_redirect(site, timeout=timeout_secs or 10.0)
     console = not tk.qapplication_exists()
     tk.keep_qtwebengine_out(method)
     with scoped_environ(forced), _tk_errors(site, timeout_secs if console else None):
@@ -565,19 +570,40 @@ _AGAIN = "The next call asks again; `sgconnect login` logs in now."
 
 def unreachable_error(
     site: Optional[str], exc: BaseException, doing: str, timeout: Optional[float] = None
-) -> Optional[SiteUnreachableError]:
+) -> Optional[SgConnectError]:
     """A :class:`SiteUnreachableError` when ``exc`` comes from the network, else None; a
-    :class:`~sgconnect.errors.ProxyError` when the one rule's proxy could not be reached.
+    :class:`~sgconnect.errors.ProxyError` when the one rule's proxy could not be reached or
+    refused its credentials (407); a :class:`~sgconnect.errors.SiteResponseError` when the site's
+    reply was broken (cut short, or not UTF-8) rather than missing.
 
     :param timeout: The per-request bound that applied (``timeout_secs``), for a timeout's text.
     """
-    failure = network_failure(exc)
-    if failure is None:
-        return None
     try:  # tk-core's requests went through the one rule's proxy (defaults_manager)
         proxy = login_proxy(site)
     except ValueError:  # refused before the login started; nothing to blame here
         proxy = None
+    where = site or "the site"
+    refused = proxy_refused(site, exc, f"the request to {doing}", proxy)
+    if refused is not None:
+        return refused
+    redirect = _chain_member(exc, _is_redirect)
+    if redirect is not None:  # urllib's HTTPError (the launcher) or api3's ProtocolError
+        status = getattr(redirect, "code", None) or redirect.errcode  # type: ignore[attr-defined]
+        headers = getattr(redirect, "headers", None) or {}
+        location = headers.get("Location", "") or headers.get("location", "")
+        return redirected(site, int(status), location, f"the request to {doing}")
+    cause = _chain_member(exc, _is_broken_reply)
+    if cause is not None:
+        what = "was cut short" if isinstance(cause, http_client.IncompleteRead) else "is not UTF-8"
+        return SiteResponseError(
+            f"{where} answered the request to {doing}, but its reply {what} "
+            f"({cause.__class__.__name__}): try again; if it persists, check the site and any "
+            f"proxy (`sgconnect doctor --site {where}`).",
+            site,
+        )
+    failure = network_failure(exc)
+    if failure is None:
+        return None
     return unreachable(
         site,
         failure,
@@ -586,6 +612,63 @@ def unreachable_error(
         to=f"to {doing}",
         proxy=proxy.origin if proxy is not None else "",
     )
+
+
+def _is_broken_reply(error: BaseException) -> bool:
+    """A reply that came but is unusable (cut short, not UTF-8)."""
+    return isinstance(error, (UnicodeDecodeError, http_client.IncompleteRead))
+
+
+def _is_redirect(error: BaseException) -> bool:
+    """A 3xx answer, never followed: urllib's ``HTTPError`` or shotgun_api3's ``ProtocolError``."""
+    if isinstance(error, urllib.error.HTTPError):
+        status = error.code
+    elif type(error).__name__ == "ProtocolError":
+        status = getattr(error, "errcode", None)
+    else:
+        return False
+    return isinstance(status, int) and 300 <= status < 400
+
+
+def _is_407(error: BaseException) -> bool:
+    """A proxy's 407: urllib's ``HTTPError`` or httplib2's ``socks.HTTPError((407, reason))``."""
+    if isinstance(error, urllib.error.HTTPError):
+        return error.code == 407
+    status = error.args[0] if error.args else None
+    return (
+        type(error).__name__ == "HTTPError"
+        and isinstance(status, tuple)
+        and bool(status)
+        and status[0] == 407
+    )
+
+
+def proxy_refused(
+    site: Optional[str], exc: BaseException, action: str, proxy: Optional[Proxy]
+) -> Optional[ProxyError]:
+    """A :class:`~sgconnect.errors.ProxyError` naming ``proxy`` (no password) when ``exc`` is
+    (or was caused by) the proxy's 407 to its credentials, else None.
+
+    :param action: What did not get through (``"the request to log in"``).
+    """
+    if _chain_member(exc, _is_407) is None:
+        return None
+    origin = proxy.origin if proxy is not None else ""
+    return ProxyError(
+        f"The proxy {origin or 'in the way'} refused its credentials (407 Proxy Authentication "
+        f"Required), so {action} did not reach {site or 'the site'}: check the user and password "
+        "of the http_proxy setting (or HTTPS_PROXY/HTTP_PROXY).",
+        site,
+        proxy=origin,
+    )
+
+
+def _chain_member(
+    exc: BaseException, wanted: Callable[[BaseException], bool]
+) -> Optional[BaseException]:
+    """The first exception in ``exc``'s chain (:func:`~sgconnect.transport.exception_chain`)
+    that is wanted, or None."""
+    return next((error for error in exception_chain(exc) if wanted(error)), None)
 
 
 def old_tk_core_refusal(

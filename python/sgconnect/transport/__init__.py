@@ -26,7 +26,7 @@ import socket
 import urllib.error
 import urllib.request
 from http import client as http_client  # not ``import http``: the submodule .http shadows it
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 from .. import state
 from ..environ import CA_CERTS
@@ -52,6 +52,7 @@ __all__ = [
     "unreachable",
     "why_unreachable",
     "network_failure",
+    "exception_chain",
     "timed_out",
     "redirected",
     "location_origin",
@@ -287,9 +288,8 @@ def write_outcome_unknown(
     )
 
 
-def network_failure(exc: BaseException) -> Optional[BaseException]:
-    """The transport error behind ``exc`` (its causes, contexts, tk-core's parent), or None."""
-    httplib2 = shotgun_api3().lib.httplib2
+def exception_chain(exc: BaseException) -> Iterator[BaseException]:
+    """``exc``, then its causes, contexts and tk-core's ``parent_exception``, each once."""
     pending: list[Optional[BaseException]] = [exc]
     seen: set[int] = set()
     while pending:
@@ -297,10 +297,17 @@ def network_failure(exc: BaseException) -> Optional[BaseException]:
         if error is None or id(error) in seen:
             continue
         seen.add(id(error))
+        yield error
+        pending += [error.__cause__, error.__context__, getattr(error, "parent_exception", None)]
+
+
+def network_failure(exc: BaseException) -> Optional[BaseException]:
+    """The transport error behind ``exc`` (its causes, contexts, tk-core's parent), or None."""
+    httplib2 = shotgun_api3().lib.httplib2
+    for error in exception_chain(exc):
         reason = getattr(error, "reason", None)
         if isinstance(error, urllib.error.URLError) and isinstance(reason, BaseException):
             return reason
         if isinstance(error, (OSError, http_client.HTTPException, httplib2.HttpLib2Error)):
             return error
-        pending += [error.__cause__, error.__context__, getattr(error, "parent_exception", None)]
     return None
