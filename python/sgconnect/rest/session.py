@@ -253,7 +253,16 @@ class RestSession:
         site = self.site
         if status == http.client.NO_CONTENT or (not raw.strip() and status < 300):
             return None
-        write = status < 400 and method.upper() not in IDEMPOTENT_METHODS
+        write = method.upper() not in IDEMPOTENT_METHODS
+        if write and status in (http.client.BAD_GATEWAY, http.client.GATEWAY_TIMEOUT):
+            # A gateway may have passed the write on before it failed (as on api3).
+            raise write_outcome_unknown(
+                site,
+                f"REST {method} {display(url)}",
+                f"a gateway answered HTTP {status}",
+                method=method,
+            )
+        write = write and status < 400
         decoded, problem = _decoded_json(headers, raw)
         shape = status < 400 and not problem and not isinstance(decoded, dict)
         if shape:

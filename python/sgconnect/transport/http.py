@@ -22,7 +22,7 @@ shared ones on the one wire of :mod:`sgconnect.transport.wire` (as the api3 surf
   request marked ``idempotent`` (``GET``, the REST token request) whose reply was lost, once. A
   connection idle for :data:`STALE_IDLE_SECS` that a NAT may have forgotten silently (no FIN, no
   RST) within the keep-alive limit is probed by the repeatable request itself: no first byte
-  within :data:`STALE_PROBE_SECS` (or half of what is left of the deadline, if shorter), and it is
+  within :data:`STALE_PROBE_SECS` (and within the deadline), and it is
   sent again on a new connection (a slow ``GET`` after an idle second is thus sent twice). Any
   other request (``POST``/``PUT``/``PATCH``/``DELETE``) whose reply was lost or malformed after it
   was sent is never re-sent: :class:`~sgconnect.errors.WriteOutcomeUnknownError`;
@@ -209,7 +209,7 @@ class HttpClient:
                 conn.deadline = deadline
                 idle = time.monotonic() - conn.idle_since
                 conn.probe_until = (
-                    self._probe_until(deadline)
+                    time.monotonic() + STALE_PROBE_SECS
                     if reused and repeatable and not retried and idle >= STALE_IDLE_SECS
                     else None
                 )
@@ -254,16 +254,6 @@ class HttpClient:
         conn = self._open(deadline, what)
         _pool.put(key, conn)
         return conn, False
-
-    @staticmethod
-    def _probe_until(deadline: Deadline) -> Optional[float]:
-        """When a repeatable request on a reused connection idle :data:`STALE_IDLE_SECS` or more
-        (but within the keep-alive limit) must have its first reply byte: at most
-        :data:`STALE_PROBE_SECS` from now, and at most half of what is left of the deadline, so
-        that the repeat on a new connection has time too. ``None``: no probe."""
-        left = deadline.remaining()
-        window = STALE_PROBE_SECS if left is None else min(STALE_PROBE_SECS, left / 2)
-        return time.monotonic() + window
 
     def _open(self, deadline: Deadline, what: str) -> Any:
         global _connects
