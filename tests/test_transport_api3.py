@@ -194,6 +194,46 @@ def test_a_malformed_reply_is_a_site_response_error(site, monkeypatch, kind, opt
     assert sg.find("Project", [], ["name"])  # and the next call works
 
 
+@pytest.mark.parametrize(
+    "kind, options",
+    [
+        ("wrong_content_type", {"content_type": "text/html"}),
+        ("truncated", {}),
+        ("huge_body", {"size": 3 * 1024 * 1024}),
+        ("bad_utf8", {}),
+        ("html", {}),
+    ],
+)
+def test_a_malformed_reply_to_a_write_is_an_unknown_outcome(site, monkeypatch, kind, options):
+    """The site may have carried the write out before its reply was spoiled: never a plain
+    SiteResponseError (a caller retrying those would write twice), and never re-sent."""
+    monkeypatch.setenv("SGCONNECT_MAX_REPLY_MIB", "1")
+    sg = session_sg(site)
+    sg.find("Project", [], ["name"])
+    site.inject_fault(kind, rpc="create", **options)
+    with pytest.raises(WriteOutcomeUnknownError) as caught:
+        sg.create("Project", {"name": f"Spoiled {kind}"})
+    error = caught.value
+    assert not isinstance(error, SiteResponseError)
+    assert error.method == "create" and "may have been carried out" in str(error)
+    assert site.url in str(error) and secrets_in(str(error), site) == []
+    assert len(rpcs(site, "create")) == 1  # sent once
+    written = sg.find("Project", [["name", "is", f"Spoiled {kind}"]], ["name"])
+    assert len(written) == (0 if kind in ("bad_utf8", "html") else 1)  # LocalSite's faults
+
+
+def test_repeated_gateway_errors_on_a_read_are_reported_as_such(site):
+    sg = session_sg(site, timeout=2.0)
+    sg.find("Project", [], ["name"])
+    site.inject_fault("http_502", rpc="read", count=50)
+    with pytest.raises(SiteResponseError) as caught:
+        sg.find("Project", [], ["name"])
+    error = caught.value
+    assert not isinstance(error, WriteOutcomeUnknownError)
+    assert error.status == 502 and "HTTP 502" in str(error)
+    assert sum(1 for entry in site.journal if entry.fault == "http_502") >= 1
+
+
 def test_mislabelled_json_is_a_site_response_error(site):
     sg = session_sg(site)
     sg.find("Project", [], ["name"])

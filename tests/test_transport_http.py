@@ -271,6 +271,50 @@ def test_a_malformed_reply_is_a_site_response_error(local_site, kind, words):
     assert session.get("/entity/projects")["data"]  # the next call is fine
 
 
+@pytest.mark.parametrize(
+    "kind, options, written",
+    [
+        ("wrong_content_type", {"content_type": "text/plain"}, True),
+        ("truncated", {}, True),
+        ("huge_body", {"size": 4 * 1024 * 1024}, True),
+        ("bad_utf8", {}, False),  # LocalSite answers these before writing
+        ("html", {}, False),
+        ("bad_status_line", {}, True),
+        ("http_502", {}, False),  # a gateway may have passed it on (LocalSite's did not)
+    ],
+)
+def test_a_malformed_reply_to_a_write_is_an_unknown_outcome(local_site, kind, options, written):
+    """The site may have carried the write out before its reply was spoiled: never a plain
+    SiteResponseError (a caller retrying those would write twice), and never re-sent."""
+    session = _session(local_site, timeout_secs=10, max_body_bytes=256 * 1024)
+    before = _projects(local_site)
+    local_site.inject_fault(kind, path_prefix="/api/v1/entity", **options)
+    with pytest.raises(WriteOutcomeUnknownError) as caught:
+        session.post("/entity/projects", json={"name": "Spoiled"})
+    error = caught.value
+    assert not isinstance(error, SiteResponseError)
+    assert error.method == "POST" and "/api/v1/entity/projects" in error.what
+    assert "may have been carried out" in str(error) and local_site.url in str(error)
+    assert len(_rest_requests(local_site, "POST", "/api/v1/entity/projects")) == 1
+    assert _projects(local_site) == before + (["Spoiled"] if written else [])
+
+
+@pytest.mark.parametrize(
+    "method, kind", [("PATCH", "wrong_content_type"), ("DELETE", "bad_status_line")]
+)
+def test_a_malformed_reply_to_a_patch_or_delete_is_an_unknown_outcome(local_site, method, kind):
+    session = _session(local_site, timeout_secs=10)
+    created = session.post("/entity/projects", json={"name": "Target"})["data"]["id"]
+    local_site.inject_fault(kind, path_prefix="/api/v1/entity", content_type="text/plain")
+    with pytest.raises(WriteOutcomeUnknownError) as caught:
+        if method == "PATCH":
+            session.patch(f"/entity/projects/{created}", json={"name": "Renamed"})
+        else:
+            session.delete(f"/entity/projects/{created}")
+    assert caught.value.method == method
+    assert len(_rest_requests(local_site, method, "/api/v1/entity/projects")) == 1
+
+
 def test_a_body_over_the_cap_is_refused(local_site):
     session = _session(local_site, timeout_secs=10, max_body_bytes=256 * 1024)
     session.get("/entity/projects")
@@ -437,6 +481,35 @@ def test_a_write_on_a_forgotten_connection_is_not_sent_twice(local_site):
     with pytest.raises(WriteOutcomeUnknownError):
         session.post("/entity/projects", json={"name": "Forgotten"})
     assert _projects(local_site) == before  # the forgotten connection carried nothing
+
+
+def test_a_write_never_goes_to_a_connection_idle_past_the_keep_alive_limit(local_site, monkeypatch):
+    monkeypatch.setenv("SGCONNECT_KEEPALIVE_SECS", "0.5")
+    session = _session(local_site, timeout_secs=STALL)
+    before = _projects(local_site)
+    local_site.inject_fault("drop_idle", path_prefix="/api/v1/entity")
+    session.get("/entity/projects")  # answered, then the site forgets the connection silently
+    time.sleep(0.8)  # past the keep-alive limit
+    started = time.monotonic()
+    session.post("/entity/projects", json={"name": "After Idle"})  # no error: sent once
+    assert time.monotonic() - started < STALL / 3
+    assert _projects(local_site) == before + ["After Idle"]
+    assert len(_rest_requests(local_site, "POST", "/api/v1/entity/projects")) == 1
+
+
+def test_a_get_after_the_keep_alive_limit_pays_no_probe(local_site, monkeypatch):
+    """Idle past the limit: a new connection before sending, so a timeout no longer than the
+    probe window still succeeds, and the GET reaches the site once."""
+    monkeypatch.setenv("SGCONNECT_KEEPALIVE_SECS", "0.5")
+    session = _session(local_site, timeout_secs=transport_http.STALE_PROBE_SECS)
+    session.get("/entity/projects")
+    local_site.inject_fault("drop_idle", path_prefix="/api/v1/entity")
+    session.get("/entity/projects")
+    time.sleep(transport_http.STALE_IDLE_SECS + 0.2)  # past both the limit and the idle second
+    gets = len(_rest_requests(local_site, "GET", "/api/v1/entity"))
+    assert session.get("/entity/projects")["data"]
+    assert len(_rest_requests(local_site, "GET", "/api/v1/entity")) == gets + 1
+    assert local_site.counters["tcp_connections"] == 2
 
 
 def test_the_http_submodule_does_not_shadow_http_client_in_the_package():

@@ -147,11 +147,12 @@ class _SiteFaults:
         """The reply as JSON, or :class:`SiteResponseError` saying what was wrong with it."""
         site = self._sgc_credential.site
         rpc = getattr(self, "_sgc_rpc", None) or "the call"
-        maybe = "" if api3.is_read(rpc) else f" (the {rpc} may have been carried out: check)"
 
-        def wrong(what: str) -> SiteResponseError:
+        def wrong(what: str) -> SgConnectError:
+            if not api3.is_read(rpc):  # it may have been carried out: never re-sent
+                return api3.unreadable_write(site, rpc, what)
             return SiteResponseError(
-                f"{site} answered {rpc} with {what} instead of ShotGrid's JSON{maybe}: check the "
+                f"{site} answered {rpc} with {what} instead of ShotGrid's JSON: check the "
                 "site URL, or a proxy in the way.",
                 site,
             )

@@ -207,9 +207,12 @@ class SessionSaveError(SgConnectError):
 
 class WriteOutcomeUnknownError(SgConnectError):
     """A write may or may not have been carried out: the request may have reached the site, then
-    the reply was lost (connection reset or closed, timeout). It is never re-sent.
+    the reply was lost (connection reset or closed, timeout) or unusable (malformed, truncated,
+    over the size cap, not JSON). It is never re-sent.
 
-    The message says how to check (read the entity back) before trying again.
+    Deliberately neither a :class:`SiteUnreachableError` nor a :class:`SiteResponseError`: code
+    that retries those does not write twice. The message says how to check (read the entity back)
+    before trying again.
 
     :ivar method: The HTTP method or api3 method (``POST``, ``create``...).
     :ivar what: What was being written (``REST POST /api/v1/entity/assets``).

@@ -57,8 +57,8 @@ from ..credentials import Credential
 from ..errors import RestError, SiteForbiddenError, SiteResponseError
 from ..redaction import redact
 from ..secret import RedactedBytes, RedactedText, Secret, form_body
-from ..transport import USER_AGENT
-from ..transport.http import DEFAULT_MAX_BODY_BYTES, HttpClient
+from ..transport import USER_AGENT, write_outcome_unknown
+from ..transport.http import DEFAULT_MAX_BODY_BYTES, IDEMPOTENT_METHODS, HttpClient
 from ..transport.proxies import Proxy, proxy_for
 from .tokens import expires_in
 from .urls import TOKEN_PATH, Params, display, resolve_url, with_params
@@ -253,7 +253,38 @@ class RestSession:
         site = self.site
         if status == http.client.NO_CONTENT or (not raw.strip() and status < 300):
             return None
-        decoded = self._json(f"{method} {display(url)}", status, headers, raw)
+        write = method.upper() not in IDEMPOTENT_METHODS
+        if write and status in (http.client.BAD_GATEWAY, http.client.GATEWAY_TIMEOUT):
+            # A gateway may have passed the write on before it failed (as on api3).
+            raise write_outcome_unknown(
+                site,
+                f"REST {method} {display(url)}",
+                f"a gateway answered HTTP {status}",
+                method=method,
+            )
+        write = write and status < 400
+        decoded, problem = _decoded_json(headers, raw)
+        shape = status < 400 and not problem and not isinstance(decoded, dict)
+        if shape:
+            problem = f"JSON of an unexpected shape ({type(decoded).__name__}, not an object)"
+        if problem and write:
+            # The site may have carried the write out before its reply was spoiled: never
+            # a plain SiteResponseError, which a caller might retry (a write done twice).
+            raise write_outcome_unknown(
+                site,
+                f"REST {method} {display(url)}",
+                f"its reply could not be read ({problem})",
+                method=method,
+            )
+        if shape:
+            raise SiteResponseError(
+                f"{site} answered REST {method} {display(url)} with {problem}: check the site "
+                "URL, or a proxy in the way.",
+                site,
+                status=status,
+            )
+        if problem:
+            raise self._not_json(f"{method} {display(url)}", status, problem)
         if status >= 400:
             errors = _errors_of(decoded)
             del decoded  # the reply may echo the request (its Bearer): only the redacted errors
@@ -263,14 +294,6 @@ class RestSession:
                 site,
                 status=status,
                 errors=errors,
-            )
-        if not isinstance(decoded, dict):
-            raise SiteResponseError(
-                f"{site} answered REST {method} {display(url)} with JSON of an unexpected shape "
-                f"({type(decoded).__name__}, not an object): check the site URL, or a proxy in "
-                "the way.",
-                site,
-                status=status,
             )
         return decoded
 
@@ -301,24 +324,13 @@ class RestSession:
     def _json(self, what: str, status: int, headers: Any, raw: bytes) -> Any:
         """The decoded JSON body of a reply to ``what``; SiteResponseError saying what was wrong
         when it is not JSON (no or another Content-Type, not UTF-8, not valid JSON)."""
-        raw_type = headers.get("Content-Type") if headers is not None else None
-        content_type = (raw_type or "").split(";", 1)[0].strip().lower()
-        problem = ""
-        if not content_type:
-            problem = "no Content-Type"
-        elif not (content_type == "application/json" or content_type.endswith("+json")):
-            problem = f"{content_type[:60]}"
-        else:
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                problem = "a body that is not UTF-8"
-            else:
-                try:
-                    return json.loads(text)
-                except ValueError:
-                    problem = "invalid JSON"
-        raise SiteResponseError(
+        decoded, problem = _decoded_json(headers, raw)
+        if problem:
+            raise self._not_json(what, status, problem)
+        return decoded
+
+    def _not_json(self, what: str, status: int, problem: str) -> SiteResponseError:
+        return SiteResponseError(
             f"{self.site} answered {what} with HTTP {status} and {problem} instead of the REST "
             "API's JSON: check the site URL, or a proxy in the way.",
             self.site,
@@ -390,6 +402,25 @@ class RestSession:
         reply = self._http.request(method, url, body, headers, what=what, idempotent=idempotent)
         # A reply may echo the request (its token): printed redacted in every frame.
         return reply.status, reply.headers, RedactedBytes(reply.body)
+
+
+def _decoded_json(headers: Any, raw: bytes) -> tuple[Any, str]:
+    """``(decoded JSON, "")``, or ``(None, what was wrong)``: no or another Content-Type, not
+    UTF-8, not valid JSON."""
+    raw_type = headers.get("Content-Type") if headers is not None else None
+    content_type = (raw_type or "").split(";", 1)[0].strip().lower()
+    if not content_type:
+        return None, "no Content-Type"
+    if not (content_type == "application/json" or content_type.endswith("+json")):
+        return None, f"{content_type[:60]}"
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None, "a body that is not UTF-8"
+    try:
+        return json.loads(text), ""
+    except ValueError:
+        return None, "invalid JSON"
 
 
 # -- error details --------------------------------------------------------------------------------

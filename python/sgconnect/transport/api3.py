@@ -18,7 +18,10 @@ connections (:mod:`sgconnect.connection`) send through :func:`send` instead, on 
   turns out dead is sent again once on a fresh one; any other RPC that may have reached the site is
   :class:`~sgconnect.errors.WriteOutcomeUnknownError`.
 - **Typed replies**: a bad status line, an over-long header, a truncated or over-size body
-  (:func:`max_reply_bytes`) are :class:`~sgconnect.errors.SiteResponseError`.
+  (:func:`max_reply_bytes`) are :class:`~sgconnect.errors.SiteResponseError` for a read, and
+  :class:`~sgconnect.errors.WriteOutcomeUnknownError` for a write (so is a reply the connection
+  cannot decode: :func:`unreadable_write`). A read whose deadline was spent on shotgun_api3's
+  502/504 retries reports the gateway status, not a timeout.
 - **One socket per thread and site** (wire's :class:`~sgconnect.transport.wire.Pool`), shared by
   every purpose's ``Shotgun`` object on that thread; a forked child drops the sockets it
   inherited.
@@ -47,8 +50,8 @@ from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Optional
 
 from .. import state
-from ..environ import CAPABILITIES_TTL_SECS, KEEPALIVE_SECS, MAX_REPLY_MIB
-from ..errors import CaBundleError, SiteRedirectError, SiteResponseError
+from ..environ import CAPABILITIES_TTL_SECS, MAX_REPLY_MIB
+from ..errors import CaBundleError, SiteRedirectError, SiteResponseError, WriteOutcomeUnknownError
 from ..settings import number_from_environment
 from . import (
     NoRedirect,
@@ -61,7 +64,7 @@ from . import (
     write_outcome_unknown,
 )
 from .proxies import check_ca_bundle
-from .wire import Deadline
+from .wire import Deadline, keepalive_secs
 
 __all__ = [
     "READ_RPCS",
@@ -70,6 +73,7 @@ __all__ = [
     "send",
     "close",
     "is_read",
+    "unreadable_write",
     "max_reply_bytes",
     "keepalive_secs",
     "capabilities",
@@ -114,9 +118,6 @@ READ_RPCS = frozenset(
 #: 500 entities with many text fields stays far below), small enough that a runaway or hostile
 #: reply cannot exhaust a DCC's memory.
 DEFAULT_MAX_REPLY_MIB = 256
-#: Default seconds an idle keep-alive socket is reused (httpx's ``keepalive_expiry`` is 5 s; NATs
-#: and load balancers that forget idle flows after a few seconds make a shorter one safer).
-DEFAULT_KEEPALIVE_SECS = 2.0
 #: Default seconds a per-site capabilities cache file is trusted.
 DEFAULT_CAPABILITIES_TTL_SECS = 3600.0
 
@@ -127,13 +128,6 @@ def max_reply_bytes() -> int:
     """The cap on one api3 reply body, in bytes (``SGCONNECT_MAX_REPLY_MIB``, default 256 MiB)."""
     return int(
         number_from_environment(MAX_REPLY_MIB, DEFAULT_MAX_REPLY_MIB, maximum=4096) * 1024**2
-    )
-
-
-def keepalive_secs() -> float:
-    """Seconds an idle socket is reused (``SGCONNECT_KEEPALIVE_SECS``, default 2 s)."""
-    return number_from_environment(
-        KEEPALIVE_SECS, DEFAULT_KEEPALIVE_SECS, maximum=3600, zero_means="no reuse"
     )
 
 
@@ -350,6 +344,8 @@ def send(
     :returns: ``((status, reason), headers with lower-case names, body)``, as shotgun_api3's
         ``_http_request``; 3xx only for the 302 of expired SSO claims.
     :raises SiteTimeoutError: ``deadline`` passed before the reply was read (a read).
+        :class:`~sgconnect.errors.SiteResponseError` with the status instead when the call's
+        earlier attempts were answered 502/504 (shotgun_api3's retries spent the deadline).
     :raises SiteUnreachableError: No connection, or a read's connection lost twice.
     :raises WriteOutcomeUnknownError: A write's request may have reached the site, and its reply
         was lost, late, cut or unreadable.
@@ -395,11 +391,23 @@ def send(
             location = reply_headers.get("location", "")
             if not (status == http.client.FOUND and _is_saml_login(location)):
                 raise redirected(site, status, location, action)
-        if not read and status in (http.client.BAD_GATEWAY, http.client.GATEWAY_TIMEOUT):
-            # A gateway may have passed the write on: shotgun_api3 would send it again.
-            raise write_outcome_unknown(site, action, f"a gateway answered HTTP {status}")
+        if status in (http.client.BAD_GATEWAY, http.client.GATEWAY_TIMEOUT):
+            if not read:
+                # A gateway may have passed the write on: shotgun_api3 would send it again.
+                raise write_outcome_unknown(site, action, f"a gateway answered HTTP {status}")
+            # shotgun_api3 retries a read: if that spends the deadline, the gateway is the cause.
+            deadline.gateway_status = status
+            deadline.gateway_answers += 1
         return (status, reason), reply_headers, content
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def unreadable_write(site: str, rpc: str, problem: str) -> WriteOutcomeUnknownError:
+    """The error for a write (any RPC not in :data:`READ_RPCS`) whose reply arrived but cannot be
+    used (``problem``: another Content-Type, not UTF-8, invalid JSON...): the site may have
+    carried it out, so it is :class:`~sgconnect.errors.WriteOutcomeUnknownError`, never a plain
+    :class:`~sgconnect.errors.SiteResponseError` a caller might retry."""
+    return write_outcome_unknown(site, rpc, f"its reply could not be read ({problem})")
 
 
 def _is_saml_login(location: str) -> bool:
@@ -439,10 +447,23 @@ def _why(exc: BaseException) -> str:
 def _no_answer(
     site: str, exc: BaseException, action: str, deadline: Deadline, proxy: str = ""
 ) -> Exception:
+    if is_timeout(exc) and deadline.gateway_status is not None:
+        status = deadline.gateway_status
+        times = deadline.gateway_answers
+        return SiteResponseError(
+            f"{site} answered {action} with HTTP {status} ({_GATEWAY[status]}) "
+            f"{times} time{'s' if times != 1 else ''}, until the {deadline.timeout:g} s timeout "
+            "passed: the site or a gateway in front of it is failing. Try again later; if it "
+            "persists, check the site status.",
+            site,
+            status=status,
+        )
     if is_timeout(exc) and deadline.timeout:
         return timed_out(site, action, deadline.timeout)
     return unreachable(site, exc, action, proxy=proxy)
 
+
+_GATEWAY = {http.client.BAD_GATEWAY: "bad gateway", http.client.GATEWAY_TIMEOUT: "gateway timeout"}
 
 _MALFORMED = {
     "long_line": "an over-long header line: not a ShotGrid site's reply. Check the site URL, or a "

@@ -16,17 +16,19 @@ shared ones on the one wire of :mod:`sgconnect.transport.wire` (as the api3 surf
   ``timeout_secs`` bounds connect, TLS, the proxy tunnel, sending and every read together: a
   server trickling one byte every 0.5 s cannot keep a 1 s call alive;
 - **idempotency**: a stale or reset keep-alive socket is replaced at once, before sending when
-  the socket shows it (closed by the site while idle: wire's check), else after: a request that
+  the socket shows it (closed by the site while idle, or idle longer than
+  ``SGCONNECT_KEEPALIVE_SECS``: wire's check, api3's rule), else after: a request that
   cannot have reached the site (the send failed) is sent again on a new connection, and so is a
   request marked ``idempotent`` (``GET``, the REST token request) whose reply was lost, once. A
   connection idle for :data:`STALE_IDLE_SECS` that a NAT may have forgotten silently (no FIN, no
-  RST) is probed by the repeatable request itself: no first byte within
-  :data:`STALE_PROBE_SECS`, and it is sent again on a new connection (a slow ``GET`` after an idle
-  second is thus sent twice). Any other request (``POST``/``PUT``/``PATCH``/``DELETE``) whose
-  reply was lost after it was sent is never re-sent:
-  :class:`~sgconnect.errors.WriteOutcomeUnknownError`;
+  RST) within the keep-alive limit is probed by the repeatable request itself: no first byte
+  within :data:`STALE_PROBE_SECS` (and within the deadline), and it is
+  sent again on a new connection (a slow ``GET`` after an idle second is thus sent twice). Any
+  other request (``POST``/``PUT``/``PATCH``/``DELETE``) whose reply was lost or malformed after it
+  was sent is never re-sent: :class:`~sgconnect.errors.WriteOutcomeUnknownError`;
 - **typed replies**: a bad status line, an over-long or malformed header, a truncated body or one
-  over ``max_body_bytes`` is a :class:`~sgconnect.errors.SiteResponseError` saying what was wrong;
+  over ``max_body_bytes`` is a :class:`~sgconnect.errors.SiteResponseError` saying what was wrong
+  (for a request that may not be repeated, :class:`~sgconnect.errors.WriteOutcomeUnknownError`);
 - **fork safety** (wire): a forked child never uses a connection of its parent;
 - **proxies and TLS** by :mod:`sgconnect.transport.proxies`' one rule: plain http through the
   proxy in absolute form, https through a ``CONNECT`` tunnel (wire); ``Proxy-Authorization`` is
@@ -45,6 +47,7 @@ from .. import state
 from ..errors import (
     CaBundleError,
     ProxyError,
+    SgConnectError,
     SiteResponseError,
     SiteUnreachableError,
     WriteOutcomeUnknownError,
@@ -182,9 +185,10 @@ class HttpClient:
         :raises SiteUnreachableError: No answer: refused, DNS, TLS, or the deadline passed on a
             request that may be repeated. :class:`ProxyError` when the proxy is the cause.
         :raises WriteOutcomeUnknownError: A request that may not be repeated was sent and its
-            reply was lost (reset, closed, deadline): it may have been carried out.
+            reply was lost (reset, closed, deadline) or malformed: it may have been carried out.
         :raises SiteRedirectError: A 3xx (without ``allow_redirect``).
-        :raises SiteResponseError: A malformed reply (status line, headers, truncated, too big).
+        :raises SiteResponseError: A malformed reply (status line, headers, truncated, too big) to
+            a request that may be repeated.
         :raises CaBundleError: The CA bundle is missing or unreadable.
         """
         method = method.upper()
@@ -242,7 +246,9 @@ class HttpClient:
 
     def _connection(self, deadline: Deadline, what: str) -> tuple[Any, bool]:
         key = self._key()
-        conn, _ = _pool.take(key)
+        # api3's idle rule: a socket idle past SGCONNECT_KEEPALIVE_SECS may have been forgotten
+        # by a NAT without a FIN or RST; it is closed before anything is sent on it.
+        conn, _ = _pool.take(key, wire.keepalive_secs())
         if conn is not None:
             return conn, True
         conn = self._open(deadline, what)
@@ -343,15 +349,18 @@ class HttpClient:
 
     def _malformed(
         self, what: str, method: str, repeatable: bool, problem: str, status: Optional[int] = None
-    ) -> SiteResponseError:
-        carried = (
-            ""
-            if repeatable
-            else " The write may have been carried out: read it back before trying again."
-        )
+    ) -> SgConnectError:
+        """A malformed reply: :class:`SiteResponseError`, or for a request that may not be
+        repeated (a write the site may have carried out before its reply was spoiled)
+        :class:`WriteOutcomeUnknownError`, never a plain ``SiteResponseError`` a caller might
+        retry."""
+        if not repeatable:
+            return write_outcome_unknown(
+                self.site, what, f"its reply could not be read ({problem})", method=method
+            )
         return SiteResponseError(
             f"{self.site} answered {what} with {problem}, not a valid HTTP reply: check the site "
-            f"URL, or a proxy in the way.{carried}",
+            "URL, or a proxy in the way.",
             self.site,
             status=status,
         )

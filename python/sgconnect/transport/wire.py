@@ -38,6 +38,8 @@ import time
 from typing import Any, Callable, Hashable, Optional
 
 __all__ = [
+    "DEFAULT_KEEPALIVE_SECS",
+    "keepalive_secs",
     "Deadline",
     "Connection",
     "StaleConnection",
@@ -55,16 +57,34 @@ __all__ = [
 
 #: Read size of the deadline-bounded reader and of body reads (bytes).
 CHUNK = 64 * 1024
+#: Default seconds an idle keep-alive socket is reused (httpx's ``keepalive_expiry`` is 5 s; NATs
+#: and load balancers that forget idle flows after a few seconds make a shorter one safer).
+DEFAULT_KEEPALIVE_SECS = 2.0
+
+
+def keepalive_secs() -> float:
+    """Seconds an idle keep-alive socket is reused, on both surfaces (api3 and REST):
+    ``SGCONNECT_KEEPALIVE_SECS``, default 2 s; 0: no reuse."""
+    from ..environ import KEEPALIVE_SECS
+    from ..settings import number_from_environment
+
+    return number_from_environment(
+        KEEPALIVE_SECS, DEFAULT_KEEPALIVE_SECS, maximum=3600, zero_means="no reuse"
+    )
 
 
 class Deadline:
     """One deadline for a whole call: ``timeout`` seconds from now (``None`` or 0: none)."""
 
-    __slots__ = ("timeout", "_end")
+    __slots__ = ("timeout", "_end", "gateway_status", "gateway_answers")
 
     def __init__(self, timeout: Optional[float]):
         self.timeout = timeout or None
         self._end = time.monotonic() + timeout if timeout else None
+        #: The last gateway status (502, 504) answered within this call, and how many came: the
+        #: call's retries spent the deadline on them (reported as such, not as a silent site).
+        self.gateway_status: Optional[int] = None
+        self.gateway_answers = 0
 
     def remaining(self) -> Optional[float]:
         """Seconds left (``None``: no deadline).
