@@ -631,3 +631,72 @@ def test_an_upload_reply_that_is_not_utf8_is_a_site_response_error(site, tmp_pat
     with pytest.raises(SiteResponseError, match="not UTF-8") as caught:
         getattr(sg, how)("Project", project["id"], str(source))
     assert site.url in str(caught.value) and "may have been carried out" in str(caught.value)
+
+
+# -- proxy credentials -----------------------------------------------------------------------------
+
+
+def _public_texts(value, seen=None, depth=0):
+    """Every text reachable through public attributes, dict values and sequence items."""
+    seen = set() if seen is None else seen
+    if id(value) in seen or depth > 6:
+        return
+    seen.add(id(value))
+    if isinstance(value, (str, bytes)):
+        yield value if isinstance(value, str) else value.decode("latin-1")
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _public_texts(key, seen, depth + 1)
+            yield from _public_texts(item, seen, depth + 1)
+        return
+    if isinstance(value, (list, tuple, set, frozenset)):
+        for item in value:
+            yield from _public_texts(item, seen, depth + 1)
+        return
+    for name in dir(value):
+        if name.startswith("_"):
+            continue
+        try:
+            item = getattr(value, name)
+        except Exception:  # noqa: BLE001 - a property that refuses (get_session_token...)
+            continue
+        if callable(item) and not isinstance(item, (str, bytes)):
+            continue
+        yield from _public_texts(item, seen, depth + 1)
+
+
+@pytest.mark.parametrize("make", ["session", "script"])
+def test_the_proxy_password_stays_off_public_attributes_and_still_authenticates(
+    site, make, tmp_path
+):
+    from sgconnect.testing import ForwardProxy
+
+    password = "api3-proxy-pass-7"
+    with ForwardProxy(auth=("pipeline", password)) as proxy:
+        setting = f"pipeline:{password}@127.0.0.1:{proxy.port}"
+        if make == "session":
+            credential = SessionCredential(
+                site.url, "alice", site.issue_session("alice"), source="test"
+            )
+            sg = SessionConnection(credential, interactive=False, timeout_secs=10, http_proxy=setting)
+        else:
+            credential = ScriptCredential(site.url, SCRIPT, site.script_key(SCRIPT))
+            sg = ScriptConnection(credential, timeout_secs=10, http_proxy=setting)
+        assert sg.config.proxy_pass is None and sg.config.proxy_user == "pipeline"
+        assert [text for text in _public_texts(sg) if password in text] == []
+        project = sg.find_one("Project", [], ["name"])
+        source = tmp_path / "plate.txt"
+        source.write_bytes(b"frame " * 50)
+        attachment_id = sg.upload("Project", project["id"], str(source))
+        assert sg.download_attachment(attachment_id) == source.read_bytes()
+        # api3 (a tunnel), the upload form and the download all went through the proxy, with
+        # its credentials
+        assert proxy.journal and all(request.authorized for request in proxy.journal)
+        assert {entry.path.split("/")[1] for entry in site.journal} >= {
+            "api3",
+            "upload",
+            "file_serve",
+        }
+        assert [text for text in _public_texts(sg) if password in text] == []
+        assert password not in repr(sg) + repr(vars(sg.config))

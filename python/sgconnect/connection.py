@@ -24,7 +24,7 @@ from __future__ import annotations
 import http.client
 import json
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .auth_flow import MAX_AUTH_ATTEMPTS, drive
 from .credentials import Attempt, Credential, ScriptCredential, SessionCredential
@@ -35,6 +35,9 @@ from .secret import RedactedText, Secret, json_body
 from .sitetext import neutralize
 from .transport import USER_AGENT, api3, unreachable
 from .transport import shotgun_api3 as _shotgun_api3
+
+if TYPE_CHECKING:
+    from .transport.proxies import Proxy
 
 shotgun_api3 = _shotgun_api3()
 AuthenticationFault = shotgun_api3.AuthenticationFault
@@ -67,6 +70,8 @@ class _SiteFaults:
     _sgc_credential: Credential
     _sgc_interactive = False
     _sgc_attempt: Attempt
+    #: The api3 proxy with its credentials (private: shotgun_api3's config only names it).
+    _sgc_proxy: Proxy | None = None
 
     @property
     def may_prompt(self) -> bool:
@@ -191,7 +196,7 @@ class _SiteFaults:
             _API3_LOG.debug("Request headers are %s", req_headers)
             _API3_LOG.debug("Request body is %s", body)
         reply = api3.send(
-            api3.Target.of(config),
+            api3.Target.of(config, self._sgc_proxy),
             verb,
             path,
             body or None,
@@ -207,7 +212,7 @@ class _SiteFaults:
         return reply
 
     def _close_connection(self) -> None:
-        api3.close(api3.Target.of(self.config))  # type: ignore[attr-defined]
+        api3.close(api3.Target.of(self.config, self._sgc_proxy))  # type: ignore[attr-defined]
         super()._close_connection()  # type: ignore[misc]
 
     @property
@@ -280,27 +285,52 @@ class _SiteFaults:
         if url is None:
             return None
         config = self.config  # type: ignore[attr-defined]
-        proxy = None
-        if config.proxy_server:
-            from .transport import proxy_url
-
-            auth = f"{config.proxy_user}:{config.proxy_pass or ''}@" if config.proxy_user else ""
-            proxy = proxy_url(f"{auth}{config.proxy_server}:{config.proxy_port or 8080}")
         return api3.download(
             url,
             site=self._sgc_credential.site,
             cookie=self._sgc_cookie_token,
-            proxy=proxy,
+            proxy=self._sgc_proxy_url(),
             timeout=config.timeout_secs,
             user_agent="; ".join(self._user_agents),  # type: ignore[attr-defined]
             file_path=file_path,
         )
 
     def _build_opener(self, handler: Any) -> Any:
-        """shotgun_api3's urllib opener (uploads, thumbnails), never following a redirect."""
-        opener = super()._build_opener(handler)  # type: ignore[misc]
+        """shotgun_api3's urllib opener (uploads, thumbnails), never following a redirect; its
+        proxy handler holds the proxy's credentials only while the opener is in use."""
+        config = self.config  # type: ignore[attr-defined]
+        public = config.proxy_handler
+        if self._sgc_proxy is not None:
+            import urllib.request
+
+            config.proxy_handler = urllib.request.ProxyHandler(
+                {config.scheme: self._sgc_proxy.url()}
+            )
+        try:
+            opener = super()._build_opener(handler)  # type: ignore[misc]
+        finally:
+            config.proxy_handler = public
         opener.add_handler(api3.NoRedirect())
         return opener
+
+    def _sgc_proxy_url(self) -> str | None:
+        """The proxy URL for urllib, credentials included (for a request being sent only)."""
+        proxy = self._sgc_proxy
+        if proxy is not None:
+            return proxy.url()
+        config = self.config  # type: ignore[attr-defined]
+        if not config.proxy_server:
+            return None
+        from .transport import proxy_url
+
+        auth = f"{config.proxy_user}:{config.proxy_pass or ''}@" if config.proxy_user else ""
+        return proxy_url(f"{auth}{config.proxy_server}:{config.proxy_port or 8080}")
+
+    def _sgc_use_proxy(self, proxy: Proxy | None) -> None:
+        """Keep ``proxy`` (its password) privately; shotgun_api3's config only names it."""
+        self._sgc_proxy = proxy
+        if proxy is not None:
+            self.config.proxy_user = proxy.username  # type: ignore[attr-defined]
 
     def _send_form(self, url: str, params: dict) -> str:
         """An upload form, sent once: shotgun_api3 would send it up to three times, following
@@ -348,7 +378,9 @@ class SessionConnection(_SiteFaults, shotgun_api3.Shotgun):
         self._sgc_credential = credential
         self._sgc_interactive = interactive
         # No credential reaches shotgun_api3's config: _auth_params() applies it per request.
-        super().__init__(credential.site, http_proxy=_api3_proxy(http_proxy), connect=False)
+        proxy = _api3_proxy(http_proxy)
+        super().__init__(credential.site, http_proxy=_proxy_address(proxy), connect=False)
+        self._sgc_use_proxy(proxy)
         self.config.timeout_secs = timeout_secs
         self.add_user_agent(USER_AGENT)
 
@@ -367,12 +399,14 @@ class ScriptConnection(_SiteFaults, shotgun_api3.Shotgun):
         timeout_secs: float | None = None,
     ):
         self._sgc_credential = credential
+        proxy = _api3_proxy(http_proxy)
         super().__init__(
             credential.site,
-            http_proxy=_api3_proxy(http_proxy),
+            http_proxy=_proxy_address(proxy),
             sudo_as_login=credential.sudo_as_login,
             connect=False,
         )
+        self._sgc_use_proxy(proxy)
         self.config.script_name = credential.script_name
         self.config.timeout_secs = timeout_secs
         self.add_user_agent(USER_AGENT)
@@ -382,18 +416,27 @@ class ScriptConnection(_SiteFaults, shotgun_api3.Shotgun):
         return f"<ScriptConnection {self._sgc_credential.script_name!r}{sudo} on {self.base_url}>"
 
 
-def _api3_proxy(http_proxy: str | None) -> str | None:
-    """``http_proxy`` checked by the one proxy rule's parser and written back in the api3 format:
-    shotgun_api3's own parser (whose ValueError quotes the value, password and all) never sees a
-    value it would refuse.
+def _api3_proxy(http_proxy: str | None) -> Proxy | None:
+    """``http_proxy`` checked by the one proxy rule's parser: shotgun_api3's own parser (whose
+    ValueError quotes the value, password and all) never sees a value it would refuse.
 
-    :raises ConfigurationError: Not a proxy address (named, password masked).
+    :raises ConfigurationError: Not a proxy address, or an IPv6 one shotgun_api3 cannot carry
+        (named, password masked).
     """
     if not (http_proxy and http_proxy.strip()):
         return None
     from .transport.proxies import parse_http_proxy
 
-    return parse_http_proxy(http_proxy).api3()
+    proxy = parse_http_proxy(http_proxy)
+    proxy.api3()  # refuses what shotgun_api3's host:port format cannot carry
+    return proxy
+
+
+def _proxy_address(proxy: Proxy | None) -> str | None:
+    """``host:port`` for shotgun_api3's config: no credentials (they stay in the
+    :class:`~sgconnect.transport.proxies.Proxy`, out of ``sg.config.proxy_pass`` and
+    ``sg.config.proxy_handler``)."""
+    return f"{proxy.host}:{proxy.port}" if proxy is not None else None
 
 
 def _session_connection(credential: Credential, interactive: bool, **kwargs: Any) -> Any:

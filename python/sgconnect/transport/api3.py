@@ -145,34 +145,43 @@ class Target:
     Built from a ``shotgun_api3`` config (:meth:`of`); equal targets share a socket per thread.
     """
 
-    __slots__ = ("scheme", "server", "proxy", "_proxy_auth", "key")
+    __slots__ = ("scheme", "server", "proxy", "_proxy_authorization", "key")
 
     def __init__(
         self,
         scheme: str,
         server: str,
         proxy: Optional[tuple[str, int]] = None,
-        proxy_auth: Optional[str] = None,
+        proxy_authorization: Optional[str] = None,
     ):
         self.scheme = scheme
         self.server = server
         self.proxy = proxy
-        self._proxy_auth = proxy_auth
+        self._proxy_authorization = proxy_authorization
         # The proxy credentials are part of the key (two proxy users never share a socket), as
         # a digest: the key may be shown in a debugger.
-        auth_digest = hashlib.sha256(proxy_auth.encode()).hexdigest() if proxy_auth else ""
+        auth_digest = (
+            hashlib.sha256(proxy_authorization.encode()).hexdigest() if proxy_authorization else ""
+        )
         self.key = (scheme, server, proxy, auth_digest)
 
     @classmethod
-    def of(cls, config: Any) -> Target:
-        """The target of a ``shotgun_api3`` config (``scheme``, ``server``, ``proxy_*``)."""
-        proxy = None
-        auth = None
+    def of(cls, config: Any, proxy: Any = None) -> Target:
+        """The target of a ``shotgun_api3`` config (``scheme``, ``server``), through ``proxy``
+        (a :class:`~sgconnect.transport.proxies.Proxy`, which keeps its password private), else
+        through the config's own ``proxy_*`` settings, if any."""
+        if proxy is not None:
+            return cls(
+                config.scheme, config.server, (proxy.host, proxy.port), proxy.authorization()
+            )
+        address = None
+        authorization = None
         if config.proxy_server:
-            proxy = (config.proxy_server, int(config.proxy_port or 8080))
-            if config.proxy_user:
-                auth = f"{config.proxy_user}:{config.proxy_pass or ''}"
-        return cls(config.scheme, config.server, proxy, auth)
+            address = (config.proxy_server, int(config.proxy_port or 8080))
+            if config.proxy_user:  # set on the config by a tool itself
+                raw = f"{config.proxy_user}:{config.proxy_pass or ''}".encode()
+                authorization = "Basic " + base64.b64encode(raw).decode()
+        return cls(config.scheme, config.server, address, authorization)
 
     @property
     def origin(self) -> str:
@@ -193,9 +202,6 @@ class Target:
         host, _, port = self.server.rpartition(":") if ":" in self.server else (self.server, "", "")
         port_number = int(port) if port else (443 if self.scheme == "https" else 80)
         https = self.scheme == "https"
-        authorization = None
-        if self.proxy and self._proxy_auth:
-            authorization = "Basic " + base64.b64encode(self._proxy_auth.encode()).decode()
         return wire.open_connection(
             self.scheme,
             host,
@@ -204,7 +210,7 @@ class Target:
             context=(lambda: ssl_context(self.origin)) if https else None,
             proxy=self.proxy,
             tunnel=True,
-            proxy_authorization=authorization,
+            proxy_authorization=self._proxy_authorization if self.proxy else None,
             tcp_first=tcp_first,
         )
 
