@@ -25,7 +25,7 @@ from sgconnect.errors import (
     SiteTimeoutError,
     WriteOutcomeUnknownError,
 )
-from sgconnect.transport import api3
+from sgconnect.transport import api3, wire
 
 SCRIPT = "sgconnect_farm"
 
@@ -106,7 +106,7 @@ def test_a_trickling_server_cannot_stretch_the_deadline(site):
     elapsed = time.monotonic() - started
     # Per-read timeouts would take (reply bytes) x 0.5 s, minutes; the deadline ends it.
     assert elapsed < 20, elapsed
-    assert "within 1.0 s" in str(caught.value) and site.url in str(caught.value)
+    assert "within 1 s" in str(caught.value) and site.url in str(caught.value)
 
 
 def test_a_stalled_site_times_out_as_a_typed_error(site):
@@ -132,6 +132,35 @@ def test_a_silently_dropped_idle_socket_costs_no_timeout(site, quick_keepalive):
     assert time.monotonic() - started < 30  # far from the 60 s timeout
     connections = [entry.connection for entry in rpcs(site, "read")]
     assert connections[0] != connections[-1]  # a fresh socket
+
+
+def test_a_read_on_a_socket_forgotten_within_the_keep_alive_limit_is_probed(site):
+    """Idle a second (under the 2 s keep-alive limit) and forgotten: the read gets no first byte
+    within wire's probe window and is sent again on a fresh socket, far from the deadline."""
+    sg = session_sg(site, timeout=60.0)
+    sg.find("Project", [], ["name"])
+    site.inject_fault("drop_idle", rpc="read")
+    sg.find("Project", [], ["name"])  # answered, then the flow is forgotten (no FIN, no RST)
+    time.sleep(wire.STALE_IDLE_SECS + 0.2)
+    before = api3.stats()["reconnects"]
+    started = time.monotonic()
+    assert sg.find("Project", [], ["name"])
+    assert time.monotonic() - started < 30  # the probe window, not the 60 s timeout
+    assert api3.stats()["reconnects"] == before + 1
+    connections = [entry.connection for entry in rpcs(site, "read")]
+    assert connections[1] != connections[-1]  # a fresh socket
+
+
+def test_a_write_after_an_idle_second_goes_on_a_fresh_socket(site):
+    sg = session_sg(site, timeout=60.0)
+    site.inject_fault("drop_idle", rpc="read")
+    sg.find("Project", [], ["name"])  # answered, then the flow is forgotten (no FIN, no RST)
+    time.sleep(wire.STALE_IDLE_SECS + 0.2)
+    started = time.monotonic()
+    sg.create("Project", {"name": "After A Second"})  # no error: written once
+    assert time.monotonic() - started < 30
+    assert len(sg.find("Project", [["name", "is", "After A Second"]], ["name"])) == 1
+    assert len(rpcs(site, "create")) == 1
 
 
 def test_a_read_reconnects_once_at_once_on_a_reset_socket(site):

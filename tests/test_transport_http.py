@@ -477,10 +477,25 @@ def test_a_write_on_a_forgotten_connection_is_not_sent_twice(local_site):
     before = _projects(local_site)  # on this thread's connection, which the site will forget
     local_site.inject_fault("drop_idle", path_prefix="/api/v1/entity")
     session.get("/entity/projects")
-    time.sleep(transport_http.STALE_IDLE_SECS + 0.2)
+    # at once (idle under a second): the connection is trusted, and forgotten at once
     with pytest.raises(WriteOutcomeUnknownError):
         session.post("/entity/projects", json={"name": "Forgotten"})
     assert _projects(local_site) == before  # the forgotten connection carried nothing
+
+
+def test_a_write_after_an_idle_second_goes_on_a_new_connection(local_site):
+    """Under the keep-alive limit (2 s) but idle a second: a NAT may have forgotten the connection
+    silently, and a write sent there would wait the deadline with an unknown outcome."""
+    session = _session(local_site, timeout_secs=STALL)
+    before = _projects(local_site)
+    local_site.inject_fault("drop_idle", path_prefix="/api/v1/entity")
+    session.get("/entity/projects")  # answered, then the site forgets the connection silently
+    time.sleep(transport_http.STALE_IDLE_SECS + 0.2)
+    started = time.monotonic()
+    session.post("/entity/projects", json={"name": "After A Second"})  # no error: sent once
+    assert time.monotonic() - started < STALL / 3
+    assert _projects(local_site) == before + ["After A Second"]
+    assert len(_rest_requests(local_site, "POST", "/api/v1/entity/projects")) == 1
 
 
 def test_a_write_never_goes_to_a_connection_idle_past_the_keep_alive_limit(local_site, monkeypatch):

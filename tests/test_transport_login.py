@@ -224,6 +224,19 @@ def test_doctor_reads_the_site_by_the_rule_and_shows_no_proxy_password(local_sit
         assert "NO_PROXY names it" in out.getvalue()
 
 
+@pytest.mark.parametrize("fault, delay", [("stall", STALL), ("byte_at_a_time", 0.5)])
+def test_doctor_reads_the_site_info_within_its_timeout(make_local_site, fault, delay):
+    from sgconnect import doctor
+    from sgconnect.errors import SiteTimeoutError
+
+    site = make_local_site("default")
+    site.inject_fault(fault, delay=delay, rpc="info")
+    started = time.monotonic()
+    with pytest.raises(SiteTimeoutError, match="within 1 s"):
+        doctor.read_site_info(site.url, timeout=1.0)
+    assert time.monotonic() - started < STALL / 4
+
+
 def test_doctor_names_a_missing_ca_bundle(monkeypatch, tmp_path):
     import io
 
@@ -260,19 +273,23 @@ def test_the_api3_connection_gets_the_rules_proxy(local_site, isolated_shotgun_h
 
 @pytest.mark.tkcore
 @pytest.mark.parametrize(
-    "rpc, what",
+    "rpc, fault, delay, what",
     [
-        ("get_session_token", "did not answer the request to log in within 2"),
+        ("get_session_token", "stall", STALL, "did not answer the request to log in within 2"),
+        # one byte every 0.5 s: each read is answered, the whole request is not (tk-core's
+        # httplib2 bounds each read only; the guard's watchdog bounds the request)
+        ("get_session_token", "byte_at_a_time", 0.5, "request to log in within 2"),
         # the pre-check before the password is asked keeps timeout_secs too (it waited 10 s)
-        ("info", "did not answer ShotGrid's api3 `info` within 2"),
+        ("info", "stall", STALL, "did not answer ShotGrid's api3 `info` within 2"),
+        ("info", "byte_at_a_time", 0.5, "ShotGrid's api3 `info` within 2"),
     ],
-    ids=["login", "pre-check"],
+    ids=["login", "login-trickled", "pre-check", "pre-check-trickled"],
 )
 def test_console_login_gives_up_when_the_site_holds_the_login_request(
-    make_local_site, isolated_shotgun_home, monkeypatch, rpc, what
+    make_local_site, isolated_shotgun_home, monkeypatch, rpc, fault, delay, what
 ):
     site = make_local_site("default", app_session_launcher=False)
-    site.inject_fault("stall", delay=STALL, rpc=rpc)
+    site.inject_fault(fault, delay=delay, rpc=rpc)
     monkeypatch.setenv("SGCONNECT_TIMEOUT_SECS", "2")
     started = time.monotonic()
     result = _password_login(isolated_shotgun_home, site)
@@ -285,11 +302,14 @@ def test_console_login_gives_up_when_the_site_holds_the_login_request(
 
 
 @pytest.mark.tkcore
-def test_console_renewal_gives_up_when_the_site_holds_the_renewal(make_local_site, monkeypatch):
+@pytest.mark.parametrize("fault, delay", [("stall", STALL), ("byte_at_a_time", 0.5)])
+def test_console_renewal_gives_up_when_the_site_holds_the_renewal(
+    make_local_site, monkeypatch, fault, delay
+):
     site = make_local_site("default", app_session_launcher=False)
     monkeypatch.setenv("SGCONNECT_TIMEOUT_SECS", "2")
     started = time.monotonic()
-    out, err = _renewal_under(site, "stall", delay=STALL)
+    out, err = _renewal_under(site, fault, delay=delay)
     assert time.monotonic() - started < STALL / 2
     assert "ERRORS ['SiteTimeoutError']" in out, out + err
     assert "RENEWALS 0" in out, out + err

@@ -295,7 +295,8 @@ def read_site_info(site: str, *, http_proxy: Optional[str] = None, timeout: floa
     from .transport import api3, redirected
 
     try:
-        with api3.httplib2_never_redirects():  # a redirect is reported, never followed
+        # a redirect is reported, never followed; the whole request within the timeout
+        with api3.httplib2_never_redirects(timeout):
             info = sg.info()
     except shotgun_api3.ProtocolError as exc:
         if 300 <= exc.errcode < 400:

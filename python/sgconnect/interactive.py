@@ -365,7 +365,7 @@ def _tk_prompt(
     tk.keep_qtwebengine_out(method)
     with scoped_environ(forced), _tk_errors(site, timeout_secs if console else None):
         # tk-core sends the typed password through its own shotgun_api3: never redirected.
-        with api3.httplib2_never_redirects():
+        with api3.httplib2_never_redirects(timeout_secs):
             with socket_deadline(timeout_secs) if console else nullcontext():
                 return authenticator.get_user_from_prompt(host=site, login=login_hint)
 

@@ -230,7 +230,7 @@ class SessionState:
         tk.keep_qtwebengine_out(self.login_method)
         try:
             # tk-core sends the typed password through its own shotgun_api3: never redirected.
-            with api3.httplib2_never_redirects():
+            with api3.httplib2_never_redirects(_timeout_secs()):
                 with socket_deadline(_timeout_secs()) if console else nullcontext():
                     authentication.interactive_authentication.renew_session(user.impl)
         except authentication.AuthenticationCancelled:

@@ -237,7 +237,7 @@ def unreachable(
 def timed_out(site: Optional[str], action: str, timeout: float) -> SiteTimeoutError:
     """The error for a call to ``site`` whose deadline (``timeout`` seconds) passed."""
     return SiteTimeoutError(
-        f"{site or 'the site'} did not answer {action} within {timeout} s (timeout). Check the "
+        f"{site or 'the site'} did not answer {action} within {timeout:g} s (timeout). Check the "
         "network, or raise the timeout in the hook settings.",
         site,
     )

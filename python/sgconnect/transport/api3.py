@@ -15,8 +15,10 @@ connections (:mod:`sgconnect.connection`) send through :func:`send` instead, on 
   (:class:`~sgconnect.errors.SiteTimeoutError`).
 - **Reads reconnect once, at once; writes are never re-sent.** An idle keep-alive socket is
   checked before reuse (idle age, readability). A read (:data:`READ_RPCS`) whose reused socket
-  turns out dead is sent again once on a fresh one; any other RPC that may have reached the site is
-  :class:`~sgconnect.errors.WriteOutcomeUnknownError`.
+  turns out dead (closed, reset, or no first byte within wire's ``STALE_PROBE_SECS`` after an idle
+  second: forgotten by a NAT) is sent again once on a fresh one; a write never goes on a socket
+  idle a second or more (wire's :func:`~sgconnect.transport.wire.max_idle`), and any other RPC
+  that may have reached the site is :class:`~sgconnect.errors.WriteOutcomeUnknownError`.
 - **Typed replies**: a bad status line, an over-long header, a truncated or over-size body
   (:func:`max_reply_bytes`) are :class:`~sgconnect.errors.SiteResponseError` for a read, and
   :class:`~sgconnect.errors.WriteOutcomeUnknownError` for a write (so is a reply the connection
@@ -232,9 +234,10 @@ def stats() -> dict[str, int]:
         return dict(_stats)
 
 
-def _checkout(target: Target, deadline: Deadline) -> tuple[wire.Connection, bool]:
-    """This thread's socket to ``target``, and whether it was reused."""
-    conn, dropped = _pool.take(target.key, keepalive_secs())
+def _checkout(target: Target, deadline: Deadline, read: bool) -> tuple[wire.Connection, bool]:
+    """This thread's socket to ``target`` for a read or a write (:func:`wire.max_idle`), and
+    whether it was reused."""
+    conn, dropped = _pool.take(target.key, wire.max_idle(read))
     if conn is not None:
         return conn, True
     if dropped:
@@ -242,7 +245,7 @@ def _checkout(target: Target, deadline: Deadline) -> tuple[wire.Connection, bool
     _count("connects")
     # A socket opened ahead counts as reused: it was opened before this call, so a read lost
     # on it is sent again once on a fresh one.
-    conn = _take_pending(target, deadline)
+    conn = _take_pending(target, deadline, read)
     opened_ahead = conn is not None
     if conn is None:
         conn = target.connect(deadline)
@@ -292,7 +295,7 @@ def preconnect(site: str, timeout: Optional[float]) -> None:
     threading.Thread(target=run, name="sgconnect-preconnect", daemon=True).start()
 
 
-def _take_pending(target: Target, deadline: Deadline) -> Optional[wire.Connection]:
+def _take_pending(target: Target, deadline: Deadline, read: bool) -> Optional[wire.Connection]:
     """The socket :func:`preconnect` opened for this thread, if it is ready in time and alive
     (a thread id can be reused: a socket never taken may have idled)."""
     with _pending_lock:
@@ -304,7 +307,7 @@ def _take_pending(target: Target, deadline: Deadline) -> Optional[wire.Connectio
     if conn is None:
         return None
     conn.idle_since = box["at"]
-    if wire.usable(conn, keepalive_secs()):
+    if wire.usable(conn, wire.max_idle(read)):
         return conn
     conn.close()
     return None
@@ -363,8 +366,9 @@ def send(
     action = rpc or f"{verb} {path.partition('?')[0]}"
     for attempt in (1, 2):
         try:
-            conn, reused = _checkout(target, deadline)
+            conn, reused = _checkout(target, deadline, read)
             conn.deadline = deadline
+            wire.arm_probe(conn, read and reused and attempt == 1)
             deadline.remaining()
         except (OSError, http.client.HTTPException) as exc:  # nothing was sent
             raise _no_answer(site, exc, action, deadline, target.proxy_origin) from None
@@ -722,41 +726,132 @@ def send_form(opener: Any, url: str, params: dict, *, site: str, timeout: Option
 _guard_lock = threading.Lock()
 _guard_depth = 0
 _guard_saved: list[tuple[Any, Any]] = []
+_guard_classes: list[tuple[Any, Any]] = []
+#: The whole-request limit (seconds) of tk-core's requests on this thread, while guarded.
+_guard_local = threading.local()
+#: How often the watchdog shuts down a request's socket once its deadline passed (seconds): a
+#: retry of httplib2's opens a new one, which is shut down in turn.
+_WATCHDOG_TICK = 0.05
 
 
 @contextmanager
-def httplib2_never_redirects() -> Iterator[None]:
-    """While the block runs, no httplib2 ``Http`` made by shotgun_api3 follows a redirect.
+def httplib2_never_redirects(timeout: Optional[float] = None) -> Iterator[None]:
+    """While the block runs, no httplib2 ``Http`` made by shotgun_api3 follows a redirect, and
+    each request made on this thread takes at most ``timeout`` seconds as a whole.
 
-    tk-core's console and Qt password logins make their own ``shotgun_api3.Shotgun`` (tk-core's
-    ``session_cache.generate_session_token``) and send the typed password through its httplib2,
-    which re-posts the body on 307/308. tk-core takes no connection factory, so sgconnect sets
-    httplib2's ``REDIRECT_CODES`` (the default of every new ``Http().redirect_codes``) to none, in
-    every loaded copy (pip's and tk-core's vendored one), for the login only: a redirect is then
-    answered as shotgun_api3's ``ProtocolError``, which tk-core reports as a failed login.
+    tk-core's console and Qt password logins and renewals make their own
+    ``shotgun_api3.Shotgun`` (tk-core's ``session_cache.generate_session_token``) and send the
+    typed password through its httplib2, which re-posts the body on 307/308 and bounds each socket
+    read only (a site trickling one byte every 0.5 s keeps it waiting as long as it likes). tk-core
+    takes no connection factory, so, in every loaded copy of httplib2 (pip's shotgun_api3's and
+    tk-core's vendored one), for the block only:
+
+    - ``REDIRECT_CODES`` (the default of every new ``Http().redirect_codes``) is empty: a redirect
+      is answered as shotgun_api3's ``ProtocolError``, which tk-core reports as a failed login;
+    - ``Http._conn_request`` (one request with httplib2's own retries) is watched: when
+      ``timeout`` seconds have passed (connect, TLS, send, every read, every retry), its socket is
+      shut down and the request raises ``socket.timeout``, which tk-core re-raises and sgconnect
+      types as :class:`~sgconnect.errors.SiteTimeoutError`. Each socket operation is also bounded
+      by ``timeout`` (a connection without a timeout of its own gets it).
+
+    :param timeout: Seconds for each whole request on this thread; ``None`` or 0: unbounded.
     """
     global _guard_depth
     with _guard_lock:
         if _guard_depth == 0:
+            modules = [
+                module
+                for name, module in list(sys.modules.items())
+                if name.endswith(("shotgun_api3.lib.httplib2", "shotgun_api3.lib.httplib2.python3"))
+                and module is not None
+            ]
             _guard_saved[:] = [
                 (module, module.REDIRECT_CODES)
-                for name, module in list(sys.modules.items())
-                if name.endswith("shotgun_api3.lib.httplib2")
-                and module is not None
-                and hasattr(module, "REDIRECT_CODES")
+                for module in modules
+                if hasattr(module, "REDIRECT_CODES")
             ]
             for module, _ in _guard_saved:
                 module.REDIRECT_CODES = frozenset()
+            classes = {
+                id(m.Http): m.Http for m in modules if isinstance(getattr(m, "Http", None), type)
+            }
+            _guard_classes[:] = [
+                (cls, cls.__dict__.get("_conn_request")) for cls in classes.values()
+            ]
+            for cls, original in _guard_classes:
+                if original is not None:
+                    cls._conn_request = _watched(original)
         _guard_depth += 1
+    outer = getattr(_guard_local, "timeout", None)
+    _guard_local.timeout = timeout or None
     try:
         yield
     finally:
+        _guard_local.timeout = outer
         with _guard_lock:
             _guard_depth -= 1
             if _guard_depth == 0:
                 for module, codes in _guard_saved:
                     module.REDIRECT_CODES = codes
+                for cls, original in _guard_classes:
+                    if original is not None:
+                        cls._conn_request = original
                 _guard_saved.clear()
+                _guard_classes.clear()
+
+
+def _watched(original: Callable) -> Callable:
+    """httplib2's ``Http._conn_request``, bounded as a whole by this thread's guard timeout."""
+
+    def _conn_request(http: Any, conn: Any, *args: Any, **kwargs: Any) -> Any:
+        timeout = getattr(_guard_local, "timeout", None)
+        if not timeout:
+            return original(http, conn, *args, **kwargs)
+        if getattr(conn, "timeout", None) is None:
+            conn.timeout = timeout  # each socket operation, connect included
+            if getattr(conn, "sock", None) is not None:
+                conn.sock.settimeout(timeout)
+        finished = threading.Event()
+        expired = threading.Event()
+
+        def watch() -> None:
+            if finished.wait(timeout):
+                return
+            expired.set()
+            while not finished.is_set():
+                sock = getattr(conn, "sock", None)
+                if sock is not None:
+                    try:  # the plain socket's shutdown: a blocked read (TLS too) ends at once
+                        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+                    except (OSError, TypeError, ValueError):
+                        pass
+                finished.wait(_WATCHDOG_TICK)
+
+        connect = conn.connect
+
+        def connect_in_time() -> None:
+            if expired.is_set():  # httplib2 retries on a new socket: not past the deadline
+                raise socket.timeout(f"no whole reply within {timeout:g} s")
+            connect()
+
+        threading.Thread(target=watch, name="sgconnect-login-deadline", daemon=True).start()
+        conn.connect = connect_in_time
+        try:
+            return original(http, conn, *args, **kwargs)
+        except Exception:
+            if expired.is_set():
+                try:
+                    conn.close()
+                except Exception:  # noqa: BLE001 - a socket already shut down
+                    pass
+                raise socket.timeout(f"no whole reply within {timeout:g} s") from None
+            raise
+        finally:
+            finished.set()
+            conn.__dict__.pop("connect", None)
+
+    _conn_request.__wrapped__ = original  # type: ignore[attr-defined]
+    return _conn_request
 
 
 def check_no_redirect(site: str, timeout: Optional[float] = 10.0) -> None:

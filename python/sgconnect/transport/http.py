@@ -20,10 +20,11 @@ shared ones on the one wire of :mod:`sgconnect.transport.wire` (as the api3 surf
   ``SGCONNECT_KEEPALIVE_SECS``: wire's check, api3's rule), else after: a request that
   cannot have reached the site (the send failed) is sent again on a new connection, and so is a
   request marked ``idempotent`` (``GET``, the REST token request) whose reply was lost, once. A
-  connection idle for :data:`STALE_IDLE_SECS` that a NAT may have forgotten silently (no FIN, no
-  RST) within the keep-alive limit is probed by the repeatable request itself: no first byte
-  within :data:`STALE_PROBE_SECS` (and within the deadline), and it is
-  sent again on a new connection (a slow ``GET`` after an idle second is thus sent twice). Any
+  connection idle for :data:`~sgconnect.transport.wire.STALE_IDLE_SECS` that a NAT may have
+  forgotten silently (no FIN, no RST) within the keep-alive limit is probed by a repeatable request
+  itself: no first byte within :data:`~sgconnect.transport.wire.STALE_PROBE_SECS` (and within the
+  deadline), and it is sent again on a new connection (a slow ``GET`` after an idle second is thus
+  sent twice); any other request goes on a new connection instead (wire's rule, api3's too). Any
   other request (``POST``/``PUT``/``PATCH``/``DELETE``) whose reply was lost or malformed after it
   was sent is never re-sent: :class:`~sgconnect.errors.WriteOutcomeUnknownError`;
 - **typed replies**: a bad status line, an over-long or malformed header, a truncated body or one
@@ -55,11 +56,13 @@ from ..errors import (
 from ..sites import DEFAULT_PORTS
 from . import is_timeout, redirected, wire, write_outcome_unknown
 from .proxies import Proxy, ssl_context
-from .wire import Deadline
+from .wire import STALE_IDLE_SECS, STALE_PROBE_SECS, Deadline
 
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
     "IDEMPOTENT_METHODS",
+    "STALE_IDLE_SECS",
+    "STALE_PROBE_SECS",
     "Deadline",
     "Reply",
     "HttpClient",
@@ -71,11 +74,6 @@ __all__ = [
 DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
 #: Methods that may be sent again after a lost reply (RFC 9110's safe methods).
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-#: A repeatable request on a keep-alive connection idle this long (seconds)...
-STALE_IDLE_SECS = 1.0
-#: ...must get its first reply byte within this long, else the connection is taken for one a NAT
-#: or load balancer forgot (no FIN, no RST) and the request is sent again on a new one, once.
-STALE_PROBE_SECS = 2.0
 
 
 class Reply:
@@ -203,16 +201,11 @@ class HttpClient:
                 all_headers["Proxy-Authorization"] = authorization
         retried = False
         while True:
-            conn, reused = self._connection(deadline, what)
+            conn, reused = self._connection(deadline, what, repeatable)
             sent = False
             try:
                 conn.deadline = deadline
-                idle = time.monotonic() - conn.idle_since
-                conn.probe_until = (
-                    time.monotonic() + STALE_PROBE_SECS
-                    if reused and repeatable and not retried and idle >= STALE_IDLE_SECS
-                    else None
-                )
+                wire.arm_probe(conn, reused and repeatable and not retried)
                 conn.request(method, target, body=body, headers=all_headers)
                 sent = True
                 response = conn.getresponse()
@@ -244,11 +237,12 @@ class HttpClient:
         proxy = self.proxy
         return (self.scheme, self.host, self.port, proxy.identity if proxy else None)
 
-    def _connection(self, deadline: Deadline, what: str) -> tuple[Any, bool]:
+    def _connection(self, deadline: Deadline, what: str, repeatable: bool) -> tuple[Any, bool]:
         key = self._key()
-        # api3's idle rule: a socket idle past SGCONNECT_KEEPALIVE_SECS may have been forgotten
-        # by a NAT without a FIN or RST; it is closed before anything is sent on it.
-        conn, _ = _pool.take(key, wire.keepalive_secs())
+        # api3's idle rule: a socket idle past SGCONNECT_KEEPALIVE_SECS (past STALE_IDLE_SECS
+        # for a write) may have been forgotten by a NAT without a FIN or RST; it is closed
+        # before anything is sent on it.
+        conn, _ = _pool.take(key, wire.max_idle(repeatable))
         if conn is not None:
             return conn, True
         conn = self._open(deadline, what)

@@ -15,6 +15,8 @@ Each promise the two surfaces share is written here once:
 - **one keep-alive connection per thread and key** (:class:`Pool`), checked before reuse: a
   socket readable while idle was closed by the site (a TLS 1.3 session ticket is not a close),
   and one idle longer than the caller's limit is dropped;
+- **the idle rule**: what a NAT may have forgotten silently is never trusted with a write
+  (:func:`max_idle`) and is probed by a read (:func:`arm_probe`);
 - **what a malformed reply is** (:func:`malformed_head`, :func:`read_body`): a reply head
   ``http.client`` cannot parse told from a lost connection (``RemoteDisconnected`` is a
   ``BadStatusLine`` too);
@@ -39,7 +41,11 @@ from typing import Any, Callable, Hashable, Optional
 
 __all__ = [
     "DEFAULT_KEEPALIVE_SECS",
+    "STALE_IDLE_SECS",
+    "STALE_PROBE_SECS",
     "keepalive_secs",
+    "max_idle",
+    "arm_probe",
     "Deadline",
     "Connection",
     "StaleConnection",
@@ -70,6 +76,34 @@ def keepalive_secs() -> float:
 
     return number_from_environment(
         KEEPALIVE_SECS, DEFAULT_KEEPALIVE_SECS, maximum=3600, zero_means="no reuse"
+    )
+
+
+#: A keep-alive connection idle this long (seconds) may have been forgotten by a NAT or load
+#: balancer (no FIN, no RST) within the keep-alive limit: a request that must not be sent twice
+#: goes on a new connection (:func:`max_idle`), one that may be sent again probes it
+#: (:func:`arm_probe`)...
+STALE_IDLE_SECS = 1.0
+#: ...and must get its first reply byte within this long, else the connection is taken for a
+#: forgotten one (:class:`StaleConnection`) and the request is sent again on a new one, once.
+STALE_PROBE_SECS = 2.0
+
+
+def max_idle(repeatable: bool) -> float:
+    """Seconds an idle connection may be reused for a request: :func:`keepalive_secs`, and at
+    most :data:`STALE_IDLE_SECS` for a request that must not be sent twice (a write), since a
+    connection forgotten silently would leave its outcome unknown."""
+    limit = keepalive_secs()
+    return limit if repeatable else min(limit, STALE_IDLE_SECS)
+
+
+def arm_probe(conn: Any, probe: bool) -> None:
+    """Before a request on ``conn``: when ``probe`` (a repeatable request, first attempt, on a
+    reused connection) and ``conn`` has been idle :data:`STALE_IDLE_SECS` or more, its first
+    reply byte must come within :data:`STALE_PROBE_SECS` (:class:`StaleConnection` otherwise)."""
+    now = time.monotonic()
+    conn.probe_until = (
+        now + STALE_PROBE_SECS if probe and now - conn.idle_since >= STALE_IDLE_SECS else None
     )
 
 
