@@ -708,7 +708,9 @@ def test_the_proxy_password_stays_off_public_attributes_and_still_authenticates(
             credential = SessionCredential(
                 site.url, "alice", site.issue_session("alice"), source="test"
             )
-            sg = SessionConnection(credential, interactive=False, timeout_secs=10, http_proxy=setting)
+            sg = SessionConnection(
+                credential, interactive=False, timeout_secs=10, http_proxy=setting
+            )
         else:
             credential = ScriptCredential(site.url, SCRIPT, site.script_key(SCRIPT))
             sg = ScriptConnection(credential, timeout_secs=10, http_proxy=setting)
