@@ -807,8 +807,9 @@ def _watched(original: Callable) -> Callable:
         timeout = getattr(_guard_local, "timeout", None)
         if not timeout:
             return original(http, conn, *args, **kwargs)
-        if getattr(conn, "timeout", None) is None:
-            conn.timeout = timeout  # each socket operation, connect included
+        unbounded = getattr(conn, "timeout", None) is None
+        if unbounded:  # each socket operation, connect included, for this request only
+            conn.timeout = timeout
             if getattr(conn, "sock", None) is not None:
                 conn.sock.settimeout(timeout)
         finished = threading.Event()
@@ -849,6 +850,13 @@ def _watched(original: Callable) -> Callable:
         finally:
             finished.set()
             conn.__dict__.pop("connect", None)
+            if unbounded:
+                conn.timeout = None
+                if getattr(conn, "sock", None) is not None:
+                    try:
+                        conn.sock.settimeout(None)
+                    except OSError:
+                        pass
 
     _conn_request.__wrapped__ = original  # type: ignore[attr-defined]
     return _conn_request
