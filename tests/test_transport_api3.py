@@ -28,6 +28,7 @@ from sgconnect.errors import (
 from sgconnect.transport import api3, wire
 
 SCRIPT = "sgconnect_farm"
+STALL = 30.0  # seconds a stalled request is held: every bound below is far under it
 
 
 def session_sg(site, login: str = "alice", timeout: float | None = 30.0) -> SessionConnection:
@@ -731,3 +732,54 @@ def test_the_proxy_password_stays_off_public_attributes_and_still_authenticates(
         }
         assert [text for text in _public_texts(sg) if password in text] == []
         assert password not in repr(sg) + repr(vars(sg.config))
+
+
+# -- transfers: bounded by progress, not as a whole ------------------------------------------------
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["http", "https"])
+def test_a_big_upload_on_a_slow_link_takes_as_long_as_it_needs(
+    make_local_site, monkeypatch, tmp_path, tls
+):
+    """16 MiB at 4 MiB/s with a 2 s timeout: each block goes out within the timeout, so the upload
+    succeeds (one sendall of the whole body was cut at 2 s), and is sent once."""
+    site = make_local_site("default", tls=tls)
+    if tls:
+        monkeypatch.setenv("SHOTGUN_API_CACERTS", site.ca_path)
+    sg = script_sg(site, timeout=2.0)
+    project = sg.find_one("Project", [["name", "is", "Sintel"]], ["name"])
+    source = tmp_path / "plate.mov"
+    source.write_bytes(os.urandom(16 * 1024 * 1024))
+    site.slow_request_bodies(4 * 1024 * 1024)
+    started = time.monotonic()
+    attachment_id = sg.upload("Project", project["id"], str(source))
+    assert time.monotonic() - started > 3  # the link was slow: well past the 2 s timeout
+    site.slow_request_bodies(None)
+    assert sg.download_attachment(attachment_id) == source.read_bytes()
+    assert len([e for e in site.journal if e.path.startswith("/upload")]) == 1
+
+
+def test_a_download_that_keeps_coming_is_not_cut_by_the_timeout(site, tmp_path):
+    sg = session_sg(site, timeout=1.0)
+    project = sg.find_one("Project", [], ["name"])
+    source = tmp_path / "frames.txt"
+    source.write_bytes(b"f" * 1500)
+    attachment_id = sg.upload("Project", project["id"], str(source))
+    # about 3 s for the reply, each byte 2 ms after the last: progress, never a 1 s stall
+    site.inject_fault("byte_at_a_time", path_prefix="/file_serve", delay=0.002)
+    target = tmp_path / "copy.txt"
+    assert sg.download_attachment(attachment_id, file_path=str(target)) == str(target)
+    assert target.read_bytes() == source.read_bytes()
+
+
+def test_a_stalled_download_ends_at_the_timeout(site, tmp_path):
+    sg = session_sg(site, timeout=1.0)
+    project = sg.find_one("Project", [], ["name"])
+    source = tmp_path / "frames.txt"
+    source.write_bytes(b"f" * 100)
+    attachment_id = sg.upload("Project", project["id"], str(source))
+    site.inject_fault("stall", path_prefix="/file_serve", delay=STALL)
+    started = time.monotonic()
+    with pytest.raises(SiteTimeoutError, match="within 1 s"):
+        sg.download_attachment(attachment_id)
+    assert time.monotonic() - started < STALL / 2

@@ -275,8 +275,9 @@ class _SiteFaults:
         self, attachment: Any = False, file_path: Any = None, attachment_id: Any = None
     ) -> Any:
         """shotgun_api3's ``download_attachment``, with the session cookie sent to the site's own
-        origin only (a redirect to storage elsewhere is followed without it), under one deadline
-        (``timeout_secs``), and typed errors (:func:`sgconnect.transport.api3.download`)."""
+        origin only (a redirect to storage elsewhere is followed without it), the answer within
+        ``timeout_secs`` and the body bounded by progress (no stall of ``timeout_secs``), and
+        typed errors (:func:`sgconnect.transport.api3.download`)."""
         if attachment is False:
             if not isinstance(attachment_id, int):
                 raise TypeError("Missing parameter 'attachment': a dict, an int or None")
@@ -296,8 +297,10 @@ class _SiteFaults:
         )
 
     def _build_opener(self, handler: Any) -> Any:
-        """shotgun_api3's urllib opener (uploads, thumbnails), never following a redirect; its
-        proxy handler holds the proxy's credentials only while the opener is in use."""
+        """shotgun_api3's urllib opener (uploads, thumbnails), never following a redirect, with
+        the one CA rule, and bodies sent in blocks (:func:`sgconnect.transport.api3.
+        transfer_handlers`: an upload is bounded by progress, not as a whole); its proxy handler
+        holds the proxy's credentials only while the opener is in use."""
         config = self.config  # type: ignore[attr-defined]
         public = config.proxy_handler
         if self._sgc_proxy is not None:
@@ -310,7 +313,8 @@ class _SiteFaults:
             opener = super()._build_opener(handler)  # type: ignore[misc]
         finally:
             config.proxy_handler = public
-        opener.add_handler(api3.NoRedirect())
+        for transfer in api3.transfer_handlers(self.base_url):  # type: ignore[attr-defined]
+            opener.add_handler(transfer)
         return opener
 
     def _sgc_proxy_url(self) -> str | None:

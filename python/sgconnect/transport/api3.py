@@ -84,6 +84,8 @@ __all__ = [
     "preconnect",
     "NoRedirect",
     "send_form",
+    "transfer_handlers",
+    "SEND_BLOCK",
     "httplib2_never_redirects",
     "check_no_redirect",
     "stats",
@@ -621,7 +623,9 @@ def download(
     :returns: The bytes, or ``file_path`` once written.
     :raises SiteRedirectError: The site redirected to itself, or storage redirected again.
     :raises SiteResponseError: An HTTP error answer.
-    :raises SiteUnreachableError: No answer (:class:`SiteTimeoutError` after ``timeout``).
+    :raises SiteUnreachableError: No answer (:class:`SiteTimeoutError`: the site or storage did
+        not answer within ``timeout`` seconds, or the body stalled that long; a body that keeps
+        coming may take longer).
     """
     from . import build_opener, socket_timeout
 
@@ -637,7 +641,7 @@ def download(
         try:
             remaining = deadline.remaining()
             with opener.open(request, timeout=socket_timeout(remaining)) as reply:
-                return _save(reply, file_path, site, deadline)
+                return _save(reply, file_path)
         except urllib.error.HTTPError as exc:
             location = exc.headers.get("Location", "") if exc.headers else ""
             if 300 <= exc.code < 400 and hop == 1 and _origin(target) == origin:
@@ -670,12 +674,13 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{(parts.hostname or '').lower()}:{port}"
 
 
-def _save(reply: Any, file_path: Optional[str], site: str, deadline: Deadline) -> Any:
+def _save(reply: Any, file_path: Optional[str]) -> Any:
+    """The body of ``reply``: bounded by progress (each read within the socket timeout), not as
+    a whole, since a big file on a slow link takes as long as it needs."""
     if not file_path:
         return reply.read()
     with open(file_path, "wb") as handle:
         while True:
-            deadline.remaining()
             chunk = reply.read(1024 * 1024)
             if not chunk:
                 break
@@ -684,6 +689,62 @@ def _save(reply: Any, file_path: Optional[str], site: str, deadline: Deadline) -
 
 
 # -- upload forms ---------------------------------------------------------------------------------
+
+#: Bytes an upload body is sent in: each block must go out within the socket timeout, so that a
+#: big file on a slow link takes as long as it needs while a stalled link still ends it (one
+#: ``sendall`` of the whole body would be bounded by the timeout as a whole).
+SEND_BLOCK = 64 * 1024
+
+
+class _BlockSends:
+    """``http.client`` connection mixin: a bytes body sent in :data:`SEND_BLOCK` blocks."""
+
+    def send(self, data: Any) -> None:
+        if isinstance(data, (bytes, bytearray, memoryview)) and len(data) > SEND_BLOCK:
+            view = memoryview(data)
+            for start in range(0, len(view), SEND_BLOCK):
+                super().send(view[start : start + SEND_BLOCK])  # type: ignore[misc]
+            return
+        super().send(data)  # type: ignore[misc]
+
+
+class _BlockHTTPConnection(_BlockSends, http.client.HTTPConnection):
+    pass
+
+
+class _BlockHTTPSConnection(_BlockSends, http.client.HTTPSConnection):
+    pass
+
+
+class _TransferHTTPHandler(urllib.request.HTTPHandler):
+    handler_order = 499  # before urllib's own
+
+    def http_open(self, req: Any) -> Any:
+        return self.do_open(_BlockHTTPConnection, req)
+
+
+class _TransferHTTPSHandler(urllib.request.HTTPSHandler):
+    handler_order = 499
+
+    def __init__(self, tls: Any):
+        super().__init__(context=tls)
+        self._tls = tls
+
+    def https_open(self, req: Any) -> Any:
+        return self.do_open(_BlockHTTPSConnection, req, context=self._tls)
+
+
+def transfer_handlers(site: str) -> list[Any]:
+    """urllib handlers for shotgun_api3's upload openers: bodies sent in blocks (a transfer is
+    bounded by progress, each block within the timeout, not as a whole), https with the one CA
+    rule (:func:`~sgconnect.transport.ssl_context`), and no redirect followed.
+
+    :raises CaBundleError: The CA bundle cannot be read (an https site).
+    """
+    handlers: list[Any] = [NoRedirect(), _TransferHTTPHandler()]
+    if site.startswith("https:"):
+        handlers.append(_TransferHTTPSHandler(ssl_context(site)))
+    return handlers
 
 
 def send_form(opener: Any, url: str, params: dict, *, site: str, timeout: Optional[float]) -> bytes:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
-from typing import TYPE_CHECKING, Any, Callable, Dict, List
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
 
 from .common import (
     SAML_LOGIN_REQUEST,
@@ -68,6 +68,12 @@ class NetworkMixin:
             thread.start()
             self._threads.append(thread)
         return self
+
+    def slow_request_bodies(self, bytes_per_second: Optional[float]) -> None:
+        """Read the request bodies of connections opened from now on at ``bytes_per_second``
+        (``None``: at once), through a small receive window: a slow uplink for uploads."""
+        for server in self._servers[:1]:
+            server.body_read_rate = bytes_per_second
 
     def _tls_context(self) -> Any:
         """A server TLS context with a certificate for 127.0.0.1 and localhost, signed by a

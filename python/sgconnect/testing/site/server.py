@@ -74,6 +74,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.connection_id = _next_connection_id()
         server.counters.bump("tcp_connections")
         server.track(self.request)
+        if server.body_read_rate:  # a slow link: a small window, so the sender waits
+            self.request.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
         server.wait(server.latency)  # the TCP handshake's round trip
         if server.ssl_context is not None:
             raw = self.request
@@ -118,7 +120,24 @@ class _Handler(BaseHTTPRequestHandler):
                 out += self.rfile.read(size)
                 self.rfile.readline()
         length = int(self.headers.get("Content-Length") or 0)
+        rate = self.server.body_read_rate
+        if rate and length > 0:
+            return self._read_slowly(length, rate)
         return self.rfile.read(length) if length > 0 else b""
+
+    def _read_slowly(self, length: int, rate: float) -> bytes:
+        """A slow link: the body read at ``rate`` bytes per second, in 16 KiB steps, through a
+        small receive buffer (so that the sender waits for it)."""
+        step = 16 * 1024
+        out = bytearray()
+        while len(out) < length:
+            block = self.rfile.read(min(step, length - len(out)))
+            if not block:
+                break
+            out += block
+            if self.server.wait(len(block) / rate):
+                break
+        return bytes(out)
 
     def _environ(self, body: bytes) -> Dict[str, Any]:
         path, _, query = self.path.partition("?")
@@ -258,6 +277,9 @@ class WireServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
         self.ssl_context = ssl_context
         self.latency = float(latency)
         self.idle_timeout = float(idle_timeout)
+        #: Bytes per second at which request bodies are read (``None``: at once): a slow link
+        #: for uploads (:meth:`~sgconnect.testing.LocalSite.slow_request_bodies`).
+        self.body_read_rate: Optional[float] = None
         self.counters = WireCounters()
         self._stopping = stopping
         self._open: Set[Any] = set()
