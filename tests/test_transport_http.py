@@ -226,6 +226,23 @@ def test_a_write_whose_reply_is_lost_is_never_sent_again(local_site):
     assert _projects(local_site) == before + ["Lost Reply"]  # written once, exactly
 
 
+@pytest.mark.parametrize("method", ["PUT", "PATCH", "DELETE"])
+def test_no_write_method_is_sent_again_after_a_lost_reply(local_site, method):
+    """Whatever the route answers (LocalSite has no PUT route: it would be a 404), a write whose
+    reply is lost reached the site once and is an unknown outcome, never re-sent."""
+    session = _session(local_site, timeout_secs=STALL)
+    session.get("/entity/projects")
+    local_site.inject_fault("lose_reply", path_prefix="/api/v1/entity")
+    call = getattr(session, method.lower())
+    with pytest.raises(WriteOutcomeUnknownError) as caught:
+        if method == "DELETE":
+            call("/entity/projects/1")
+        else:
+            call("/entity/projects/1", json={"data": {"name": "Lost"}})
+    assert caught.value.method == method
+    assert len(_rest_requests(local_site, method, "/api/v1/entity/projects/1")) == 1
+
+
 def test_a_stalled_write_is_an_unknown_outcome_at_the_deadline(local_site):
     session = _session(local_site, timeout_secs=1)
     session.get("/entity/projects")
