@@ -783,3 +783,32 @@ def test_a_stalled_download_ends_at_the_timeout(site, tmp_path):
     with pytest.raises(SiteTimeoutError, match="within 1 s"):
         sg.download_attachment(attachment_id)
     assert time.monotonic() - started < STALL / 2
+
+
+def test_a_trickled_upload_reply_ends_at_the_timeout(site, tmp_path):
+    """The body went out; the reply (head and body) must come as a whole within the timeout."""
+    sg = script_sg(site, timeout=1.0)
+    project = sg.find_one("Project", [["name", "is", "Sintel"]], ["name"])
+    source = tmp_path / "notes.txt"
+    source.write_bytes(b"notes")
+    site.inject_fault("byte_at_a_time", path_prefix="/upload", delay=0.5)
+    started = time.monotonic()
+    with pytest.raises(WriteOutcomeUnknownError, match="before the timeout"):
+        sg.upload("Project", project["id"], str(source))
+    assert time.monotonic() - started < STALL / 3
+    assert len([e for e in site.journal if e.path.startswith("/upload")]) == 1
+
+
+def test_a_trickled_download_head_ends_at_the_timeout(site, tmp_path):
+    """Only a download's body is bounded by progress: its answer's head comes within the
+    timeout."""
+    sg = session_sg(site, timeout=1.0)
+    project = sg.find_one("Project", [], ["name"])
+    source = tmp_path / "frames.txt"
+    source.write_bytes(b"f" * 100)
+    attachment_id = sg.upload("Project", project["id"], str(source))
+    site.inject_fault("byte_at_a_time", path_prefix="/file_serve", delay=0.5)
+    started = time.monotonic()
+    with pytest.raises(SiteTimeoutError, match="within 1 s"):
+        sg.download_attachment(attachment_id)
+    assert time.monotonic() - started < STALL / 3

@@ -85,7 +85,6 @@ __all__ = [
     "NoRedirect",
     "send_form",
     "transfer_handlers",
-    "SEND_BLOCK",
     "httplib2_never_redirects",
     "check_no_redirect",
     "stats",
@@ -637,6 +636,8 @@ def download(
         if _origin(target) == origin and hop == 1:
             headers["Cookie"] = f"_session_id={cookie()}"
         opener = build_opener(target, proxy)
+        for transfer in transfer_handlers(target, stream_body=True):
+            opener.add_handler(transfer)
         request = urllib.request.Request(target, headers=headers)
         try:
             remaining = deadline.remaining()
@@ -675,8 +676,9 @@ def _origin(url: str) -> str:
 
 
 def _save(reply: Any, file_path: Optional[str]) -> Any:
-    """The body of ``reply``: bounded by progress (each read within the socket timeout), not as
-    a whole, since a big file on a slow link takes as long as it needs."""
+    """The body of ``reply``: bounded by progress (each read within the timeout:
+    :func:`transfer_handlers`), not as a whole, since a big file on a slow link takes as long
+    as it needs."""
     if not file_path:
         return reply.read()
     with open(file_path, "wb") as handle:
@@ -690,60 +692,49 @@ def _save(reply: Any, file_path: Optional[str]) -> Any:
 
 # -- upload forms ---------------------------------------------------------------------------------
 
-#: Bytes an upload body is sent in: each block must go out within the socket timeout, so that a
-#: big file on a slow link takes as long as it needs while a stalled link still ends it (one
-#: ``sendall`` of the whole body would be bounded by the timeout as a whole).
-SEND_BLOCK = 64 * 1024
-
-
-class _BlockSends:
-    """``http.client`` connection mixin: a bytes body sent in :data:`SEND_BLOCK` blocks."""
-
-    def send(self, data: Any) -> None:
-        if isinstance(data, (bytes, bytearray, memoryview)) and len(data) > SEND_BLOCK:
-            view = memoryview(data)
-            for start in range(0, len(view), SEND_BLOCK):
-                super().send(view[start : start + SEND_BLOCK])  # type: ignore[misc]
-            return
-        super().send(data)  # type: ignore[misc]
-
-
-class _BlockHTTPConnection(_BlockSends, http.client.HTTPConnection):
-    pass
-
-
-class _BlockHTTPSConnection(_BlockSends, http.client.HTTPSConnection):
-    pass
-
 
 class _TransferHTTPHandler(urllib.request.HTTPHandler):
     handler_order = 499  # before urllib's own
 
+    def __init__(self, stream_body: bool):
+        super().__init__()
+        self._stream_body = stream_body
+
     def http_open(self, req: Any) -> Any:
-        return self.do_open(_BlockHTTPConnection, req)
+        def connection(host: str, **kwargs: Any) -> Any:
+            return wire.TransferHTTPConnection(host, stream_body=self._stream_body, **kwargs)
+
+        return self.do_open(connection, req)
 
 
 class _TransferHTTPSHandler(urllib.request.HTTPSHandler):
     handler_order = 499
 
-    def __init__(self, tls: Any):
+    def __init__(self, tls: Any, stream_body: bool):
         super().__init__(context=tls)
         self._tls = tls
+        self._stream_body = stream_body
 
     def https_open(self, req: Any) -> Any:
-        return self.do_open(_BlockHTTPSConnection, req, context=self._tls)
+        def connection(host: str, **kwargs: Any) -> Any:
+            return wire.TransferHTTPSConnection(host, stream_body=self._stream_body, **kwargs)
+
+        return self.do_open(connection, req, context=self._tls)
 
 
-def transfer_handlers(site: str) -> list[Any]:
-    """urllib handlers for shotgun_api3's upload openers: bodies sent in blocks (a transfer is
-    bounded by progress, each block within the timeout, not as a whole), https with the one CA
-    rule (:func:`~sgconnect.transport.ssl_context`), and no redirect followed.
+def transfer_handlers(site: str, *, stream_body: bool = False) -> list[Any]:
+    """urllib handlers for a file transfer (wire's :class:`~sgconnect.transport.wire.
+    TransferHTTPConnection`): the request body sent in blocks, each within the opener's timeout,
+    so that a big file on a slow link takes as long as it needs while a stall ends it; the reply
+    head within the timeout after the last block, then the reply body within the timeout as a
+    whole, or, with ``stream_body`` (a download), each read within it. https uses the one CA rule
+    (:func:`~sgconnect.transport.ssl_context`); no redirect is followed.
 
     :raises CaBundleError: The CA bundle cannot be read (an https site).
     """
-    handlers: list[Any] = [NoRedirect(), _TransferHTTPHandler()]
+    handlers: list[Any] = [NoRedirect(), _TransferHTTPHandler(stream_body)]
     if site.startswith("https:"):
-        handlers.append(_TransferHTTPSHandler(ssl_context(site)))
+        handlers.append(_TransferHTTPSHandler(ssl_context(site), stream_body))
     return handlers
 
 

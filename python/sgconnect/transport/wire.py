@@ -59,6 +59,9 @@ __all__ = [
     "read_body",
     "after_fork",
     "CHUNK",
+    "SEND_BLOCK",
+    "TransferHTTPConnection",
+    "TransferHTTPSConnection",
 ]
 
 #: Read size of the deadline-bounded reader and of body reads (bytes).
@@ -168,6 +171,8 @@ class _DeadlineReader(io.RawIOBase):
                 raise StaleConnection("no reply on a reused connection") from None
             raise
         owner.probe_until = None  # the connection answered
+        if owner.streaming and received:  # a transfer's body: each read within the timeout
+            owner.deadline = Deadline(owner.deadline.timeout)
         return received
 
     def close(self) -> None:
@@ -218,6 +223,9 @@ class _DeadlineMixin:
     idle_since = 0.0
     #: While set (monotonic seconds), the first byte of the reply must come before then.
     probe_until: Optional[float] = None
+    #: While true, each successful read starts a new ``deadline`` of the same length (a
+    #: transfer's body, bounded by progress: :class:`TransferHTTPConnection`).
+    streaming = False
 
     def connect(self) -> None:
         self.timeout = self.deadline.remaining()  # type: ignore[attr-defined]
@@ -242,6 +250,48 @@ class _HTTPSConnection(_DeadlineMixin, http.client.HTTPSConnection):
 #: A connection of :func:`open_connection` (``http.client``'s, with ``deadline``, ``idle_since``
 #: and ``probe_until``).
 Connection = Any
+
+#: Bytes a transfer's request body is sent in, each block within the step timeout.
+SEND_BLOCK = 64 * 1024
+
+
+class _TransferMixin(_DeadlineMixin):
+    """A connection for a file transfer, bounded by progress rather than as a whole, with
+    ``timeout`` seconds (``None``: unbounded) for each step: connecting and sending a small
+    request, each :data:`SEND_BLOCK` of a large body, the whole reply after a large body's last
+    block (or after connecting), and, with ``stream_body`` (a download), each read of the reply's
+    body once its head came. Built by urllib's ``do_open`` (which passes ``timeout=``)."""
+
+    def __init__(self, *args: Any, timeout: Any = None, stream_body: bool = False, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.step = timeout if isinstance(timeout, (int, float)) and timeout > 0 else None
+        self.stream_body = stream_body
+        self.deadline = Deadline(self.step)
+
+    def send(self, data: Any) -> None:
+        if not (isinstance(data, (bytes, bytearray, memoryview)) and len(data) > SEND_BLOCK):
+            super().send(data)  # type: ignore[misc]
+            return
+        view = memoryview(data)
+        for start in range(0, len(view), SEND_BLOCK):
+            self.deadline = Deadline(self.step)
+            super().send(view[start : start + SEND_BLOCK])  # type: ignore[misc]
+        self.deadline = Deadline(self.step)  # the reply, from the last block
+
+    def getresponse(self) -> Any:
+        response = super().getresponse()  # type: ignore[misc]
+        if self.stream_body:
+            self.streaming = True
+            self.deadline = Deadline(self.step)
+        return response
+
+
+class TransferHTTPConnection(_TransferMixin, http.client.HTTPConnection):
+    """:class:`_TransferMixin` over plain HTTP."""
+
+
+class TransferHTTPSConnection(_TransferMixin, http.client.HTTPSConnection):
+    """:class:`_TransferMixin` over TLS."""
 
 
 def new_connection(scheme: str, host: str, port: int, context: Any = None) -> Connection:
