@@ -477,16 +477,34 @@ def test_every_error_is_an_sgconnect_error_naming_the_site():
     assert json.dumps(str(caught.value))  # one printable line
 
 
-def test_a_connection_a_nat_forgot_costs_no_timeout(local_site):
+def test_a_connection_a_nat_forgot_costs_no_timeout(local_site, monkeypatch):
+    """Idle past the keep-alive limit: a new connection before sending, so the GET reaches the
+    site once, at once."""
+    monkeypatch.setenv("SGCONNECT_KEEPALIVE_SECS", "0.5")
     session = _session(local_site, timeout_secs=STALL)
     session.get("/entity/projects")
     local_site.inject_fault("drop_idle", path_prefix="/api/v1/entity")
     session.get("/entity/projects")  # answered, then the site forgets the connection silently
-    time.sleep(transport_http.STALE_IDLE_SECS + 0.2)
+    time.sleep(0.8)
+    gets = len(_rest_requests(local_site, "GET", "/api/v1/entity"))
     started = time.monotonic()
     assert session.get("/entity/projects")["data"]
     assert time.monotonic() - started < STALL / 3
+    assert len(_rest_requests(local_site, "GET", "/api/v1/entity")) == gets + 1
     assert local_site.counters["tcp_connections"] == 2
+
+
+def test_a_slow_get_after_an_idle_second_is_sent_once_and_answered(local_site):
+    """A reused connection is not probed: an answer slower than any probe window is a slow
+    answer, not a forgotten connection (a ShotGrid query may take seconds)."""
+    session = _session(local_site, timeout_secs=STALL)
+    session.get("/entity/projects")
+    time.sleep(transport_http.STALE_IDLE_SECS + 0.2)
+    local_site.inject_fault("slow", delay=2.5, path_prefix="/api/v1/entity")
+    gets = len(_rest_requests(local_site, "GET", "/api/v1/entity"))
+    assert session.get("/entity/projects")["data"]
+    assert len(_rest_requests(local_site, "GET", "/api/v1/entity")) == gets + 1
+    assert local_site.counters["tcp_connections"] == 1
 
 
 def test_a_write_on_a_forgotten_connection_is_not_sent_twice(local_site):
@@ -527,21 +545,6 @@ def test_a_write_never_goes_to_a_connection_idle_past_the_keep_alive_limit(local
     assert time.monotonic() - started < STALL / 3
     assert _projects(local_site) == before + ["After Idle"]
     assert len(_rest_requests(local_site, "POST", "/api/v1/entity/projects")) == 1
-
-
-def test_a_get_after_the_keep_alive_limit_pays_no_probe(local_site, monkeypatch):
-    """Idle past the limit: a new connection before sending, so a timeout no longer than the
-    probe window still succeeds, and the GET reaches the site once."""
-    monkeypatch.setenv("SGCONNECT_KEEPALIVE_SECS", "0.5")
-    session = _session(local_site, timeout_secs=transport_http.STALE_PROBE_SECS)
-    session.get("/entity/projects")
-    local_site.inject_fault("drop_idle", path_prefix="/api/v1/entity")
-    session.get("/entity/projects")
-    time.sleep(transport_http.STALE_IDLE_SECS + 0.2)  # past both the limit and the idle second
-    gets = len(_rest_requests(local_site, "GET", "/api/v1/entity"))
-    assert session.get("/entity/projects")["data"]
-    assert len(_rest_requests(local_site, "GET", "/api/v1/entity")) == gets + 1
-    assert local_site.counters["tcp_connections"] == 2
 
 
 def test_the_http_submodule_does_not_shadow_http_client_in_the_package():

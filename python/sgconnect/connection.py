@@ -342,8 +342,14 @@ class _SiteFaults:
         params.update(self._auth_params())
         opener = self._build_opener(shotgun_api3.shotgun.FormPostHandler)
         config = self.config  # type: ignore[attr-defined]
+        proxy = self._sgc_proxy
         result = api3.send_form(
-            opener, url, params, site=self._sgc_credential.site, timeout=config.timeout_secs
+            opener,
+            url,
+            params,
+            site=self._sgc_credential.site,
+            timeout=config.timeout_secs,
+            proxy=proxy.origin if proxy is not None else "",
         )
         try:
             return result.decode("utf-8") if isinstance(result, bytes) else result

@@ -653,14 +653,9 @@ def proxy_refused(
     """
     if _chain_member(exc, _is_407) is None:
         return None
-    origin = proxy.origin if proxy is not None else ""
-    return ProxyError(
-        f"The proxy {origin or 'in the way'} refused its credentials (407 Proxy Authentication "
-        f"Required), so {action} did not reach {site or 'the site'}: check the user and password "
-        "of the http_proxy setting (or HTTPS_PROXY/HTTP_PROXY).",
-        site,
-        proxy=origin,
-    )
+    from .transport import proxy_credentials_refused
+
+    return proxy_credentials_refused(site, action, proxy.origin if proxy is not None else "")
 
 
 def _chain_member(

@@ -50,6 +50,7 @@ __all__ = [
     "proxy_url",
     "ssl_context",
     "unreachable",
+    "proxy_credentials_refused",
     "why_unreachable",
     "network_failure",
     "exception_chain",
@@ -164,6 +165,20 @@ def _proxy_failed(error: BaseException) -> bool:
     if isinstance(error, OSError) and error.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH):
         return True
     return "Tunnel connection failed" in str(error)
+
+
+def proxy_credentials_refused(site: Optional[str], action: str, proxy: str) -> ProxyError:
+    """The error for a proxy's 407 to its credentials: ``action`` did not reach ``site``.
+
+    :param proxy: The proxy's origin (``http://host:port``, no password), or ``""``.
+    """
+    return ProxyError(
+        f"The proxy {proxy or 'in the way'} refused its credentials (407 Proxy Authentication "
+        f"Required), so {action} did not reach {site or 'the site'}: check the user and password "
+        "of the http_proxy setting (or HTTPS_PROXY/HTTP_PROXY).",
+        site,
+        proxy=proxy,
+    )
 
 
 def why_unreachable(error: BaseException) -> str:

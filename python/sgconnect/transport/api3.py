@@ -15,10 +15,10 @@ connections (:mod:`sgconnect.connection`) send through :func:`send` instead, on 
   (:class:`~sgconnect.errors.SiteTimeoutError`).
 - **Reads reconnect once, at once; writes are never re-sent.** An idle keep-alive socket is
   checked before reuse (idle age, readability). A read (:data:`READ_RPCS`) whose reused socket
-  turns out dead (closed, reset, or no first byte within wire's ``STALE_PROBE_SECS`` after an idle
-  second: forgotten by a NAT) is sent again once on a fresh one; a write never goes on a socket
-  idle a second or more (wire's :func:`~sgconnect.transport.wire.max_idle`), and any other RPC
-  that may have reached the site is :class:`~sgconnect.errors.WriteOutcomeUnknownError`.
+  turns out dead (closed, reset) is sent again once on a fresh one; a write never goes on a
+  socket idle a second or more (wire's :func:`~sgconnect.transport.wire.max_idle`: a NAT may
+  have forgotten it), and any other RPC that may have reached the site is
+  :class:`~sgconnect.errors.WriteOutcomeUnknownError`.
 - **Typed replies**: a bad status line, an over-long header, a truncated or over-size body
   (:func:`max_reply_bytes`) are :class:`~sgconnect.errors.SiteResponseError` for a read, and
   :class:`~sgconnect.errors.WriteOutcomeUnknownError` for a write (so is a reply the connection
@@ -58,6 +58,7 @@ from ..settings import number_from_environment
 from . import (
     NoRedirect,
     is_timeout,
+    proxy_credentials_refused,
     redirected,
     ssl_context,
     timed_out,
@@ -369,7 +370,6 @@ def send(
         try:
             conn, reused = _checkout(target, deadline, read)
             conn.deadline = deadline
-            wire.arm_probe(conn, read and reused and attempt == 1)
             deadline.remaining()
         except (OSError, http.client.HTTPException) as exc:  # nothing was sent
             raise _no_answer(site, exc, action, deadline, target.proxy_origin) from None
@@ -738,10 +738,15 @@ def transfer_handlers(site: str, *, stream_body: bool = False) -> list[Any]:
     return handlers
 
 
-def send_form(opener: Any, url: str, params: dict, *, site: str, timeout: Optional[float]) -> bytes:
-    """Post shotgun_api3's upload form once through ``opener`` (which follows no redirect),
-    within ``timeout`` seconds.
+def send_form(
+    opener: Any, url: str, params: dict, *, site: str, timeout: Optional[float], proxy: str = ""
+) -> bytes:
+    """Post shotgun_api3's upload form once through ``opener`` (which follows no redirect; its
+    body by progress: :func:`transfer_handlers`), each step within ``timeout`` seconds.
 
+    :param proxy: The origin of the proxy the opener goes through (no password), or ``""``.
+    :raises ProxyError: The proxy refused the tunnel or its credentials (nothing reached the
+        site).
     :raises SiteRedirectError: A redirect.
     :raises SiteResponseError: An HTTP error answer (the upload may have been carried out).
     :raises SiteUnreachableError: Nothing was sent (refused, DNS, TLS).
@@ -758,6 +763,8 @@ def send_form(opener: Any, url: str, params: dict, *, site: str, timeout: Option
         if 300 <= exc.code < 400:
             location = exc.headers.get("Location", "") if exc.headers else ""
             raise redirected(site, exc.code, location, action) from None
+        if proxy and exc.code == http.client.PROXY_AUTHENTICATION_REQUIRED:
+            raise proxy_credentials_refused(site, "the upload", proxy) from None
         raise SiteResponseError(
             f"{site} answered HTTP {exc.code} to the upload (it may have been carried out: "
             "check before uploading again).",
@@ -766,10 +773,14 @@ def send_form(opener: Any, url: str, params: dict, *, site: str, timeout: Option
         ) from None
     except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
         error = _cause(exc)
+        if proxy and "Tunnel connection failed" in str(error):  # the CONNECT was refused
+            if "407" in str(error):
+                raise proxy_credentials_refused(site, "the upload", proxy) from None
+            raise unreachable(site, error, action, proxy=proxy) from None
         if isinstance(error, (ConnectionRefusedError, socket.gaierror)) or (
             type(error).__name__.startswith("SSL")
         ):
-            raise _no_answer(site, error, action, deadline) from None
+            raise _no_answer(site, error, action, deadline, proxy) from None
         raise write_outcome_unknown(site, action, _why(error)) from None
 
 

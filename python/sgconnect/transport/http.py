@@ -20,13 +20,11 @@ shared ones on the one wire of :mod:`sgconnect.transport.wire` (as the api3 surf
   ``SGCONNECT_KEEPALIVE_SECS``: wire's check, api3's rule), else after: a request that
   cannot have reached the site (the send failed) is sent again on a new connection, and so is a
   request marked ``idempotent`` (``GET``, the REST token request) whose reply was lost, once. A
-  connection idle for :data:`~sgconnect.transport.wire.STALE_IDLE_SECS` that a NAT may have
-  forgotten silently (no FIN, no RST) within the keep-alive limit is probed by a repeatable request
-  itself: no first byte within :data:`~sgconnect.transport.wire.STALE_PROBE_SECS` (and within the
-  deadline), and it is sent again on a new connection (a slow ``GET`` after an idle second is thus
-  sent twice); any other request goes on a new connection instead (wire's rule, api3's too). Any
-  other request (``POST``/``PUT``/``PATCH``/``DELETE``) whose reply was lost or malformed after it
-  was sent is never re-sent: :class:`~sgconnect.errors.WriteOutcomeUnknownError`;
+  request that may not be repeated never goes on a connection idle for
+  :data:`~sgconnect.transport.wire.STALE_IDLE_SECS` (a NAT may have forgotten it silently: wire's
+  rule, api3's too). Any other request (``POST``/``PUT``/``PATCH``/``DELETE``) whose reply was
+  lost or malformed after it was sent is never re-sent:
+  :class:`~sgconnect.errors.WriteOutcomeUnknownError`;
 - **typed replies**: a bad status line, an over-long or malformed header, a truncated body or one
   over ``max_body_bytes`` is a :class:`~sgconnect.errors.SiteResponseError` saying what was wrong
   (for a request that may not be repeated, :class:`~sgconnect.errors.WriteOutcomeUnknownError`);
@@ -56,13 +54,12 @@ from ..errors import (
 from ..sites import DEFAULT_PORTS
 from . import is_timeout, redirected, wire, write_outcome_unknown
 from .proxies import Proxy, ssl_context
-from .wire import STALE_IDLE_SECS, STALE_PROBE_SECS, Deadline
+from .wire import STALE_IDLE_SECS, Deadline
 
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
     "IDEMPOTENT_METHODS",
     "STALE_IDLE_SECS",
-    "STALE_PROBE_SECS",
     "Deadline",
     "Reply",
     "HttpClient",
@@ -205,7 +202,6 @@ class HttpClient:
             sent = False
             try:
                 conn.deadline = deadline
-                wire.arm_probe(conn, reused and repeatable and not retried)
                 conn.request(method, target, body=body, headers=all_headers)
                 sent = True
                 response = conn.getresponse()

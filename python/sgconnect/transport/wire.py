@@ -7,16 +7,17 @@ Each promise the two surfaces share is written here once:
   read share what is left of it; a server trickling one byte at a time cannot stretch a call;
 - **deadline-bounded sockets**: the connections of :func:`open_connection` (:data:`Connection`)
   wrap their socket so that every send and every read waits only for what is left of the
-  connection's current ``deadline``, and, while its ``probe_until`` is
-  set, for the first reply byte only until then (:class:`StaleConnection`);
+  connection's current ``deadline``;
+- **transfers bounded by progress** (:class:`TransferHTTPConnection`): a file's body moves
+  :data:`SEND_BLOCK` bytes per ``timeout`` at least, however long the whole takes;
 - **connection opening** (:func:`open_connection`): TCP, then a ``CONNECT`` tunnel through a proxy
   (``Proxy-Authorization`` goes to the proxy only), then TLS with the one CA rule of
   :mod:`sgconnect.transport.proxies` (or TCP before loading the CA bundle, for a pre-connect);
 - **one keep-alive connection per thread and key** (:class:`Pool`), checked before reuse: a
   socket readable while idle was closed by the site (a TLS 1.3 session ticket is not a close),
   and one idle longer than the caller's limit is dropped;
-- **the idle rule**: what a NAT may have forgotten silently is never trusted with a write
-  (:func:`max_idle`) and is probed by a read (:func:`arm_probe`);
+- **the idle rule** (:func:`max_idle`): a connection a NAT may have forgotten silently is never
+  trusted with a write;
 - **what a malformed reply is** (:func:`malformed_head`, :func:`read_body`): a reply head
   ``http.client`` cannot parse told from a lost connection (``RemoteDisconnected`` is a
   ``BadStatusLine`` too);
@@ -42,13 +43,10 @@ from typing import Any, Callable, Hashable, Optional
 __all__ = [
     "DEFAULT_KEEPALIVE_SECS",
     "STALE_IDLE_SECS",
-    "STALE_PROBE_SECS",
     "keepalive_secs",
     "max_idle",
-    "arm_probe",
     "Deadline",
     "Connection",
-    "StaleConnection",
     "new_connection",
     "open_connection",
     "idle_socket_closed",
@@ -66,6 +64,9 @@ __all__ = [
 
 #: Read size of the deadline-bounded reader and of body reads (bytes).
 CHUNK = 64 * 1024
+#: A transfer's progress unit (bytes): a body sent or streamed moves at least this much per
+#: ``timeout`` (:class:`TransferHTTPConnection`).
+SEND_BLOCK = 64 * 1024
 #: Default seconds an idle keep-alive socket is reused (httpx's ``keepalive_expiry`` is 5 s; NATs
 #: and load balancers that forget idle flows after a few seconds make a shorter one safer).
 DEFAULT_KEEPALIVE_SECS = 2.0
@@ -84,12 +85,9 @@ def keepalive_secs() -> float:
 
 #: A keep-alive connection idle this long (seconds) may have been forgotten by a NAT or load
 #: balancer (no FIN, no RST) within the keep-alive limit: a request that must not be sent twice
-#: goes on a new connection (:func:`max_idle`), one that may be sent again probes it
-#: (:func:`arm_probe`)...
+#: goes on a new connection (:func:`max_idle`). A read is not probed for it: no first byte within
+#: some window cannot be told from a slow answer, and a ShotGrid query may take seconds.
 STALE_IDLE_SECS = 1.0
-#: ...and must get its first reply byte within this long, else the connection is taken for a
-#: forgotten one (:class:`StaleConnection`) and the request is sent again on a new one, once.
-STALE_PROBE_SECS = 2.0
 
 
 def max_idle(repeatable: bool) -> float:
@@ -98,16 +96,6 @@ def max_idle(repeatable: bool) -> float:
     connection forgotten silently would leave its outcome unknown."""
     limit = keepalive_secs()
     return limit if repeatable else min(limit, STALE_IDLE_SECS)
-
-
-def arm_probe(conn: Any, probe: bool) -> None:
-    """Before a request on ``conn``: when ``probe`` (a repeatable request, first attempt, on a
-    reused connection) and ``conn`` has been idle :data:`STALE_IDLE_SECS` or more, its first
-    reply byte must come within :data:`STALE_PROBE_SECS` (:class:`StaleConnection` otherwise)."""
-    now = time.monotonic()
-    conn.probe_until = (
-        now + STALE_PROBE_SECS if probe and now - conn.idle_since >= STALE_IDLE_SECS else None
-    )
 
 
 class Deadline:
@@ -136,11 +124,6 @@ class Deadline:
         return left
 
 
-class StaleConnection(ConnectionError):
-    """A reused keep-alive connection gave no first byte within the probe window: a peer (a NAT,
-    a load balancer) forgot it without a FIN or RST."""
-
-
 # -- deadline-bound sockets ------------------------------------------------------------------------
 
 
@@ -156,23 +139,15 @@ class _DeadlineReader(io.RawIOBase):
     def readinto(self, buffer: Any) -> int:
         sock = self._owner_sock._sock
         owner = self._owner_sock._owner
-        timeout = owner.deadline.remaining()
-        probe_until = owner.probe_until
-        if probe_until is not None:
-            left = probe_until - time.monotonic()
-            if left <= 0:
-                raise StaleConnection("no reply on a reused connection")
-            timeout = left if timeout is None else min(timeout, left)
-        sock.settimeout(timeout)
-        try:
-            received = sock.recv_into(buffer)
-        except (TimeoutError, socket.timeout):
-            if probe_until is not None and time.monotonic() >= probe_until:
-                raise StaleConnection("no reply on a reused connection") from None
-            raise
-        owner.probe_until = None  # the connection answered
-        if owner.streaming and received:  # a transfer's body: each read within the timeout
-            owner.deadline = Deadline(owner.deadline.timeout)
+        sock.settimeout(owner.deadline.remaining())
+        received = sock.recv_into(buffer)
+        if owner.streaming and received:
+            # A transfer's body: each SEND_BLOCK bytes that came start a new deadline, so that
+            # a stall or a trickle (under SEND_BLOCK bytes per timeout) still ends it.
+            owner.streamed += received
+            if owner.streamed >= SEND_BLOCK:
+                owner.streamed = 0
+                owner.deadline = Deadline(owner.deadline.timeout)
         return received
 
     def close(self) -> None:
@@ -221,11 +196,11 @@ class _DeadlineMixin:
     deadline: Deadline = Deadline(None)
     #: When the connection last finished a reply, or was opened (monotonic seconds).
     idle_since = 0.0
-    #: While set (monotonic seconds), the first byte of the reply must come before then.
-    probe_until: Optional[float] = None
-    #: While true, each successful read starts a new ``deadline`` of the same length (a
-    #: transfer's body, bounded by progress: :class:`TransferHTTPConnection`).
+    #: While true, each :data:`SEND_BLOCK` bytes read start a new ``deadline`` of the same
+    #: length (a transfer's body, bounded by progress: :class:`TransferHTTPConnection`)...
     streaming = False
+    #: ...counted here.
+    streamed = 0
 
     def connect(self) -> None:
         self.timeout = self.deadline.remaining()  # type: ignore[attr-defined]
@@ -247,20 +222,18 @@ class _HTTPSConnection(_DeadlineMixin, http.client.HTTPSConnection):
     pass
 
 
-#: A connection of :func:`open_connection` (``http.client``'s, with ``deadline``, ``idle_since``
-#: and ``probe_until``).
+#: A connection of :func:`open_connection` (``http.client``'s, with ``deadline`` and
+#: ``idle_since``).
 Connection = Any
-
-#: Bytes a transfer's request body is sent in, each block within the step timeout.
-SEND_BLOCK = 64 * 1024
 
 
 class _TransferMixin(_DeadlineMixin):
     """A connection for a file transfer, bounded by progress rather than as a whole, with
     ``timeout`` seconds (``None``: unbounded) for each step: connecting and sending a small
     request, each :data:`SEND_BLOCK` of a large body, the whole reply after a large body's last
-    block (or after connecting), and, with ``stream_body`` (a download), each read of the reply's
-    body once its head came. Built by urllib's ``do_open`` (which passes ``timeout=``)."""
+    block (or after connecting), and, with ``stream_body`` (a download), each :data:`SEND_BLOCK`
+    of the reply's body once its head came (a trickle slower than that ends it). Built by
+    urllib's ``do_open`` (which passes ``timeout=``)."""
 
     def __init__(self, *args: Any, timeout: Any = None, stream_body: bool = False, **kwargs: Any):
         super().__init__(*args, **kwargs)

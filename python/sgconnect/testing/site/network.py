@@ -75,6 +75,12 @@ class NetworkMixin:
         for server in self._servers[:1]:
             server.body_read_rate = bytes_per_second
 
+    def slow_replies(self, bytes_per_second: Optional[float]) -> None:
+        """Write the site's replies at ``bytes_per_second`` (``None``: at once), in 16 KiB steps:
+        a slow downlink for downloads."""
+        for server in self._servers[:1]:
+            server.reply_write_rate = bytes_per_second
+
     def _tls_context(self) -> Any:
         """A server TLS context with a certificate for 127.0.0.1 and localhost, signed by a
         throw-away CA (``trustme``) whose PEM is written to :attr:`ca_path`."""

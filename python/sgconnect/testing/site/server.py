@@ -125,6 +125,16 @@ class _Handler(BaseHTTPRequestHandler):
             return self._read_slowly(length, rate)
         return self.rfile.read(length) if length > 0 else b""
 
+    def _write_slowly(self, data: bytes, rate: float) -> None:
+        """A slow downlink: ``data`` written at ``rate`` bytes per second, in 16 KiB steps."""
+        step = 16 * 1024
+        for start in range(0, len(data), step):
+            block = data[start : start + step]
+            self.wfile.write(block)
+            self.wfile.flush()
+            if self.server.wait(len(block) / rate):
+                break
+
     def _read_slowly(self, length: int, rate: float) -> bytes:
         """A slow link: the body read at ``rate`` bytes per second, in 16 KiB steps, through a
         small receive buffer (so that the sender waits for it)."""
@@ -245,6 +255,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.write(block[:n])
                 left -= n
             self.wfile.flush()
+        elif self.server.reply_write_rate:
+            self._write_slowly(head + payload, self.server.reply_write_rate)
         else:
             self.wfile.write(head + payload)
             self.wfile.flush()
@@ -280,6 +292,9 @@ class WireServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
         #: Bytes per second at which request bodies are read (``None``: at once): a slow link
         #: for uploads (:meth:`~sgconnect.testing.LocalSite.slow_request_bodies`).
         self.body_read_rate: Optional[float] = None
+        #: Bytes per second at which replies are written (``None``: at once): a slow downlink
+        #: (:meth:`~sgconnect.testing.LocalSite.slow_replies`).
+        self.reply_write_rate: Optional[float] = None
         self.counters = WireCounters()
         self._stopping = stopping
         self._open: Set[Any] = set()
