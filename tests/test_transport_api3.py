@@ -647,16 +647,20 @@ def test_over_tls_one_socket_serves_the_calls(make_local_site, monkeypatch):
     assert site.counters["tcp_connections"] == 1 and site.counters["tls_handshakes"] == 1
 
 
+@pytest.mark.parametrize("fault, words", [("bad_utf8", "not UTF-8"), ("truncated", "truncated")])
 @pytest.mark.parametrize("how", ["upload", "upload_thumbnail"])
-def test_an_upload_reply_that_is_not_utf8_is_a_site_response_error(site, tmp_path, how):
+def test_an_unreadable_upload_reply_is_an_unknown_outcome(site, tmp_path, how, fault, words):
+    """The site saved the upload, then its reply could not be read: never a plain
+    SiteResponseError ("try again" would upload twice)."""
     sg = script_sg(site)
     project = sg.find_one("Project", [["name", "is", "Sintel"]], ["name"])
     source = tmp_path / "thumb.png"
     source.write_bytes(b"\x89PNG\r\n\x1a\n" + b"0" * 100)
-    site.inject_fault("bad_utf8", path_prefix="/upload")
-    with pytest.raises(SiteResponseError, match="not UTF-8") as caught:
+    site.inject_fault(fault, path_prefix="/upload")
+    with pytest.raises(WriteOutcomeUnknownError, match=words) as caught:
         getattr(sg, how)("Project", project["id"], str(source))
     assert site.url in str(caught.value) and "may have been carried out" in str(caught.value)
+    assert len([e for e in site.journal if e.path.startswith("/upload")]) == 1
 
 
 # -- proxy credentials -----------------------------------------------------------------------------
@@ -737,19 +741,21 @@ def test_the_proxy_password_stays_off_public_attributes_and_still_authenticates(
 def test_a_big_upload_on_a_slow_link_takes_as_long_as_it_needs(
     make_local_site, monkeypatch, tmp_path, tls
 ):
-    """16 MiB at 4 MiB/s with a 2 s timeout: each block goes out within the timeout, so the upload
-    succeeds (one sendall of the whole body was cut at 2 s), and is sent once."""
+    """8 MiB at 2 MiB/s with a 1 s timeout: each block goes out within the timeout, so the upload
+    succeeds (one sendall of the whole body was cut at 1 s), and is sent once. What the system
+    still buffers after the last block (up to its send buffer: 2 s here) does not count against
+    the reply as if the site were silent."""
     site = make_local_site("default", tls=tls)
     if tls:
         monkeypatch.setenv("SHOTGUN_API_CACERTS", site.ca_path)
-    sg = script_sg(site, timeout=2.0)
+    sg = script_sg(site, timeout=1.0)
     project = sg.find_one("Project", [["name", "is", "Sintel"]], ["name"])
     source = tmp_path / "plate.mov"
-    source.write_bytes(os.urandom(16 * 1024 * 1024))
-    site.slow_request_bodies(4 * 1024 * 1024)
+    source.write_bytes(os.urandom(8 * 1024 * 1024))
+    site.slow_request_bodies(2 * 1024 * 1024)
     started = time.monotonic()
     attachment_id = sg.upload("Project", project["id"], str(source))
-    assert time.monotonic() - started > 3  # the link was slow: well past the 2 s timeout
+    assert time.monotonic() - started > 2  # the link was slow: well past the 1 s timeout
     site.slow_request_bodies(None)
     assert sg.download_attachment(attachment_id) == source.read_bytes()
     assert len([e for e in site.journal if e.path.startswith("/upload")]) == 1
@@ -851,3 +857,59 @@ def test_an_upload_the_proxy_refuses_is_a_proxy_error(make_local_site, monkeypat
         assert caught.value.proxy == f"http://127.0.0.1:{proxy.port}"
         assert "wrong-pass" not in str(caught.value)
         assert len([e for e in site.journal if e.path.startswith("/upload")]) == uploads
+
+
+@pytest.mark.parametrize("to_file", [True, False], ids=["file", "memory"])
+def test_a_download_cut_short_is_a_site_response_error(site, tmp_path, to_file):
+    sg = session_sg(site, timeout=5.0)
+    attachment_id, _ = _attachment(sg, tmp_path, 256 * 1024)
+    site.inject_fault("truncated", path_prefix="/file_serve")
+    target = tmp_path / "copy.bin"
+    with pytest.raises(SiteResponseError, match="cut short"):
+        sg.download_attachment(attachment_id, file_path=str(target) if to_file else None)
+    assert not target.exists()  # no half file left behind
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["http", "https"])
+def test_a_download_the_proxy_refuses_is_a_proxy_error(make_local_site, monkeypatch, tmp_path, tls):
+    from sgconnect.errors import ProxyError
+    from sgconnect.testing import ForwardProxy
+
+    site = make_local_site("default", tls=tls)
+    if tls:
+        monkeypatch.setenv("SHOTGUN_API_CACERTS", site.ca_path)
+    attachment_id, _ = _attachment(session_sg(site), tmp_path, 1000)
+    with ForwardProxy(auth=("pipeline", "right-pass")) as proxy:
+        credential = SessionCredential(site.url, "alice", site.issue_session("alice"), source="t")
+        sg = SessionConnection(
+            credential,
+            interactive=False,
+            timeout_secs=10,
+            http_proxy=f"pipeline:wrong-pass@127.0.0.1:{proxy.port}",
+        )
+        # storage on another origin: no cookie, so no api3 call first, and the download itself
+        # meets the proxy
+        url = {"url": f"{site.foreign_url.rstrip('/')}/storage/{attachment_id}", "name": "x"}
+        with pytest.raises(ProxyError, match="407") as caught:
+            sg.download_attachment(url)
+        assert caught.value.proxy == f"http://127.0.0.1:{proxy.port}"
+        assert "the attachment download" in str(caught.value)
+        assert "wrong-pass" not in str(caught.value)
+
+
+def test_an_opener_called_without_a_timeout_keeps_the_connections_timeout(site):
+    """shotgun_api3 uploads to cloud storage through the connection's opener with no timeout
+    (``opener.open(request)``): the connection's timeout_secs bounds each step all the same."""
+    import urllib.request
+
+    from sgconnect.transport import is_timeout
+
+    sg = script_sg(site, timeout=1.0)
+    site.inject_fault("stall", path_prefix="/file_serve", delay=STALL)
+    opener = sg._build_opener(urllib.request.HTTPHandler)
+    request = urllib.request.Request(f"{site.url}/file_serve/attachment/1", data=b"x" * 200_000)
+    started = time.monotonic()
+    with pytest.raises(OSError) as caught:  # urllib's URLError, or the reply's TimeoutError
+        opener.open(request)
+    assert is_timeout(getattr(caught.value, "reason", caught.value))
+    assert time.monotonic() - started < STALL / 3

@@ -313,7 +313,8 @@ class _SiteFaults:
             opener = super()._build_opener(handler)  # type: ignore[misc]
         finally:
             config.proxy_handler = public
-        for transfer in api3.transfer_handlers(self.base_url):  # type: ignore[attr-defined]
+        site = self.base_url  # type: ignore[attr-defined]
+        for transfer in api3.transfer_handlers(site, timeout=config.timeout_secs):
             opener.add_handler(transfer)
         return opener
 
@@ -353,13 +354,9 @@ class _SiteFaults:
         )
         try:
             return result.decode("utf-8") if isinstance(result, bytes) else result
-        except UnicodeDecodeError:
-            site = self._sgc_credential.site
-            raise SiteResponseError(
-                f"{site} answered the upload with a reply that is not UTF-8 (the upload may have "
-                "been carried out: check before uploading again): check the site URL, or a "
-                "proxy in the way.",
-                site,
+        except UnicodeDecodeError:  # it may have been carried out: never a plain SiteResponseError
+            raise api3.unreadable_write(
+                self._sgc_credential.site, "upload", "a body that is not UTF-8"
             ) from None
 
     def _sgc_cookie_token(self) -> str:

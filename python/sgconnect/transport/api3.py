@@ -53,7 +53,13 @@ from typing import Any, Callable, Iterator, Optional
 
 from .. import state
 from ..environ import CAPABILITIES_TTL_SECS, MAX_REPLY_MIB
-from ..errors import CaBundleError, SiteRedirectError, SiteResponseError, WriteOutcomeUnknownError
+from ..errors import (
+    CaBundleError,
+    SiteRedirectError,
+    SiteResponseError,
+    SiteTimeoutError,
+    WriteOutcomeUnknownError,
+)
 from ..settings import number_from_environment
 from . import (
     NoRedirect,
@@ -425,11 +431,26 @@ def _is_saml_login(location: str) -> bool:
     return urllib.parse.urlsplit(location).path.endswith(_SAML_LOGIN)
 
 
-def _read_body(response: http.client.HTTPResponse, site: str, action: str) -> bytes:
+def _read_body(
+    response: http.client.HTTPResponse, site: str, action: str, *, write: bool = False
+) -> bytes:
+    """The whole reply body, under :func:`max_reply_bytes`.
+
+    :raises SiteResponseError: Truncated or over the cap.
+    :raises WriteOutcomeUnknownError: The same, for a ``write`` (it may have been carried out).
+    """
     cap = max_reply_bytes()
     try:
         return wire.read_body(response, cap)
     except wire.BodyError as exc:
+        if write:
+            of = exc.announced if exc.announced is not None else "?"
+            short = (
+                f"truncated ({exc.received} of {of} bytes)"
+                if exc.kind == "truncated"
+                else f"over the {cap // (1024 * 1024)} MiB cap ({MAX_REPLY_MIB})"
+            )
+            raise write_outcome_unknown(site, action, f"its reply was {short}") from None
         if exc.kind == "truncated":
             of = exc.announced if exc.announced is not None else "an unknown number of"
             problem = (
@@ -619,48 +640,85 @@ def download(
     """Download ``url``: with the session cookie (``cookie()``) only when it is on ``site``'s
     origin; a redirect from the site to another origin (storage) is followed once, without it.
 
+    Each hop (the site, then storage) answers within ``timeout`` seconds; the body is bounded by
+    progress (:func:`transfer_handlers`: each 64 KiB within ``timeout``), however long it takes.
+    A file left incomplete by an error is removed.
+
+    :param proxy: The proxy URL (:func:`~sgconnect.transport.proxy_url`), or ``None``.
     :returns: The bytes, or ``file_path`` once written.
     :raises SiteRedirectError: The site redirected to itself, or storage redirected again.
-    :raises SiteResponseError: An HTTP error answer.
-    :raises SiteUnreachableError: No answer (:class:`SiteTimeoutError`: the site or storage did
-        not answer within ``timeout`` seconds, or the body stalled that long; a body that keeps
-        coming may take longer).
+    :raises SiteResponseError: An HTTP error answer, or a body cut short of its length.
+    :raises ProxyError: The proxy refused its credentials or the tunnel.
+    :raises SiteUnreachableError: No answer (:class:`SiteTimeoutError`: no answer within
+        ``timeout``, or the body stalled or trickled under 64 KiB per ``timeout``).
     """
     from . import build_opener, socket_timeout
 
-    deadline = Deadline(timeout)
     origin = _origin(site)
+    proxy_origin = _proxy_origin(proxy)
     target = url
     for hop in (1, 2):
+        on_site = _origin(target) == origin
+        action = "the attachment download" + ("" if on_site else f" from {_shown(target)}")
         headers = {"User-Agent": user_agent}
-        if _origin(target) == origin and hop == 1:
+        if on_site and hop == 1:
             headers["Cookie"] = f"_session_id={cookie()}"
         opener = build_opener(target, proxy)
         for transfer in transfer_handlers(target, stream_body=True):
             opener.add_handler(transfer)
         request = urllib.request.Request(target, headers=headers)
         try:
-            remaining = deadline.remaining()
-            with opener.open(request, timeout=socket_timeout(remaining)) as reply:
-                return _save(reply, file_path)
+            reply = opener.open(request, timeout=socket_timeout(timeout))
         except urllib.error.HTTPError as exc:
             location = exc.headers.get("Location", "") if exc.headers else ""
-            if 300 <= exc.code < 400 and hop == 1 and _origin(target) == origin:
+            if 300 <= exc.code < 400 and hop == 1 and on_site:
                 following = urllib.parse.urljoin(target, location)
                 if _origin(following) != origin:
                     target = following  # presigned storage URL: no cookie goes there
                     continue
             if 300 <= exc.code < 400:
-                raise redirected(site, exc.code, location, "the attachment download") from None
+                raise redirected(site, exc.code, location, action) from None
+            if proxy_origin and exc.code == http.client.PROXY_AUTHENTICATION_REQUIRED:
+                raise proxy_credentials_refused(site, action, proxy_origin) from None
             raise SiteResponseError(
-                f"{site} answered HTTP {exc.code} to the attachment download: the attachment may "
-                "not exist, or this user may not read it.",
+                f"{site} answered HTTP {exc.code} to {action}: the attachment may not exist, or "
+                "this user may not read it.",
                 site,
                 status=exc.code,
             ) from None
         except (OSError, urllib.error.URLError, http.client.HTTPException) as exc:
-            raise _no_answer(site, _cause(exc), "the attachment download", deadline) from None
+            error = _cause(exc)
+            refused = _proxy_refusal(site, error, action, proxy_origin)
+            raise (refused or _no_answer(site, error, action, Deadline(timeout))) from None
+        with reply:
+            return _save(reply, file_path, site=site, action=action, timeout=timeout)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _proxy_origin(proxy: Optional[str]) -> str:
+    """``http://host:port`` of a proxy URL (never its credentials), or ``""``."""
+    if not proxy:
+        return ""
+    parts = urllib.parse.urlsplit(proxy)
+    return f"http://{parts.hostname}:{parts.port or 8080}"
+
+
+def _shown(url: str) -> str:
+    """``scheme://host[:port]`` of ``url``: what a message may name (no path: it may be signed)."""
+    parts = urllib.parse.urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
+
+
+def _proxy_refusal(
+    site: str, error: BaseException, action: str, proxy_origin: str
+) -> Optional[Exception]:
+    """A :class:`~sgconnect.errors.ProxyError` when the proxy refused the ``CONNECT`` tunnel
+    (its credentials: 407, or otherwise), else ``None``: nothing reached the site."""
+    if not proxy_origin or "Tunnel connection failed" not in str(error):
+        return None
+    if "407" in str(error):
+        return proxy_credentials_refused(site, action, proxy_origin)
+    return unreachable(site, error, action, proxy=proxy_origin)
 
 
 def _cause(exc: BaseException) -> BaseException:
@@ -675,19 +733,61 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{(parts.hostname or '').lower()}:{port}"
 
 
-def _save(reply: Any, file_path: Optional[str]) -> Any:
-    """The body of ``reply``: bounded by progress (each read within the timeout:
-    :func:`transfer_handlers`), not as a whole, since a big file on a slow link takes as long
-    as it needs."""
-    if not file_path:
-        return reply.read()
-    with open(file_path, "wb") as handle:
-        while True:
-            chunk = reply.read(1024 * 1024)
-            if not chunk:
-                break
-            handle.write(chunk)
-    return file_path
+def _save(
+    reply: Any, file_path: Optional[str], *, site: str, action: str, timeout: Optional[float]
+) -> Any:
+    """The body of ``reply``, in memory or written to ``file_path`` (removed if incomplete):
+    bounded by progress (:func:`transfer_handlers`), not as a whole, since a big file on a slow
+    link takes as long as it needs; checked against its ``Content-Length``.
+
+    :raises SiteTimeoutError: The body stalled, or trickled under 64 KiB per ``timeout``.
+    :raises SiteResponseError: The body was cut short.
+    :raises SiteUnreachableError: The connection was lost.
+    """
+    length = (reply.headers.get("Content-Length") or "").strip()
+    announced = int(length) if length.isdigit() else None
+    handle = open(file_path, "wb") if file_path else None
+    chunks: list[bytes] = []
+    received = 0
+    try:
+        try:
+            while True:
+                chunk = reply.read(1024 * 1024)
+                if not chunk:
+                    break
+                received += len(chunk)
+                if handle is not None:
+                    handle.write(chunk)
+                else:
+                    chunks.append(chunk)
+        except http.client.IncompleteRead as exc:
+            received += len(exc.partial)
+            announced = announced if announced is not None else received + 1
+        except (OSError, http.client.HTTPException) as exc:
+            if is_timeout(exc) and timeout:
+                raise SiteTimeoutError(
+                    f"{action.capitalize()} stalled: under 64 KiB came within {timeout:g} s "
+                    f"({received} bytes received). Try again; if it persists, check the network, "
+                    "or raise the timeout in the hook settings.",
+                    site,
+                ) from None
+            raise unreachable(site, exc, action) from None
+        if announced is not None and received < announced:
+            raise SiteResponseError(
+                f"{site}: {action} was cut short ({received} of {announced} bytes): the "
+                "connection was cut. Try again; if it persists, check the network, or a proxy "
+                "in the way.",
+                site,
+            )
+    except BaseException:
+        if handle is not None:
+            handle.close()
+            os.unlink(file_path)  # type: ignore[arg-type]
+        raise
+    if handle is not None:
+        handle.close()
+        return file_path
+    return b"".join(chunks)
 
 
 # -- upload forms ---------------------------------------------------------------------------------
@@ -696,13 +796,13 @@ def _save(reply: Any, file_path: Optional[str]) -> Any:
 class _TransferHTTPHandler(urllib.request.HTTPHandler):
     handler_order = 499  # before urllib's own
 
-    def __init__(self, stream_body: bool):
+    def __init__(self, stream_body: bool, timeout: Optional[float]):
         super().__init__()
-        self._stream_body = stream_body
+        self._options = {"stream_body": stream_body, "default_timeout": timeout}
 
     def http_open(self, req: Any) -> Any:
         def connection(host: str, **kwargs: Any) -> Any:
-            return wire.TransferHTTPConnection(host, stream_body=self._stream_body, **kwargs)
+            return wire.TransferHTTPConnection(host, **self._options, **kwargs)
 
         return self.do_open(connection, req)
 
@@ -710,31 +810,35 @@ class _TransferHTTPHandler(urllib.request.HTTPHandler):
 class _TransferHTTPSHandler(urllib.request.HTTPSHandler):
     handler_order = 499
 
-    def __init__(self, tls: Any, stream_body: bool):
+    def __init__(self, tls: Any, stream_body: bool, timeout: Optional[float]):
         super().__init__(context=tls)
         self._tls = tls
-        self._stream_body = stream_body
+        self._options = {"stream_body": stream_body, "default_timeout": timeout}
 
     def https_open(self, req: Any) -> Any:
         def connection(host: str, **kwargs: Any) -> Any:
-            return wire.TransferHTTPSConnection(host, stream_body=self._stream_body, **kwargs)
+            return wire.TransferHTTPSConnection(host, **self._options, **kwargs)
 
         return self.do_open(connection, req, context=self._tls)
 
 
-def transfer_handlers(site: str, *, stream_body: bool = False) -> list[Any]:
+def transfer_handlers(
+    site: str, *, stream_body: bool = False, timeout: Optional[float] = None
+) -> list[Any]:
     """urllib handlers for a file transfer (wire's :class:`~sgconnect.transport.wire.
-    TransferHTTPConnection`): the request body sent in blocks, each within the opener's timeout,
-    so that a big file on a slow link takes as long as it needs while a stall ends it; the reply
-    head within the timeout after the last block, then the reply body within the timeout as a
-    whole, or, with ``stream_body`` (a download), each read within it. https uses the one CA rule
-    (:func:`~sgconnect.transport.ssl_context`); no redirect is followed.
+    TransferHTTPConnection`): the request body bounded by progress (each 64 KiB within the
+    timeout), so that a big file on a slow link takes as long as it needs while a stall ends it;
+    the reply within the timeout plus one per 64 KiB still queued on its way; with
+    ``stream_body`` (a download), each 64 KiB of the reply's body within the timeout. https uses
+    the one CA rule (:func:`~sgconnect.transport.ssl_context`); no redirect is followed.
 
+    :param timeout: Seconds for each step when the opener is called without a timeout
+        (shotgun_api3's uploads to cloud storage); ``None``: unbounded.
     :raises CaBundleError: The CA bundle cannot be read (an https site).
     """
-    handlers: list[Any] = [NoRedirect(), _TransferHTTPHandler(stream_body)]
+    handlers: list[Any] = [NoRedirect(), _TransferHTTPHandler(stream_body, timeout)]
     if site.startswith("https:"):
-        handlers.append(_TransferHTTPSHandler(ssl_context(site), stream_body))
+        handlers.append(_TransferHTTPSHandler(ssl_context(site), stream_body, timeout))
     return handlers
 
 
@@ -758,13 +862,17 @@ def send_form(
     deadline = Deadline(timeout)
     try:
         with opener.open(url, params, timeout=socket_timeout(timeout)) as reply:
-            return _read_body(reply, site, action)
+            return _read_body(reply, site, action, write=True)
     except urllib.error.HTTPError as exc:
         if 300 <= exc.code < 400:
             location = exc.headers.get("Location", "") if exc.headers else ""
             raise redirected(site, exc.code, location, action) from None
         if proxy and exc.code == http.client.PROXY_AUTHENTICATION_REQUIRED:
             raise proxy_credentials_refused(site, "the upload", proxy) from None
+        if exc.code in _GATEWAY:  # a gateway may have passed the upload on
+            raise write_outcome_unknown(
+                site, action, f"a gateway answered HTTP {exc.code}"
+            ) from None
         raise SiteResponseError(
             f"{site} answered HTTP {exc.code} to the upload (it may have been carried out: "
             "check before uploading again).",
@@ -773,10 +881,9 @@ def send_form(
         ) from None
     except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
         error = _cause(exc)
-        if proxy and "Tunnel connection failed" in str(error):  # the CONNECT was refused
-            if "407" in str(error):
-                raise proxy_credentials_refused(site, "the upload", proxy) from None
-            raise unreachable(site, error, action, proxy=proxy) from None
+        refused = _proxy_refusal(site, error, "the upload", proxy)
+        if refused is not None:  # the CONNECT was refused: nothing reached the site
+            raise refused from None
         if isinstance(error, (ConnectionRefusedError, socket.gaierror)) or (
             type(error).__name__.startswith("SSL")
         ):

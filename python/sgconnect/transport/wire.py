@@ -228,35 +228,67 @@ Connection = Any
 
 
 class _TransferMixin(_DeadlineMixin):
-    """A connection for a file transfer, bounded by progress rather than as a whole, with
-    ``timeout`` seconds (``None``: unbounded) for each step: connecting and sending a small
-    request, each :data:`SEND_BLOCK` of a large body, the whole reply after a large body's last
-    block (or after connecting), and, with ``stream_body`` (a download), each :data:`SEND_BLOCK`
-    of the reply's body once its head came (a trickle slower than that ends it). Built by
-    urllib's ``do_open`` (which passes ``timeout=``)."""
+    """A connection for a file transfer, bounded by progress rather than as a whole.
 
-    def __init__(self, *args: Any, timeout: Any = None, stream_body: bool = False, **kwargs: Any):
+    ``timeout`` seconds (``None``: unbounded) for each step: connecting, then each
+    :data:`SEND_BLOCK` bytes of the request sent; the reply, after a body over
+    :data:`SEND_BLOCK`, within one step plus one per :data:`SEND_BLOCK` that may still be queued
+    on its way (at most the socket's send buffer: the system keeps sending it after the last
+    ``send`` returned); with ``stream_body`` (a download), each :data:`SEND_BLOCK` of the reply's
+    body once its head came (a trickle slower than that ends it). Built by urllib's ``do_open``,
+    which passes ``timeout=`` (``default_timeout`` applies when the caller gave none).
+    """
+
+    def __init__(
+        self,
+        *args: Any,
+        timeout: Any = None,
+        stream_body: bool = False,
+        default_timeout: Optional[float] = None,
+        **kwargs: Any,
+    ):
         super().__init__(*args, **kwargs)
-        self.step = timeout if isinstance(timeout, (int, float)) and timeout > 0 else None
+        if not isinstance(timeout, (int, float)):  # urllib's "no timeout given"
+            timeout = default_timeout
+        self.step = timeout if timeout and timeout > 0 else None
         self.stream_body = stream_body
         self.deadline = Deadline(self.step)
+        #: Bytes of the request sent, and since the current step began.
+        self.sent = 0
+        self._moved = 0
 
     def send(self, data: Any) -> None:
-        if not (isinstance(data, (bytes, bytearray, memoryview)) and len(data) > SEND_BLOCK):
+        if not isinstance(data, (bytes, bytearray, memoryview)):
             super().send(data)  # type: ignore[misc]
             return
-        view = memoryview(data)
+        view = memoryview(data).cast("B")
         for start in range(0, len(view), SEND_BLOCK):
-            self.deadline = Deadline(self.step)
-            super().send(view[start : start + SEND_BLOCK])  # type: ignore[misc]
-        self.deadline = Deadline(self.step)  # the reply, from the last block
+            block = view[start : start + SEND_BLOCK]
+            super().send(block)  # type: ignore[misc]
+            self.sent += len(block)
+            self._moved += len(block)
+            if self._moved >= SEND_BLOCK:
+                self._moved = 0
+                self.deadline = Deadline(self.step)
 
     def getresponse(self) -> Any:
+        if self.step and self.sent > SEND_BLOCK:
+            queued = min(self.sent, _send_buffer(self.sock))
+            blocks = -(-queued // SEND_BLOCK)
+            self.deadline = Deadline(self.step * (1 + blocks))
         response = super().getresponse()  # type: ignore[misc]
         if self.stream_body:
             self.streaming = True
             self.deadline = Deadline(self.step)
         return response
+
+
+def _send_buffer(sock: Any) -> int:
+    """The socket's send buffer (bytes): what may still be queued after ``sendall`` returned."""
+    try:
+        return int(sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF))
+    except (OSError, AttributeError, TypeError, ValueError):
+        return 4 * 1024 * 1024
 
 
 class TransferHTTPConnection(_TransferMixin, http.client.HTTPConnection):
