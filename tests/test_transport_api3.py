@@ -892,3 +892,17 @@ def test_an_opener_called_without_a_timeout_keeps_the_connections_timeout(site):
         opener.open(request)
     assert is_timeout(getattr(caught.value, "reason", caught.value))
     assert time.monotonic() - started < STALL / 3
+
+
+def test_a_failed_download_leaves_an_existing_file_untouched(site, tmp_path):
+    sg = session_sg(site, timeout=5.0)
+    attachment_id, data = _attachment(sg, tmp_path, 256 * 1024)
+    target = tmp_path / "plate.exr"
+    target.write_bytes(b"the artist's own file")
+    site.inject_fault("truncated", path_prefix="/file_serve")
+    with pytest.raises(SiteResponseError, match="cut short"):
+        sg.download_attachment(attachment_id, file_path=target)
+    assert target.read_bytes() == b"the artist's own file"
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".part")] == []
+    assert sg.download_attachment(attachment_id, file_path=target) == target  # a Path works
+    assert target.read_bytes() == data

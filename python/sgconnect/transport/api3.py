@@ -733,45 +733,45 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{(parts.hostname or '').lower()}:{port}"
 
 
-def _save(
-    reply: Any, file_path: Optional[str], *, site: str, action: str, timeout: Optional[float]
-) -> Any:
-    """The body of ``reply``, in memory or written to ``file_path`` (removed if incomplete):
-    bounded by progress (:func:`transfer_handlers`), not as a whole, since a big file on a slow
-    link takes as long as it needs; checked against its ``Content-Length``.
+def _save(reply: Any, file_path: Any, *, site: str, action: str, timeout: Optional[float]) -> Any:
+    """The body of ``reply``, in memory or written to ``file_path``: bounded by progress
+    (:func:`transfer_handlers`), not as a whole, since a big file on a slow link takes as long
+    as it needs; checked against its ``Content-Length``.
+
+    The file is written next to ``file_path`` under a temporary name and moved in place once
+    whole: an error leaves no half file, and an existing file at ``file_path`` untouched.
 
     :raises SiteTimeoutError: The body stalled, or trickled under 64 KiB per ``timeout``.
     :raises SiteResponseError: The body was cut short.
     :raises SiteUnreachableError: The connection was lost.
+    :raises OSError: ``file_path`` cannot be written (its folder, a full disk).
     """
     length = (reply.headers.get("Content-Length") or "").strip()
     announced = int(length) if length.isdigit() else None
-    handle = open(file_path, "wb") if file_path else None
+    partial = None
+    handle = None
+    if file_path:
+        partial = f"{os.fspath(file_path)}.{os.urandom(4).hex()}.part"
+        handle = os.fdopen(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), "wb")
     chunks: list[bytes] = []
     received = 0
     try:
-        try:
-            while True:
+        while True:
+            try:
                 chunk = reply.read(1024 * 1024)
-                if not chunk:
-                    break
-                received += len(chunk)
-                if handle is not None:
-                    handle.write(chunk)
-                else:
-                    chunks.append(chunk)
-        except http.client.IncompleteRead as exc:
-            received += len(exc.partial)
-            announced = announced if announced is not None else received + 1
-        except (OSError, http.client.HTTPException) as exc:
-            if is_timeout(exc) and timeout:
-                raise SiteTimeoutError(
-                    f"{action.capitalize()} stalled: under 64 KiB came within {timeout:g} s "
-                    f"({received} bytes received). Try again; if it persists, check the network, "
-                    "or raise the timeout in the hook settings.",
-                    site,
-                ) from None
-            raise unreachable(site, exc, action) from None
+            except http.client.IncompleteRead as exc:
+                received += len(exc.partial)
+                announced = announced if announced is not None else received + 1
+                break
+            except (OSError, http.client.HTTPException) as exc:
+                raise _body_failed(site, exc, action, timeout, received) from None
+            if not chunk:
+                break
+            received += len(chunk)
+            if handle is not None:
+                handle.write(chunk)
+            else:
+                chunks.append(chunk)
         if announced is not None and received < announced:
             raise SiteResponseError(
                 f"{site}: {action} was cut short ({received} of {announced} bytes): the "
@@ -779,15 +779,33 @@ def _save(
                 "in the way.",
                 site,
             )
+        if handle is not None:
+            handle.close()
+            os.replace(partial, file_path)  # type: ignore[arg-type]
+            return file_path
     except BaseException:
         if handle is not None:
             handle.close()
-            os.unlink(file_path)  # type: ignore[arg-type]
+            try:
+                os.unlink(partial)  # type: ignore[arg-type]
+            except OSError:
+                pass
         raise
-    if handle is not None:
-        handle.close()
-        return file_path
     return b"".join(chunks)
+
+
+def _body_failed(
+    site: str, error: BaseException, action: str, timeout: Optional[float], received: int
+) -> Exception:
+    """The error for a download body that stopped: stalled (a timeout) or lost."""
+    if is_timeout(error) and timeout:
+        return SiteTimeoutError(
+            f"{action.capitalize()} stalled: under 64 KiB came within {timeout:g} s ({received} "
+            "bytes received). Try again; if it persists, check the network, or raise the "
+            "timeout in the hook settings.",
+            site,
+        )
+    return unreachable(site, error, action)
 
 
 # -- upload forms ---------------------------------------------------------------------------------
