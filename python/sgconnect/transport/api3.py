@@ -755,13 +755,14 @@ def _save(reply: Any, file_path: Any, *, site: str, action: str, timeout: Option
         handle = os.fdopen(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), "wb")
     chunks: list[bytes] = []
     received = 0
+    cut = False
     try:
         while True:
             try:
                 chunk = reply.read(1024 * 1024)
-            except http.client.IncompleteRead as exc:
+            except http.client.IncompleteRead as exc:  # a cut chunked body, or short of its length
                 received += len(exc.partial)
-                announced = announced if announced is not None else received + 1
+                cut = True
                 break
             except (OSError, http.client.HTTPException) as exc:
                 raise _body_failed(site, exc, action, timeout, received) from None
@@ -772,9 +773,10 @@ def _save(reply: Any, file_path: Any, *, site: str, action: str, timeout: Option
                 handle.write(chunk)
             else:
                 chunks.append(chunk)
-        if announced is not None and received < announced:
+        if cut or (announced is not None and received < announced):
+            of = announced if announced is not None else "an unknown number of"
             raise SiteResponseError(
-                f"{site}: {action} was cut short ({received} of {announced} bytes): the "
+                f"{site}: {action} was cut short ({received} of {of} bytes): the "
                 "connection was cut. Try again; if it persists, check the network, or a proxy "
                 "in the way.",
                 site,
