@@ -906,3 +906,70 @@ def test_a_failed_download_leaves_an_existing_file_untouched(site, tmp_path):
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".part")] == []
     assert sg.download_attachment(attachment_id, file_path=target) == target  # a Path works
     assert target.read_bytes() == data
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_an_upload_is_never_redirected(site, tmp_path, status):
+    """shotgun_api3's opener carries urllib's own redirect handler (which follows a 301, 302 or
+    303 as a GET): sgconnect's is consulted first and raises."""
+    sg = script_sg(site)
+    project = sg.find_one("Project", [["name", "is", "Sintel"]], ["name"])
+    source = tmp_path / "notes.txt"
+    source.write_bytes(b"notes")
+    site.inject_fault("redirect", path_prefix="/upload", status=status)
+    with pytest.raises(SiteRedirectError) as caught:
+        sg.upload("Project", project["id"], str(source))
+    assert caught.value.status == status
+    assert site.foreign_journal == []
+
+
+def test_an_upload_answered_with_an_html_page_is_an_unknown_outcome(site, tmp_path):
+    sg = script_sg(site)
+    project = sg.find_one("Project", [["name", "is", "Sintel"]], ["name"])
+    source = tmp_path / "notes.txt"
+    source.write_bytes(b"notes")
+    site.inject_fault("html", path_prefix="/upload")
+    with pytest.raises(WriteOutcomeUnknownError, match="not ShotGrid's answer") as caught:
+        sg.upload("Project", project["id"], str(source))
+    assert "<h1>" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "fault, error, words",
+    [
+        ("stall", SiteTimeoutError, "within 1 s"),
+        ("redirect", SiteRedirectError, "redirect"),
+        ("http_503", SiteResponseError, "not stored"),
+        ("close", sgconnect.SiteUnreachableError, "storage"),
+    ],
+)
+def test_an_upload_to_cloud_storage_is_sent_once_and_typed(site, tmp_path, fault, error, words):
+    """shotgun_api3's PUT to a presigned storage URL (LocalSite stands in for storage): sent once
+    (shotgun_api3 would send a file object again, already read to its end), bounded, typed, and
+    never naming the presigned URL."""
+    sg = script_sg(site, timeout=1.0)
+    storage_url = f"{site.url}/storage/bucket/object?X-Amz-Signature=presigned-secret-1"
+    site.inject_fault(fault, path_prefix="/storage", delay=STALL)
+    source = tmp_path / "plate.mov"
+    source.write_bytes(os.urandom(300 * 1024))
+    requests = site.counters["requests"]
+    started = time.monotonic()
+    with open(source, "rb") as data, pytest.raises(error, match=words) as caught:
+        sg._upload_data_to_storage(data, "video/quicktime", 300 * 1024, storage_url)
+    assert time.monotonic() - started < STALL / 3
+    assert "presigned-secret-1" not in str(caught.value) and "/bucket" not in str(caught.value)
+    assert site.counters["requests"] == requests + 1  # sent once
+
+
+def test_a_stalled_reply_after_a_big_upload_ends_soon(site, tmp_path):
+    """All 5 MiB reached the site, which then holds its reply: nothing is left in the send queue,
+    so the reply gets one timeout, not one per 64 KiB the send buffer could have held."""
+    sg = script_sg(site, timeout=1.0)
+    project = sg.find_one("Project", [["name", "is", "Sintel"]], ["name"])
+    source = tmp_path / "plate.mov"
+    source.write_bytes(os.urandom(5 * 1024 * 1024))
+    site.inject_fault("stall", path_prefix="/upload", delay=STALL)
+    started = time.monotonic()
+    with pytest.raises(WriteOutcomeUnknownError):
+        sg.upload("Project", project["id"], str(source))
+    assert time.monotonic() - started < STALL / 3

@@ -352,12 +352,37 @@ class _SiteFaults:
             timeout=config.timeout_secs,
             proxy=proxy.origin if proxy is not None else "",
         )
+        site = self._sgc_credential.site
         try:
-            return result.decode("utf-8") if isinstance(result, bytes) else result
+            text = result.decode("utf-8") if isinstance(result, bytes) else result
         except UnicodeDecodeError:  # it may have been carried out: never a plain SiteResponseError
+            raise api3.unreadable_write(site, "upload", "a body that is not UTF-8") from None
+        if not text[:1].isdigit():  # ShotGrid answers "1..." (done) or "0..." (refused)
             raise api3.unreadable_write(
-                self._sgc_credential.site, "upload", "a body that is not UTF-8"
-            ) from None
+                site, "upload", "not ShotGrid's answer (an HTML page from a proxy or gateway?)"
+            )
+        return text
+
+    def _upload_data_to_storage(
+        self, data: Any, content_type: str, size: int, storage_url: str
+    ) -> str:
+        """shotgun_api3's PUT of an upload's data to cloud storage, sent once under the transfer
+        bounds, with typed errors that never show the presigned URL
+        (:func:`sgconnect.transport.api3.put_to_storage`)."""
+        import urllib.request
+
+        opener = self._build_opener(urllib.request.HTTPHandler)
+        request = urllib.request.Request(storage_url, data=data, method="PUT")
+        request.add_header("Content-Type", content_type)
+        request.add_header("Content-Length", str(size))
+        proxy = self._sgc_proxy
+        return api3.put_to_storage(
+            opener,
+            request,
+            site=self._sgc_credential.site,
+            timeout=self.config.timeout_secs,  # type: ignore[attr-defined]
+            proxy=proxy.origin if proxy is not None else "",
+        )
 
     def _sgc_cookie_token(self) -> str:
         """The session token for the site's download cookie, asked of the site with this

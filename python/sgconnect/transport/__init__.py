@@ -125,10 +125,16 @@ state.register(__name__, reset)
 
 
 class NoRedirect(urllib.request.HTTPRedirectHandler):
-    """Never follow a redirect: the Authorization header must not travel to another URL."""
+    """Never follow a redirect: the Authorization header must not travel to another URL.
+
+    Consulted before urllib's own redirect handler (an opener built by shotgun_api3 has one), it
+    raises the 3xx as an ``HTTPError`` rather than letting that handler follow it.
+    """
+
+    handler_order = 499
 
     def redirect_request(self, req, fp, code, msg, headers, newurl):
-        return None
+        raise urllib.error.HTTPError(req.full_url, code, msg, headers, fp)
 
 
 def build_opener(site: str, proxy: Optional[str]) -> urllib.request.OpenerDirector:

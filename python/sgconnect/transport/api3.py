@@ -58,6 +58,7 @@ from ..errors import (
     SiteRedirectError,
     SiteResponseError,
     SiteTimeoutError,
+    SiteUnreachableError,
     WriteOutcomeUnknownError,
 )
 from ..settings import number_from_environment
@@ -69,6 +70,7 @@ from . import (
     ssl_context,
     timed_out,
     unreachable,
+    why_unreachable,
     wire,
     write_outcome_unknown,
 )
@@ -91,6 +93,7 @@ __all__ = [
     "preconnect",
     "NoRedirect",
     "send_form",
+    "put_to_storage",
     "transfer_handlers",
     "httplib2_never_redirects",
     "check_no_redirect",
@@ -652,10 +655,32 @@ def download(
     :raises SiteUnreachableError: No answer (:class:`SiteTimeoutError`: no answer within
         ``timeout``, or the body stalled or trickled under 64 KiB per ``timeout``).
     """
-    from . import build_opener, socket_timeout
-
     origin = _origin(site)
     proxy_origin = _proxy_origin(proxy)
+    destination = _Destination(file_path) if file_path else None  # fails before any request
+    try:
+        return _download(
+            url, site, origin, cookie, proxy, proxy_origin, timeout, user_agent, destination
+        )
+    except BaseException:
+        if destination is not None:
+            destination.discard()
+        raise
+
+
+def _download(
+    url: str,
+    site: str,
+    origin: str,
+    cookie: Callable[[], str],
+    proxy: Optional[str],
+    proxy_origin: str,
+    timeout: Optional[float],
+    user_agent: str,
+    destination: Optional[_Destination],
+) -> Any:
+    from . import build_opener, socket_timeout
+
     target = url
     for hop in (1, 2):
         on_site = _origin(target) == origin
@@ -691,7 +716,7 @@ def download(
             refused = _proxy_refusal(site, error, action, proxy_origin)
             raise (refused or _no_answer(site, error, action, Deadline(timeout))) from None
         with reply:
-            return _save(reply, file_path, site=site, action=action, timeout=timeout)
+            return _save(reply, destination, site=site, action=action, timeout=timeout)
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -733,66 +758,96 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{(parts.hostname or '').lower()}:{port}"
 
 
-def _save(reply: Any, file_path: Any, *, site: str, action: str, timeout: Optional[float]) -> Any:
-    """The body of ``reply``, in memory or written to ``file_path``: bounded by progress
+class _Destination:
+    """Where a download to a file is written: a regular file (new or existing) through a
+    temporary name next to it, moved in place once whole, so that an error leaves neither a half
+    file nor a damaged existing one; anything else that exists (a symlink, a device, a FIFO)
+    directly, as shotgun_api3 does, and never removed.
+
+    :raises OSError: The file or its folder cannot be written (before any request is sent).
+    """
+
+    def __init__(self, file_path: Any):
+        import stat
+
+        self.path = file_path
+        try:
+            mode: Optional[int] = os.lstat(file_path).st_mode
+        except FileNotFoundError:
+            mode = None
+        self.partial: Optional[str] = None
+        if mode is None or stat.S_ISREG(mode):
+            self.partial = f"{os.fspath(file_path)}.{os.urandom(4).hex()}.part"
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+            self.handle = os.fdopen(os.open(self.partial, flags, 0o666), "wb")
+        else:
+            self.handle = open(file_path, "wb")
+
+    def finish(self) -> Any:
+        self.handle.close()
+        if self.partial is not None:
+            os.replace(self.partial, self.path)
+            self.partial = None
+        return self.path
+
+    def discard(self) -> None:
+        """After an error: close, and remove the temporary file (never the destination)."""
+        self.handle.close()
+        if self.partial is not None:
+            try:
+                os.unlink(self.partial)
+            except OSError:
+                pass
+            self.partial = None
+
+
+def _save(
+    reply: Any,
+    destination: Optional[_Destination],
+    *,
+    site: str,
+    action: str,
+    timeout: Optional[float],
+) -> Any:
+    """The body of ``reply``, in memory or written to ``destination``: bounded by progress
     (:func:`transfer_handlers`), not as a whole, since a big file on a slow link takes as long
     as it needs; checked against its ``Content-Length``.
-
-    The file is written next to ``file_path`` under a temporary name and moved in place once
-    whole: an error leaves no half file, and an existing file at ``file_path`` untouched.
 
     :raises SiteTimeoutError: The body stalled, or trickled under 64 KiB per ``timeout``.
     :raises SiteResponseError: The body was cut short.
     :raises SiteUnreachableError: The connection was lost.
-    :raises OSError: ``file_path`` cannot be written (its folder, a full disk).
+    :raises OSError: The file cannot be written (a full disk).
     """
     length = (reply.headers.get("Content-Length") or "").strip()
     announced = int(length) if length.isdigit() else None
-    partial = None
-    handle = None
-    if file_path:
-        partial = f"{os.fspath(file_path)}.{os.urandom(4).hex()}.part"
-        handle = os.fdopen(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), "wb")
     chunks: list[bytes] = []
     received = 0
     cut = False
-    try:
-        while True:
-            try:
-                chunk = reply.read(1024 * 1024)
-            except http.client.IncompleteRead as exc:  # a cut chunked body, or short of its length
-                received += len(exc.partial)
-                cut = True
-                break
-            except (OSError, http.client.HTTPException) as exc:
-                raise _body_failed(site, exc, action, timeout, received) from None
-            if not chunk:
-                break
-            received += len(chunk)
-            if handle is not None:
-                handle.write(chunk)
-            else:
-                chunks.append(chunk)
-        if cut or (announced is not None and received < announced):
-            of = announced if announced is not None else "an unknown number of"
-            raise SiteResponseError(
-                f"{site}: {action} was cut short ({received} of {of} bytes): the "
-                "connection was cut. Try again; if it persists, check the network, or a proxy "
-                "in the way.",
-                site,
-            )
-        if handle is not None:
-            handle.close()
-            os.replace(partial, file_path)  # type: ignore[arg-type]
-            return file_path
-    except BaseException:
-        if handle is not None:
-            handle.close()
-            try:
-                os.unlink(partial)  # type: ignore[arg-type]
-            except OSError:
-                pass
-        raise
+    while True:
+        try:
+            chunk = reply.read(wire.CHUNK)
+        except http.client.IncompleteRead as exc:  # a cut chunked body, or short of its length
+            received += len(exc.partial)
+            cut = True
+            break
+        except (OSError, http.client.HTTPException) as exc:
+            raise _body_failed(site, exc, action, timeout, received) from None
+        if not chunk:
+            break
+        received += len(chunk)
+        if destination is not None:
+            destination.handle.write(chunk)
+        else:
+            chunks.append(chunk)
+    if cut or (announced is not None and received < announced):
+        of = announced if announced is not None else "an unknown number of"
+        raise SiteResponseError(
+            f"{site}: {action} was cut short ({received} of {of} bytes): the connection was "
+            "cut. Try again; if it persists, check the network, or a proxy in the way.",
+            site,
+        )
+    if destination is not None:
+        return destination.finish()
     return b"".join(chunks)
 
 
@@ -802,12 +857,17 @@ def _body_failed(
     """The error for a download body that stopped: stalled (a timeout) or lost."""
     if is_timeout(error) and timeout:
         return SiteTimeoutError(
-            f"{action.capitalize()} stalled: under 64 KiB came within {timeout:g} s ({received} "
-            "bytes received). Try again; if it persists, check the network, or raise the "
-            "timeout in the hook settings.",
+            f"{action.capitalize()} stalled: under 64 KiB came within {timeout:g} s (about "
+            f"{received} bytes received). Try again; if it persists, check the network, or "
+            "raise the timeout in the hook settings.",
             site,
         )
-    return unreachable(site, error, action)
+    return SiteUnreachableError(
+        f"{action.capitalize()} lost its connection after about {received} bytes "
+        f"({why_unreachable(error)}). Try again; if it persists, check the network, or a proxy "
+        "in the way.",
+        site,
+    )
 
 
 # -- upload forms ---------------------------------------------------------------------------------
@@ -821,8 +881,10 @@ class _TransferHTTPHandler(urllib.request.HTTPHandler):
         self._options = {"stream_body": stream_body, "default_timeout": timeout}
 
     def http_open(self, req: Any) -> Any:
+        via_proxy = req.has_proxy()  # absolute-form to the proxy
+
         def connection(host: str, **kwargs: Any) -> Any:
-            return wire.TransferHTTPConnection(host, **self._options, **kwargs)
+            return wire.TransferHTTPConnection(host, via_proxy=via_proxy, **self._options, **kwargs)
 
         return self.do_open(connection, req)
 
@@ -909,6 +971,54 @@ def send_form(
         ):
             raise _no_answer(site, error, action, deadline, proxy) from None
         raise write_outcome_unknown(site, action, _why(error)) from None
+
+
+def put_to_storage(
+    opener: Any, request: Any, *, site: str, timeout: Optional[float], proxy: str = ""
+) -> str:
+    """One PUT of an upload's data to cloud storage (shotgun_api3's ``_upload_data_to_storage``)
+    through ``opener`` (:func:`transfer_handlers`: bounded by progress), sent once: shotgun_api3
+    would send it again after an error, from a file object already read to its end. Messages
+    name storage by its origin only: the presigned URL is a credential for that object.
+
+    :returns: The ``ETag`` storage answered.
+    :raises SiteRedirectError: Storage redirected.
+    :raises ProxyError: The proxy refused its credentials or the tunnel.
+    :raises SiteResponseError: Storage answered an HTTP error (the data was not stored).
+    :raises SiteUnreachableError: No answer (:class:`SiteTimeoutError` when it stalled).
+    """
+    from . import socket_timeout
+
+    action = f"the upload to storage at {_shown(request.full_url)}"
+    try:
+        with opener.open(request, timeout=socket_timeout(timeout)) as reply:
+            reply.read()
+            return reply.headers.get("ETag") or ""
+    except urllib.error.HTTPError as exc:
+        if 300 <= exc.code < 400:
+            location = exc.headers.get("Location", "") if exc.headers else ""
+            raise redirected(site, exc.code, location, action) from None
+        if proxy and exc.code == http.client.PROXY_AUTHENTICATION_REQUIRED:
+            raise proxy_credentials_refused(site, action, proxy) from None
+        raise SiteResponseError(
+            f"Storage answered HTTP {exc.code} to {action} for {site}: the data was not stored. "
+            "Try again; if it persists, check the site status.",
+            site,
+            status=exc.code,
+        ) from None
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+        error = _cause(exc)
+        refused = _proxy_refusal(site, error, action, proxy)
+        if refused is not None:
+            raise refused from None
+        if is_timeout(error) and timeout:
+            raise timed_out(site, action, timeout) from None
+        raise SiteUnreachableError(
+            f"{action.capitalize()} for {site} failed ({why_unreachable(error)}): the data may "
+            "not be stored. Try again (storage keeps the last copy); if it persists, check the "
+            "network, or a proxy in the way.",
+            site,
+        ) from None
 
 
 # -- tk-core's own logins ------------------------------------------------------------------------

@@ -232,9 +232,11 @@ class _TransferMixin(_DeadlineMixin):
 
     ``timeout`` seconds (``None``: unbounded) for each step: connecting, then each
     :data:`SEND_BLOCK` bytes of the request sent; the reply, after a body over
-    :data:`SEND_BLOCK`, within one step plus one per :data:`SEND_BLOCK` that may still be queued
-    on its way (at most the socket's send buffer: the system keeps sending it after the last
-    ``send`` returned); with ``stream_body`` (a download), each :data:`SEND_BLOCK` of the reply's
+    :data:`SEND_BLOCK`, within one step plus one per :data:`SEND_BLOCK` still queued on its way
+    (the system keeps sending after the last ``send`` returned): what the socket's send queue
+    holds where the system says (Linux), else, and through a proxy (whose buffers cannot be
+    seen), as much as the send buffer can hold; with ``stream_body`` (a download), each
+    :data:`SEND_BLOCK` of the reply's
     body once its head came (a trickle slower than that ends it). Built by urllib's ``do_open``,
     which passes ``timeout=`` (``default_timeout`` applies when the caller gave none).
     """
@@ -245,9 +247,11 @@ class _TransferMixin(_DeadlineMixin):
         timeout: Any = None,
         stream_body: bool = False,
         default_timeout: Optional[float] = None,
+        via_proxy: bool = False,
         **kwargs: Any,
     ):
         super().__init__(*args, **kwargs)
+        self.via_proxy = via_proxy
         if not isinstance(timeout, (int, float)):  # urllib's "no timeout given"
             timeout = default_timeout
         self.step = timeout if timeout and timeout > 0 else None
@@ -271,9 +275,18 @@ class _TransferMixin(_DeadlineMixin):
                 self._moved = 0
                 self.deadline = Deadline(self.step)
 
+    #: Whether the request goes through a proxy (whose own buffers cannot be seen from here).
+    via_proxy = False
+
+    def set_tunnel(self, *args: Any, **kwargs: Any) -> None:
+        self.via_proxy = True
+        super().set_tunnel(*args, **kwargs)  # type: ignore[misc]
+
     def getresponse(self) -> Any:
         if self.step and self.sent > SEND_BLOCK:
-            queued = min(self.sent, _send_buffer(self.sock))
+            queued = None if self.via_proxy else _unsent(self.sock)
+            if queued is None:  # at most what the send buffer holds
+                queued = min(self.sent, _send_buffer(self.sock))
             blocks = -(-queued // SEND_BLOCK)
             self.deadline = Deadline(self.step * (1 + blocks))
         response = super().getresponse()  # type: ignore[misc]
@@ -281,6 +294,20 @@ class _TransferMixin(_DeadlineMixin):
             self.streaming = True
             self.deadline = Deadline(self.step)
         return response
+
+
+def _unsent(sock: Any) -> Optional[int]:
+    """Bytes still in the socket's send queue (Linux ``TIOCOUTQ``: not yet sent or acknowledged),
+    or ``None`` where the system does not say."""
+    try:
+        import fcntl
+        import struct
+        import termios
+
+        raw = fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0")
+        return int(struct.unpack("i", raw)[0])
+    except (ImportError, AttributeError, OSError, ValueError):
+        return None
 
 
 def _send_buffer(sock: Any) -> int:
