@@ -701,10 +701,9 @@ def _download(
                 if _origin(following) != origin:
                     target = following  # presigned storage URL: no cookie goes there
                     continue
-            if 300 <= exc.code < 400:
-                raise redirected(site, exc.code, location, action) from None
-            if proxy_origin and exc.code == http.client.PROXY_AUTHENTICATION_REQUIRED:
-                raise proxy_credentials_refused(site, action, proxy_origin) from None
+            refused = _redirect_or_proxy(site, exc, action, proxy_origin)
+            if refused is not None:
+                raise refused from None
             raise SiteResponseError(
                 f"{site} answered HTTP {exc.code} to {action}: the attachment may not exist, or "
                 "this user may not read it.",
@@ -732,6 +731,19 @@ def _shown(url: str) -> str:
     """``scheme://host[:port]`` of ``url``: what a message may name (no path: it may be signed)."""
     parts = urllib.parse.urlsplit(url)
     return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
+
+
+def _redirect_or_proxy(
+    site: str, exc: urllib.error.HTTPError, action: str, proxy_origin: str
+) -> Optional[Exception]:
+    """The error for a transfer's 3xx (:class:`~sgconnect.errors.SiteRedirectError`: never
+    followed) or a proxy's 407 (:class:`~sgconnect.errors.ProxyError`), else ``None``."""
+    if 300 <= exc.code < 400:
+        location = exc.headers.get("Location", "") if exc.headers else ""
+        return redirected(site, exc.code, location, action)
+    if proxy_origin and exc.code == http.client.PROXY_AUTHENTICATION_REQUIRED:
+        return proxy_credentials_refused(site, action, proxy_origin)
+    return None
 
 
 def _proxy_refusal(
@@ -946,11 +958,9 @@ def send_form(
         with opener.open(url, params, timeout=socket_timeout(timeout)) as reply:
             return _read_body(reply, site, action, write=True)
     except urllib.error.HTTPError as exc:
-        if 300 <= exc.code < 400:
-            location = exc.headers.get("Location", "") if exc.headers else ""
-            raise redirected(site, exc.code, location, action) from None
-        if proxy and exc.code == http.client.PROXY_AUTHENTICATION_REQUIRED:
-            raise proxy_credentials_refused(site, "the upload", proxy) from None
+        refused = _redirect_or_proxy(site, exc, "the upload", proxy)
+        if refused is not None:
+            raise refused from None
         if exc.code in _GATEWAY:  # a gateway may have passed the upload on
             raise write_outcome_unknown(
                 site, action, f"a gateway answered HTTP {exc.code}"
@@ -995,11 +1005,9 @@ def put_to_storage(
             reply.read()
             return reply.headers.get("ETag") or ""
     except urllib.error.HTTPError as exc:
-        if 300 <= exc.code < 400:
-            location = exc.headers.get("Location", "") if exc.headers else ""
-            raise redirected(site, exc.code, location, action) from None
-        if proxy and exc.code == http.client.PROXY_AUTHENTICATION_REQUIRED:
-            raise proxy_credentials_refused(site, action, proxy) from None
+        refused = _redirect_or_proxy(site, exc, action, proxy)
+        if refused is not None:
+            raise refused from None
         raise SiteResponseError(
             f"Storage answered HTTP {exc.code} to {action} for {site}: the data was not stored. "
             "Try again; if it persists, check the site status.",
