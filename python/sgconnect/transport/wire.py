@@ -232,10 +232,11 @@ class _TransferMixin(_DeadlineMixin):
 
     ``timeout`` seconds (``None``: unbounded) for each step: connecting, then each
     :data:`SEND_BLOCK` bytes of the request sent; the reply, after a body over
-    :data:`SEND_BLOCK`, within one step plus one per :data:`SEND_BLOCK` still queued on its way
-    (the system keeps sending after the last ``send`` returned): what the socket's send queue
-    holds where the system says (Linux), else, and through a proxy (whose buffers cannot be
-    seen), as much as the send buffer can hold; with ``stream_body`` (a download), each
+    :data:`SEND_BLOCK`, within one step once the system has sent it all (the system keeps
+    sending after the last ``send`` returned): where the system says (Linux's send queue), each
+    :data:`SEND_BLOCK` of that drain within a step too; else, and through a proxy (whose buffers
+    cannot be seen), one more step per :data:`SEND_BLOCK` the send buffer can hold; with
+    ``stream_body`` (a download), each
     :data:`SEND_BLOCK` of the reply's
     body once its head came (a trickle slower than that ends it). Built by urllib's ``do_open``,
     which passes ``timeout=`` (``default_timeout`` applies when the caller gave none).
@@ -284,16 +285,34 @@ class _TransferMixin(_DeadlineMixin):
 
     def getresponse(self) -> Any:
         if self.step and self.sent > SEND_BLOCK:
-            queued = None if self.via_proxy else _unsent(self.sock)
-            if queued is None:  # at most what the send buffer holds
+            if not self.via_proxy and _unsent(self.sock) is not None:
+                self._watch_drain(self.step)  # then the reply within one step
+                self.deadline = Deadline(self.step)
+            else:  # as much as the send buffer can hold may still be on its way
                 queued = min(self.sent, _send_buffer(self.sock))
-            blocks = -(-queued // SEND_BLOCK)
-            self.deadline = Deadline(self.step * (1 + blocks))
+                self.deadline = Deadline(self.step * (1 + -(-queued // SEND_BLOCK)))
         response = super().getresponse()  # type: ignore[misc]
         if self.stream_body:
             self.streaming = True
             self.deadline = Deadline(self.step)
         return response
+
+    def _watch_drain(self, step: float) -> None:
+        """Wait while the system still sends the body (Linux's send queue) and each
+        :data:`SEND_BLOCK` of it leaves within ``step`` seconds; return once the queue is empty,
+        or has not drained that much within a step (the network stalled, or the site stopped
+        reading to answer early: the reply, read next, tells which)."""
+        left = _unsent(self.sock)
+        mark = left
+        step_end = time.monotonic() + step
+        while left and mark is not None:
+            if time.monotonic() >= step_end:
+                return
+            time.sleep(min(0.02, step / 10))
+            left = _unsent(self.sock)
+            if left is not None and mark - left >= SEND_BLOCK:
+                mark = left
+                step_end = time.monotonic() + step
 
 
 def _unsent(sock: Any) -> Optional[int]:
