@@ -973,3 +973,68 @@ def test_a_stalled_reply_after_a_big_upload_ends_soon(site, tmp_path):
     with pytest.raises(WriteOutcomeUnknownError):
         sg.upload("Project", project["id"], str(source))
     assert time.monotonic() - started < STALL / 3
+
+
+def test_an_early_answer_to_an_upload_is_heard_at_once(site, tmp_path):
+    """Storage (here a bare server on 127.0.0.1) answers 403 at once and never reads the 1 MiB
+    body, which stays queued in the system's buffers: the answer is read as it comes, not after
+    the timeout. (A body too big for the buffers still waits for its send to time out.)"""
+    import socket as socket_module
+    import threading as threading_module
+
+    listener = socket_module.create_server(("127.0.0.1", 0))
+    held = []
+
+    def answer() -> None:
+        conn, _ = listener.accept()
+        held.append(conn)
+        data = b""
+        while b"\r\n\r\n" not in data:
+            data += conn.recv(4096)
+        conn.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+
+    threading_module.Thread(target=answer, daemon=True).start()
+    sg = script_sg(site, timeout=STALL)
+    storage_url = f"http://127.0.0.1:{listener.getsockname()[1]}/bucket/object?X-Amz-Signature=s"
+    started = time.monotonic()
+    try:
+        with pytest.raises(SiteResponseError, match="403"):
+            sg._upload_data_to_storage(
+                b"x" * (1024 * 1024), "video/quicktime", 1024 * 1024, storage_url
+            )
+        assert time.monotonic() - started < STALL / 3
+    finally:
+        for conn in held:
+            conn.close()
+        listener.close()
+
+
+def test_a_failed_download_through_a_symlink_leaves_its_target_untouched(site, tmp_path):
+    """A "latest" link to a published file: the download goes to the link's target through a
+    temporary name, keeps its mode, and an error leaves it whole."""
+    sg = session_sg(site, timeout=5.0)
+    attachment_id, data = _attachment(sg, tmp_path, 256 * 1024)
+    real = tmp_path / "plate_v003.exr"
+    real.write_bytes(b"the published file")
+    real.chmod(0o640)
+    link = tmp_path / "plate_latest.exr"
+    link.symlink_to(real)
+    site.inject_fault("truncated", path_prefix="/file_serve")
+    with pytest.raises(SiteResponseError, match="cut short"):
+        sg.download_attachment(attachment_id, file_path=str(link))
+    assert real.read_bytes() == b"the published file" and link.is_symlink()
+    assert sg.download_attachment(attachment_id, file_path=str(link)) == str(link)
+    assert link.is_symlink() and real.read_bytes() == data
+    assert stat.S_IMODE(real.stat().st_mode) == 0o640
+
+
+@pytest.mark.parametrize("url", ["file:///etc/hostname", "data:text/plain,secret"])
+def test_a_download_opens_only_http_urls(site, tmp_path, url):
+    """urllib opens file: and data: URLs too: an attachment (or a site's redirect) pointing at
+    the session cache must not hand it to the tool."""
+    sg = session_sg(site)
+    with pytest.raises(SiteResponseError, match="not http or https"):
+        sg.download_attachment({"url": url, "name": "x"})
+    site.inject_fault("redirect", path_prefix="/file_serve", status=302, location=url)
+    with pytest.raises(SiteResponseError, match="not http or https"):
+        sg.download_attachment({"url": f"{site.url}/file_serve/attachment/1", "name": "x"})

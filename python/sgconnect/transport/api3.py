@@ -683,6 +683,13 @@ def _download(
 
     target = url
     for hop in (1, 2):
+        if urllib.parse.urlsplit(target).scheme not in ("http", "https"):
+            # urllib would open file: and data: URLs too (a site's redirect to the session cache)
+            raise SiteResponseError(
+                f"{site} gave an attachment download URL that is not http or https "
+                f"({urllib.parse.urlsplit(target).scheme or 'no'} scheme): it was not opened.",
+                site,
+            )
         on_site = _origin(target) == origin
         action = "the attachment download" + ("" if on_site else f" from {_shown(target)}")
         headers = {"User-Agent": user_agent}
@@ -771,34 +778,43 @@ def _origin(url: str) -> str:
 
 
 class _Destination:
-    """Where a download to a file is written: a regular file (new or existing) through a
-    temporary name next to it, moved in place once whole, so that an error leaves neither a half
-    file nor a damaged existing one; anything else that exists (a symlink, a device, a FIFO)
-    directly, as shotgun_api3 does, and never removed.
+    """Where a download to a file is written. A regular file (new, or existing with one link),
+    through a symlink too, is written under a temporary name next to it and moved in place once
+    whole, keeping an existing file's mode: an error leaves neither a half file nor a damaged
+    existing one. Anything else (a device, a FIFO, a file with several hard links) is written in
+    place, as shotgun_api3 does, and never removed.
 
-    :raises OSError: The file or its folder cannot be written (before any request is sent).
+    :raises OSError: The file or its folder cannot be written, or the file is read-only (before
+        any request is sent).
     """
 
     def __init__(self, file_path: Any):
         import stat
 
         self.path = file_path
-        try:
-            mode: Optional[int] = os.lstat(file_path).st_mode
-        except FileNotFoundError:
-            mode = None
         self.partial: Optional[str] = None
-        if mode is None or stat.S_ISREG(mode):
-            self.partial = f"{os.fspath(file_path)}.{os.urandom(4).hex()}.part"
+        real = os.path.realpath(os.fsdecode(os.fspath(file_path)))
+        try:
+            status: Optional[os.stat_result] = os.stat(real)
+        except FileNotFoundError:
+            status = None
+        if status is not None and not os.access(real, os.W_OK):
+            raise PermissionError(13, "Permission denied (read-only)", os.fsdecode(file_path))
+        if status is None or (stat.S_ISREG(status.st_mode) and status.st_nlink == 1):
+            self.target = real
+            self.partial = f"{real}.{os.urandom(4).hex()}.part"
+            mode = stat.S_IMODE(status.st_mode) if status is not None else 0o666
             flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
-            self.handle = os.fdopen(os.open(self.partial, flags, 0o666), "wb")
+            self.handle = os.fdopen(os.open(self.partial, flags, mode), "wb")
+            if status is not None:
+                os.chmod(self.partial, mode)  # as it was, whatever the umask
         else:
             self.handle = open(file_path, "wb")
 
     def finish(self) -> Any:
         self.handle.close()
         if self.partial is not None:
-            os.replace(self.partial, self.path)
+            os.replace(self.partial, self.target)
             self.partial = None
         return self.path
 
@@ -1020,7 +1036,11 @@ def put_to_storage(
         if refused is not None:
             raise refused from None
         if is_timeout(error) and timeout:
-            raise timed_out(site, action, timeout) from None
+            raise SiteTimeoutError(
+                f"Storage did not take {action} for {site} within {timeout:g} s (timeout): "
+                "check the network, or raise the timeout in the hook settings.",
+                site,
+            ) from None
         raise SiteUnreachableError(
             f"{action.capitalize()} for {site} failed ({why_unreachable(error)}): the data may "
             "not be stored. Try again (storage keeps the last copy); if it persists, check the "

@@ -64,6 +64,8 @@ __all__ = [
 
 #: Read size of the deadline-bounded reader and of body reads (bytes).
 CHUNK = 64 * 1024
+#: Seconds between looks at the send queue while an upload's reply is awaited.
+_DRAIN_POLL = 0.05
 #: A transfer's progress unit (bytes): a body sent or streamed moves at least this much per
 #: ``timeout`` (:class:`TransferHTTPConnection`).
 SEND_BLOCK = 64 * 1024
@@ -139,8 +141,24 @@ class _DeadlineReader(io.RawIOBase):
     def readinto(self, buffer: Any) -> int:
         sock = self._owner_sock._sock
         owner = self._owner_sock._owner
-        sock.settimeout(owner.deadline.remaining())
-        received = sock.recv_into(buffer)
+        while True:
+            timeout = owner.deadline.remaining()
+            if owner.drain_mark is None:
+                sock.settimeout(timeout)
+                received = sock.recv_into(buffer)
+                break
+            # An upload's data may still be leaving this machine: wait for the reply in short
+            # slices, and while the send queue drains by SEND_BLOCK, start a new deadline.
+            sock.settimeout(_DRAIN_POLL if timeout is None else min(timeout, _DRAIN_POLL))
+            try:
+                received = sock.recv_into(buffer)
+                break
+            except (TimeoutError, socket.timeout):
+                left = _unsent(sock)
+                if left is not None and owner.drain_mark - left >= SEND_BLOCK:
+                    owner.drain_mark = left
+                    owner.deadline = Deadline(owner.deadline.timeout)
+        owner.drain_mark = None  # the reply came (or the connection ended)
         if owner.streaming and received:
             # A transfer's body: each SEND_BLOCK bytes that came start a new deadline, so that
             # a stall or a trickle (under SEND_BLOCK bytes per timeout) still ends it.
@@ -196,6 +214,10 @@ class _DeadlineMixin:
     deadline: Deadline = Deadline(None)
     #: When the connection last finished a reply, or was opened (monotonic seconds).
     idle_since = 0.0
+    #: While set, the bytes still in the send queue (Linux) when the deadline last began: the
+    #: reply's deadline begins anew each time that queue drains by :data:`SEND_BLOCK` (an
+    #: upload's data still leaving: :class:`TransferHTTPConnection`).
+    drain_mark: Optional[int] = None
     #: While true, each :data:`SEND_BLOCK` bytes read start a new ``deadline`` of the same
     #: length (a transfer's body, bounded by progress: :class:`TransferHTTPConnection`)...
     streaming = False
@@ -232,11 +254,11 @@ class _TransferMixin(_DeadlineMixin):
 
     ``timeout`` seconds (``None``: unbounded) for each step: connecting, then each
     :data:`SEND_BLOCK` bytes of the request sent; the reply, after a body over
-    :data:`SEND_BLOCK`, within one step once the system has sent it all (the system keeps
-    sending after the last ``send`` returned): where the system says (Linux's send queue), each
-    :data:`SEND_BLOCK` of that drain within a step too; else, and through a proxy (whose buffers
-    cannot be seen), one more step per :data:`SEND_BLOCK` the send buffer can hold; with
-    ``stream_body`` (a download), each
+    :data:`SEND_BLOCK`, read as soon as it comes, within one step of the last
+    :data:`SEND_BLOCK` that left the system's send queue (the system keeps sending after the
+    last ``send`` returned; Linux says how much); else, and through a proxy (whose buffers
+    cannot be seen), within one step plus one per :data:`SEND_BLOCK` the send buffer can hold;
+    with ``stream_body`` (a download), each
     :data:`SEND_BLOCK` of the reply's
     body once its head came (a trickle slower than that ends it). Built by urllib's ``do_open``,
     which passes ``timeout=`` (``default_timeout`` applies when the caller gave none).
@@ -285,8 +307,9 @@ class _TransferMixin(_DeadlineMixin):
 
     def getresponse(self) -> Any:
         if self.step and self.sent > SEND_BLOCK:
-            if not self.via_proxy and _unsent(self.sock) is not None:
-                self._watch_drain(self.step)  # then the reply within one step
+            unsent = None if self.via_proxy else _unsent(self.sock)
+            if unsent is not None:  # read the reply as it comes; the drain extends the wait
+                self.drain_mark = unsent
                 self.deadline = Deadline(self.step)
             else:  # as much as the send buffer can hold may still be on its way
                 queued = min(self.sent, _send_buffer(self.sock))
@@ -296,23 +319,6 @@ class _TransferMixin(_DeadlineMixin):
             self.streaming = True
             self.deadline = Deadline(self.step)
         return response
-
-    def _watch_drain(self, step: float) -> None:
-        """Wait while the system still sends the body (Linux's send queue) and each
-        :data:`SEND_BLOCK` of it leaves within ``step`` seconds; return once the queue is empty,
-        or has not drained that much within a step (the network stalled, or the site stopped
-        reading to answer early: the reply, read next, tells which)."""
-        left = _unsent(self.sock)
-        mark = left
-        step_end = time.monotonic() + step
-        while left and mark is not None:
-            if time.monotonic() >= step_end:
-                return
-            time.sleep(min(0.02, step / 10))
-            left = _unsent(self.sock)
-            if left is not None and mark - left >= SEND_BLOCK:
-                mark = left
-                step_end = time.monotonic() + step
 
 
 def _unsent(sock: Any) -> Optional[int]:
