@@ -159,13 +159,8 @@ class _DeadlineReader(io.RawIOBase):
                     owner.drain_mark = left
                     owner.deadline = Deadline(owner.deadline.timeout)
         owner.drain_mark = None  # the reply came (or the connection ended)
-        if owner.streaming and received:
-            # A transfer's body: each SEND_BLOCK bytes that came start a new deadline, so that
-            # a stall or a trickle (under SEND_BLOCK bytes per timeout) still ends it.
-            owner.streamed += received
-            if owner.streamed >= SEND_BLOCK:
-                owner.streamed = 0
-                owner.deadline = Deadline(owner.deadline.timeout)
+        if owner.streaming:  # a stall or a trickle still ends a transfer's body
+            owner.moved(received)
         return received
 
     def close(self) -> None:
@@ -218,11 +213,18 @@ class _DeadlineMixin:
     #: reply's deadline begins anew each time that queue drains by :data:`SEND_BLOCK` (an
     #: upload's data still leaving: :class:`TransferHTTPConnection`).
     drain_mark: Optional[int] = None
-    #: While true, each :data:`SEND_BLOCK` bytes read start a new ``deadline`` of the same
-    #: length (a transfer's body, bounded by progress: :class:`TransferHTTPConnection`)...
+    #: While true, the reply's body is bounded by progress (:meth:`moved`), not as a whole.
     streaming = False
-    #: ...counted here.
-    streamed = 0
+    #: Bytes moved since the current deadline began (:meth:`moved`).
+    _moved = 0
+
+    def moved(self, count: int) -> None:
+        """``count`` more bytes of a transfer moved: each :data:`SEND_BLOCK` of them starts a
+        new ``deadline`` of the same length (:class:`TransferHTTPConnection`)."""
+        self._moved += count
+        if self._moved >= SEND_BLOCK:
+            self._moved = 0
+            self.deadline = Deadline(self.deadline.timeout)
 
     def connect(self) -> None:
         self.timeout = self.deadline.remaining()  # type: ignore[attr-defined]
@@ -258,10 +260,9 @@ class _TransferMixin(_DeadlineMixin):
     :data:`SEND_BLOCK` that left the system's send queue (the system keeps sending after the
     last ``send`` returned; Linux says how much); else, and through a proxy (whose buffers
     cannot be seen), within one step plus one per :data:`SEND_BLOCK` the send buffer can hold;
-    with ``stream_body`` (a download), each
-    :data:`SEND_BLOCK` of the reply's
-    body once its head came (a trickle slower than that ends it). Built by urllib's ``do_open``,
-    which passes ``timeout=`` (``default_timeout`` applies when the caller gave none).
+    with ``stream_body`` (a download), each :data:`SEND_BLOCK` of the reply's body once its head
+    came (a trickle slower than that ends it). Built by urllib's ``do_open``, which passes
+    ``timeout=`` (``default_timeout`` applies when the caller gave none).
     """
 
     def __init__(
@@ -280,9 +281,8 @@ class _TransferMixin(_DeadlineMixin):
         self.step = timeout if timeout and timeout > 0 else None
         self.stream_body = stream_body
         self.deadline = Deadline(self.step)
-        #: Bytes of the request sent, and since the current step began.
+        #: Bytes of the request sent.
         self.sent = 0
-        self._moved = 0
 
     def send(self, data: Any) -> None:
         if not isinstance(data, (bytes, bytearray, memoryview)):
@@ -293,13 +293,7 @@ class _TransferMixin(_DeadlineMixin):
             block = view[start : start + SEND_BLOCK]
             super().send(block)  # type: ignore[misc]
             self.sent += len(block)
-            self._moved += len(block)
-            if self._moved >= SEND_BLOCK:
-                self._moved = 0
-                self.deadline = Deadline(self.step)
-
-    #: Whether the request goes through a proxy (whose own buffers cannot be seen from here).
-    via_proxy = False
+            self.moved(len(block))
 
     def set_tunnel(self, *args: Any, **kwargs: Any) -> None:
         self.via_proxy = True
@@ -317,6 +311,7 @@ class _TransferMixin(_DeadlineMixin):
         response = super().getresponse()  # type: ignore[misc]
         if self.stream_body:
             self.streaming = True
+            self._moved = 0
             self.deadline = Deadline(self.step)
         return response
 
