@@ -1038,3 +1038,16 @@ def test_a_download_opens_only_http_urls(site, tmp_path, url):
     site.inject_fault("redirect", path_prefix="/file_serve", status=302, location=url)
     with pytest.raises(SiteResponseError, match="not http or https"):
         sg.download_attachment({"url": f"{site.url}/file_serve/attachment/1", "name": "x"})
+
+
+def test_a_proxy_a_tool_sets_on_the_config_is_used_with_its_credentials(site):
+    """Like shotgun_api3, a tool may set ``sg.config.proxy_*`` itself after the connection was
+    made: api3 requests then go through that proxy, with its credentials."""
+    from sgconnect.testing import ForwardProxy
+
+    with ForwardProxy(auth=("tool", "tool-set-pass")) as proxy:
+        sg = session_sg(site)
+        sg.config.proxy_server, sg.config.proxy_port = "127.0.0.1", proxy.port
+        sg.config.proxy_user, sg.config.proxy_pass = "tool", "tool-set-pass"
+        assert sg.find("Project", [], ["name"])
+        assert proxy.journal and all(request.authorized for request in proxy.journal)

@@ -33,7 +33,7 @@ from .redaction import redact, register_secret
 from .renewal import one_call
 from .secret import RedactedText, Secret, json_body
 from .sitetext import neutralize
-from .transport import USER_AGENT, api3, unreachable
+from .transport import DEFAULT_PROXY_PORT, USER_AGENT, api3, unreachable
 from .transport import shotgun_api3 as _shotgun_api3
 
 if TYPE_CHECKING:
@@ -196,7 +196,7 @@ class _SiteFaults:
             _API3_LOG.debug("Request headers are %s", req_headers)
             _API3_LOG.debug("Request body is %s", body)
         reply = api3.send(
-            api3.Target.of(config, self._sgc_proxy),
+            api3.Target.of(config, self._sgc_proxy_in_use()),
             verb,
             path,
             body or None,
@@ -212,7 +212,7 @@ class _SiteFaults:
         return reply
 
     def _close_connection(self) -> None:
-        api3.close(api3.Target.of(self.config, self._sgc_proxy))  # type: ignore[attr-defined]
+        api3.close(api3.Target.of(self.config, self._sgc_proxy_in_use()))  # type: ignore[attr-defined]
         super()._close_connection()  # type: ignore[misc]
 
     @property
@@ -249,12 +249,10 @@ class _SiteFaults:
             ) from None
         except (OSError, shotgun_api3.lib.httplib2.HttpLib2Error) as exc:  # timeouts included
             config = self.config  # type: ignore[attr-defined]
-            proxy = (
-                f"http://{config.proxy_server}:{config.proxy_port or 8080}"
-                if config.proxy_server
-                else ""
-            )
-            raise unreachable(site, exc, method, config.timeout_secs, proxy=proxy) from None
+            proxy = self._sgc_proxy_in_use()
+            raise unreachable(
+                site, exc, method, config.timeout_secs, proxy=proxy.origin if proxy else ""
+            ) from None
         finally:
             self._sgc_rpc, self._sgc_deadline = outer
 
@@ -290,7 +288,7 @@ class _SiteFaults:
             url,
             site=self._sgc_credential.site,
             cookie=self._sgc_cookie_token,
-            proxy=self._sgc_proxy_url(),
+            proxy=self._sgc_proxy_in_use(),
             timeout=config.timeout_secs,
             user_agent="; ".join(self._user_agents),  # type: ignore[attr-defined]
             file_path=file_path,
@@ -318,18 +316,24 @@ class _SiteFaults:
             opener.add_handler(transfer)
         return opener
 
-    def _sgc_proxy_url(self) -> str | None:
-        """The proxy URL for urllib, credentials included (for a request being sent only)."""
-        proxy = self._sgc_proxy
-        if proxy is not None:
-            return proxy.url()
+    def _sgc_proxy_in_use(self) -> Proxy | None:
+        """The proxy requests go through: the one this connection was made with, else one a
+        tool set on ``sg.config`` itself (``proxy_server``, ``proxy_port``, ``proxy_user``,
+        ``proxy_pass``), else ``None``."""
+        if self._sgc_proxy is not None:
+            return self._sgc_proxy
         config = self.config  # type: ignore[attr-defined]
         if not config.proxy_server:
             return None
-        from .transport import proxy_url
+        from .transport.proxies import Proxy
 
-        auth = f"{config.proxy_user}:{config.proxy_pass or ''}@" if config.proxy_user else ""
-        return proxy_url(f"{auth}{config.proxy_server}:{config.proxy_port or 8080}")
+        return Proxy(
+            config.proxy_server,
+            int(config.proxy_port or DEFAULT_PROXY_PORT),
+            config.proxy_user,
+            config.proxy_pass,
+            source="sg.config",
+        )
 
     def _sgc_use_proxy(self, proxy: Proxy | None) -> None:
         """Keep ``proxy`` (its password) privately; shotgun_api3's config only names it."""

@@ -35,7 +35,6 @@ connections (:mod:`sgconnect.connection`) send through :func:`send` instead, on 
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import http.client
 import json
@@ -65,6 +64,7 @@ from ..settings import number_from_environment
 from . import (
     NoRedirect,
     is_timeout,
+    location_origin,
     proxy_credentials_refused,
     redirected,
     ssl_context,
@@ -181,20 +181,11 @@ class Target:
     @classmethod
     def of(cls, config: Any, proxy: Any = None) -> Target:
         """The target of a ``shotgun_api3`` config (``scheme``, ``server``), through ``proxy``
-        (a :class:`~sgconnect.transport.proxies.Proxy`, which keeps its password private), else
-        through the config's own ``proxy_*`` settings, if any."""
-        if proxy is not None:
-            return cls(
-                config.scheme, config.server, (proxy.host, proxy.port), proxy.authorization()
-            )
-        address = None
-        authorization = None
-        if config.proxy_server:
-            address = (config.proxy_server, int(config.proxy_port or 8080))
-            if config.proxy_user:  # set on the config by a tool itself
-                raw = f"{config.proxy_user}:{config.proxy_pass or ''}".encode()
-                authorization = "Basic " + base64.b64encode(raw).decode()
-        return cls(config.scheme, config.server, address, authorization)
+        (a :class:`~sgconnect.transport.proxies.Proxy`, which keeps its password private), or
+        directly."""
+        if proxy is None:
+            return cls(config.scheme, config.server)
+        return cls(config.scheme, config.server, (proxy.host, proxy.port), proxy.authorization())
 
     @property
     def origin(self) -> str:
@@ -635,7 +626,7 @@ def download(
     *,
     site: str,
     cookie: Callable[[], str],
-    proxy: Optional[str],
+    proxy: Any,
     timeout: Optional[float],
     user_agent: str,
     file_path: Optional[str] = None,
@@ -647,7 +638,7 @@ def download(
     progress (:func:`transfer_handlers`: each 64 KiB within ``timeout``), however long it takes.
     A file left incomplete by an error is removed.
 
-    :param proxy: The proxy URL (:func:`~sgconnect.transport.proxy_url`), or ``None``.
+    :param proxy: The :class:`~sgconnect.transport.proxies.Proxy` to go through, or ``None``.
     :returns: The bytes, or ``file_path`` once written.
     :raises SiteRedirectError: The site redirected to itself, or storage redirected again.
     :raises SiteResponseError: An HTTP error answer, or a body cut short of its length.
@@ -655,89 +646,62 @@ def download(
     :raises SiteUnreachableError: No answer (:class:`SiteTimeoutError`: no answer within
         ``timeout``, or the body stalled or trickled under 64 KiB per ``timeout``).
     """
+    from . import build_opener, socket_timeout
+
     origin = _origin(site)
-    proxy_origin = _proxy_origin(proxy)
+    proxy_origin = proxy.origin if proxy is not None else ""
+    proxy_url = proxy.url() if proxy is not None else None
     destination = _Destination(file_path) if file_path else None  # fails before any request
     try:
-        return _download(
-            url, site, origin, cookie, proxy, proxy_origin, timeout, user_agent, destination
-        )
+        target = url
+        for hop in (1, 2):
+            if urllib.parse.urlsplit(target).scheme not in ("http", "https"):
+                # urllib opens file: and data: URLs too (a redirect to the session cache)
+                raise SiteResponseError(
+                    f"{site} gave an attachment download URL that is not http or https "
+                    f"({urllib.parse.urlsplit(target).scheme or 'no'} scheme): it was not opened.",
+                    site,
+                )
+            on_site = _origin(target) == origin
+            action = "the attachment download" + (
+                "" if on_site else f" from {location_origin(target)}"
+            )
+            headers = {"User-Agent": user_agent}
+            if on_site and hop == 1:
+                headers["Cookie"] = f"_session_id={cookie()}"
+            opener = build_opener(target, proxy_url)
+            for transfer in transfer_handlers(target, stream_body=True):
+                opener.add_handler(transfer)
+            request = urllib.request.Request(target, headers=headers)
+            try:
+                reply = opener.open(request, timeout=socket_timeout(timeout))
+            except urllib.error.HTTPError as exc:
+                location = exc.headers.get("Location", "") if exc.headers else ""
+                if 300 <= exc.code < 400 and hop == 1 and on_site:
+                    following = urllib.parse.urljoin(target, location)
+                    if _origin(following) != origin:
+                        target = following  # presigned storage URL: no cookie goes there
+                        continue
+                refused = _redirect_or_proxy(site, exc, action, proxy_origin)
+                if refused is not None:
+                    raise refused from None
+                raise SiteResponseError(
+                    f"{site} answered HTTP {exc.code} to {action}: the attachment may not "
+                    "exist, or this user may not read it.",
+                    site,
+                    status=exc.code,
+                ) from None
+            except (OSError, urllib.error.URLError, http.client.HTTPException) as exc:
+                error = _cause(exc)
+                refused = _proxy_refusal(site, error, action, proxy_origin)
+                raise (refused or _no_answer(site, error, action, Deadline(timeout))) from None
+            with reply:
+                return _save(reply, destination, site=site, action=action, timeout=timeout)
     except BaseException:
         if destination is not None:
             destination.discard()
         raise
-
-
-def _download(
-    url: str,
-    site: str,
-    origin: str,
-    cookie: Callable[[], str],
-    proxy: Optional[str],
-    proxy_origin: str,
-    timeout: Optional[float],
-    user_agent: str,
-    destination: Optional[_Destination],
-) -> Any:
-    from . import build_opener, socket_timeout
-
-    target = url
-    for hop in (1, 2):
-        if urllib.parse.urlsplit(target).scheme not in ("http", "https"):
-            # urllib would open file: and data: URLs too (a site's redirect to the session cache)
-            raise SiteResponseError(
-                f"{site} gave an attachment download URL that is not http or https "
-                f"({urllib.parse.urlsplit(target).scheme or 'no'} scheme): it was not opened.",
-                site,
-            )
-        on_site = _origin(target) == origin
-        action = "the attachment download" + ("" if on_site else f" from {_shown(target)}")
-        headers = {"User-Agent": user_agent}
-        if on_site and hop == 1:
-            headers["Cookie"] = f"_session_id={cookie()}"
-        opener = build_opener(target, proxy)
-        for transfer in transfer_handlers(target, stream_body=True):
-            opener.add_handler(transfer)
-        request = urllib.request.Request(target, headers=headers)
-        try:
-            reply = opener.open(request, timeout=socket_timeout(timeout))
-        except urllib.error.HTTPError as exc:
-            location = exc.headers.get("Location", "") if exc.headers else ""
-            if 300 <= exc.code < 400 and hop == 1 and on_site:
-                following = urllib.parse.urljoin(target, location)
-                if _origin(following) != origin:
-                    target = following  # presigned storage URL: no cookie goes there
-                    continue
-            refused = _redirect_or_proxy(site, exc, action, proxy_origin)
-            if refused is not None:
-                raise refused from None
-            raise SiteResponseError(
-                f"{site} answered HTTP {exc.code} to {action}: the attachment may not exist, or "
-                "this user may not read it.",
-                site,
-                status=exc.code,
-            ) from None
-        except (OSError, urllib.error.URLError, http.client.HTTPException) as exc:
-            error = _cause(exc)
-            refused = _proxy_refusal(site, error, action, proxy_origin)
-            raise (refused or _no_answer(site, error, action, Deadline(timeout))) from None
-        with reply:
-            return _save(reply, destination, site=site, action=action, timeout=timeout)
     raise AssertionError("unreachable")  # pragma: no cover
-
-
-def _proxy_origin(proxy: Optional[str]) -> str:
-    """``http://host:port`` of a proxy URL (never its credentials), or ``""``."""
-    if not proxy:
-        return ""
-    parts = urllib.parse.urlsplit(proxy)
-    return f"http://{parts.hostname}:{parts.port or 8080}"
-
-
-def _shown(url: str) -> str:
-    """``scheme://host[:port]`` of ``url``: what a message may name (no path: it may be signed)."""
-    parts = urllib.parse.urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
 
 
 def _redirect_or_proxy(
@@ -1015,7 +979,7 @@ def put_to_storage(
     """
     from . import socket_timeout
 
-    action = f"the upload to storage at {_shown(request.full_url)}"
+    action = f"the upload to storage at {location_origin(request.full_url)}"
     try:
         with opener.open(request, timeout=socket_timeout(timeout)) as reply:
             reply.read()
